@@ -1,0 +1,98 @@
+"""The command line as a new user meets it: help, demo, info, wrong paths, wrong references."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+from astropy.io import fits
+
+from tsogpu.cli import main
+from tsogpu.simulate import simulate
+
+
+def tsogpu(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "tsogpu.cli", *map(str, args)], capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    return simulate("nrs_bots", tmp_path_factory.mktemp("bots"), nints=3, ngroups=4, seed=2)
+
+
+def ref_args(sim, **replace):
+    refs = {**{k: str(v) for k, v in sim.refs.items()}, **replace}
+    return [a for k, v in refs.items() for a in ("--ref", f"{k}={v}")]
+
+
+def test_help():
+    res = tsogpu("--help")
+    assert res.returncode == 0
+    for word in ("run", "demo", "info", "simulate"):
+        assert word in res.stdout
+    res = tsogpu("run", "--help")
+    assert res.returncode == 0 and "--ref TYPE=PATH" in res.stdout and "n_pix_grow_sat" in res.stdout
+
+
+def test_run_writes_a_ramp_jwst_reads(sim, tmp_path):
+    datamodels = pytest.importorskip("jwst.datamodels")
+    before = hashlib.sha256(open(sim.uncal, "rb").read()).hexdigest()
+    res = tsogpu("run", sim.uncal, "--out", tmp_path, *ref_args(sim), "-q")
+    assert res.returncode == 0, res.stderr
+    product = tmp_path / os.path.basename(str(sim.uncal)).replace("_uncal", "_ramp")
+    assert res.stdout.strip() == str(product)
+    with datamodels.open(product) as model:
+        assert type(model).__name__ == "RampModel"
+        assert model.data.shape == fits.getdata(sim.uncal, "SCI").shape
+        assert model.meta.cal_step.saturation == "COMPLETE"
+        assert model.meta.cal_step.dark_sub == "COMPLETE"
+        assert model.meta.ref_file.saturation.name == str(sim.refs["saturation"])
+        assert model.int_times is not None and len(model.int_times) > 0
+    header = fits.getheader(product)
+    assert header["TSOBACK"] == "numpy" and "n_pix_grow_sat" in header["TSOPARS"]
+    assert hashlib.sha256(open(sim.uncal, "rb").read()).hexdigest() == before
+    assert [p.name for p in tmp_path.iterdir()] == [product.name]  # no temp files left
+
+
+def test_info_on_uncal_and_product(sim, tmp_path):
+    res = tsogpu("info", sim.uncal)
+    assert res.returncode == 0
+    assert "NRS1" in res.stdout and "SCI" in res.stdout and "segment 1 of" in res.stdout
+
+
+def test_wrong_path_one_line(tmp_path):
+    res = tsogpu("run", tmp_path / "missing_uncal.fits", "--out", tmp_path)
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("tsogpu: error")]
+    assert len(lines) == 1 and "missing_uncal.fits: no such file" in lines[0]
+    assert "Traceback" not in res.stderr
+
+
+def test_wrong_reference_type(sim, tmp_path):
+    res = tsogpu("run", sim.uncal, "--out", tmp_path,
+                 *ref_args(sim, saturation=sim.refs["gain"]), "-q")
+    assert res.returncode == 2
+    assert "saturation" in res.stderr and os.path.basename(str(sim.refs["gain"])) in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not list(tmp_path.glob("*.fits"))
+
+
+def test_unknown_option_values(sim, tmp_path):
+    res = tsogpu("run", sim.uncal, "--out", tmp_path, "--set", "saturation.grow=2")
+    assert res.returncode == 2 and "no parameter 'grow'" in res.stderr
+    res = tsogpu("run", sim.uncal, "--out", tmp_path, "--ref", "flat=x.fits")
+    assert res.returncode == 2 and "unknown reference type 'flat'" in res.stderr
+    res = tsogpu("run", sim.uncal, "--out", tmp_path, *ref_args(sim), "--backend", "cupy")
+    assert res.returncode == 2 and "cupy" in res.stderr
+
+
+def test_demo_in_process(tmp_path, capsys):
+    datamodels = pytest.importorskip("jwst.datamodels")
+    assert main(["demo", "--out", str(tmp_path), "--nints", "3", "--ngroups", "4", "-q"]) == 0
+    products = sorted(tmp_path.glob("*_ramp.fits"))
+    assert len(products) == 1
+    with datamodels.open(products[0]) as model:
+        assert model.meta.cal_step.refpix in ("COMPLETE", "SKIPPED")

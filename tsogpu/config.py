@@ -1,0 +1,290 @@
+"""Step parameters: one frozen dataclass per step, defaults defined once, TOML in and out.
+
+The defaults equal jwst 3.0's step specs (see ../shared/reference/detector1_spec.md).
+A configuration file looks like::
+
+    backend = "numpy"
+    save_ramp = true
+    skip = ["dark_current"]
+
+    [ref]
+    saturation = "/path/to/jwst_nirspec_saturation.fits"
+
+    [saturation]
+    n_pix_grow_sat = 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+STEP_ORDER = (
+    "group_scale",
+    "dq_init",
+    "saturation",
+    "superbias",
+    "refpix",
+    "linearity",
+    "dark_current",
+    "gain_scale",
+)
+
+# Reference-file types each step reads, in jwst's names.
+STEP_REFTYPES = {
+    "group_scale": (),
+    "dq_init": ("mask",),
+    "saturation": ("saturation", "superbias"),
+    "superbias": ("superbias",),
+    "refpix": (),
+    "linearity": ("linearity",),
+    "dark_current": ("dark",),
+    "gain_scale": ("gain",),
+}
+REFTYPES = ("mask", "saturation", "superbias", "linearity", "dark", "gain", "readnoise")
+BACKENDS = ("numpy", "cupy", "auto")
+
+
+@dataclass(frozen=True)
+class GroupScale:
+    """Rescale frame-averaged groups when FRMDIVSR != NFRAMES (jwst group_scale)."""
+
+
+@dataclass(frozen=True)
+class DQInit:
+    """OR the mask reference into PIXELDQ, and its DO_NOT_USE into GROUPDQ (jwst dq_init)."""
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """Flag saturated and A/D-floor groups (stcal flag_saturated_pixels)."""
+
+    n_pix_grow_sat: int = 1
+    use_readpatt: bool = True
+
+
+@dataclass(frozen=True)
+class Superbias:
+    """Subtract the superbias reference (jwst superbias)."""
+
+
+@dataclass(frozen=True)
+class Refpix:
+    """Reference-pixel correction (jwst refpix, median algorithm)."""
+
+    odd_even_columns: bool = True
+    use_side_ref_pixels: bool = True
+    side_smoothing_length: int = 11
+    side_gain: float = 1.0
+    odd_even_rows: bool = True
+    siglimit: float = 3.0
+
+
+@dataclass(frozen=True)
+class Linearity:
+    """Classic non-linearity correction (stcal linearity_correction)."""
+
+
+@dataclass(frozen=True)
+class DarkCurrent:
+    """Dark subtraction with frame averaging (stcal dark_sub)."""
+
+    average_dark_current: float | None = None
+
+
+@dataclass(frozen=True)
+class GainScale:
+    """Scale rate products by GAINFACT of the gain reference (jwst gain_scale)."""
+
+
+STEP_PARAMS = {
+    "group_scale": GroupScale,
+    "dq_init": DQInit,
+    "saturation": Saturation,
+    "superbias": Superbias,
+    "refpix": Refpix,
+    "linearity": Linearity,
+    "dark_current": DarkCurrent,
+    "gain_scale": GainScale,
+}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything one run needs besides the input files.
+
+    ``steps`` maps each step name to its parameter dataclass; ``refs`` maps a reference
+    type to a path (or ``"N/A"`` to run the step without one, where the step allows it).
+    """
+
+    steps: dict = field(default_factory=lambda: {n: cls() for n, cls in STEP_PARAMS.items()})
+    skip: frozenset = frozenset()
+    refs: dict = field(default_factory=dict)
+    backend: str = "numpy"
+    save_ramp: bool = False
+
+    def __post_init__(self):
+        unknown = set(self.skip) - set(STEP_ORDER)
+        if unknown:
+            raise ConfigError(
+                f"--skip: unknown step {sorted(unknown)[0]!r}; steps are {', '.join(STEP_ORDER)}"
+            )
+        bad_refs = set(self.refs) - set(REFTYPES)
+        if bad_refs:
+            raise ConfigError(
+                f"--ref: unknown reference type {sorted(bad_refs)[0]!r}; "
+                f"types are {', '.join(REFTYPES)}"
+            )
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"
+            )
+
+    def params(self, step):
+        return self.steps[step]
+
+    def with_overrides(self, *, sets=(), refs=None, skip=(), backend=None, save_ramp=None):
+        """Return a new config with ``--set step.param=value`` strings and other options applied."""
+        steps = dict(self.steps)
+        for item in sets:
+            step, name, value = _parse_set(item)
+            steps[step] = _replace_param(steps[step], step, name, value, source="--set")
+        return PipelineConfig(
+            steps=steps,
+            skip=frozenset(self.skip) | frozenset(skip),
+            refs={**self.refs, **(refs or {})},
+            backend=backend or self.backend,
+            save_ramp=self.save_ramp if save_ramp is None else save_ramp,
+        )
+
+    def as_dict(self):
+        """Plain dict of every parameter, for provenance and TOML output."""
+        return {
+            "backend": self.backend,
+            "save_ramp": self.save_ramp,
+            "skip": sorted(self.skip),
+            "ref": dict(sorted(self.refs.items())),
+            **{name: dataclasses.asdict(self.steps[name]) for name in STEP_ORDER},
+        }
+
+
+def load_toml(path):
+    """Read a TOML configuration file into a :class:`PipelineConfig`."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return from_dict(doc, source=str(path))
+
+
+def from_dict(doc, source="config"):
+    steps = {n: cls() for n, cls in STEP_PARAMS.items()}
+    top_keys = {"backend", "save_ramp", "skip", "ref"}
+    for key, value in doc.items():
+        if key in STEP_PARAMS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{key}] must be a table of parameters")
+            for name, v in value.items():
+                steps[key] = _replace_param(steps[key], key, name, v, source=source)
+        elif key not in top_keys:
+            raise ConfigError(
+                f"{source}: unknown key {key!r}; expected a step name "
+                f"({', '.join(STEP_ORDER)}) or one of {', '.join(sorted(top_keys))}"
+            )
+    refs = doc.get("ref", {})
+    if not isinstance(refs, dict):
+        raise ConfigError(f"{source}: [ref] must be a table of TYPE = PATH")
+    skip = doc.get("skip", [])
+    if isinstance(skip, str) or not isinstance(skip, list):
+        raise ConfigError(f"{source}: skip must be a list of step names")
+    return PipelineConfig(
+        steps=steps,
+        skip=frozenset(skip),
+        refs={str(k): str(v) for k, v in refs.items()},
+        backend=doc.get("backend", "numpy"),
+        save_ramp=bool(doc.get("save_ramp", False)),
+    )
+
+
+def dump_toml(config):
+    """TOML text of a config (round-trips through :func:`from_dict`)."""
+    d = config.as_dict()
+    lines = [
+        f"backend = {_toml_value(d['backend'])}",
+        f"save_ramp = {_toml_value(d['save_ramp'])}",
+        f"skip = {_toml_value(d['skip'])}",
+        "",
+        "[ref]",
+    ]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in d["ref"].items()]
+    for step in STEP_ORDER:
+        lines += ["", f"[{step}]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in d[step].items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _parse_set(item):
+    try:
+        lhs, value = item.split("=", 1)
+        step, name = lhs.strip().split(".", 1)
+    except ValueError:
+        raise ConfigError(f"--set {item!r}: expected STEP.PARAM=VALUE") from None
+    if step not in STEP_PARAMS:
+        raise ConfigError(f"--set {item!r}: unknown step {step!r}; steps are {', '.join(STEP_ORDER)}")
+    return step, name.strip(), value.strip()
+
+
+def _replace_param(params, step, name, value, source):
+    fields = {f.name: f for f in dataclasses.fields(params)}
+    if name not in fields:
+        known = ", ".join(fields) or "none"
+        raise ConfigError(f"{source}: step {step!r} has no parameter {name!r} (parameters: {known})")
+    hints = typing.get_type_hints(type(params))
+    return dataclasses.replace(params, **{name: _coerce(value, hints[name], f"{source} {step}.{name}")})
+
+
+def _coerce(value, hint, where):
+    """Convert a TOML value or a --set string to the parameter's declared type."""
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if isinstance(value, str):
+        text = value.strip()
+        if optional and text.lower() in ("none", "null", ""):
+            return None
+        if base is bool:
+            if text.lower() in ("true", "1", "yes", "on"):
+                return True
+            if text.lower() in ("false", "0", "no", "off"):
+                return False
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        try:
+            return base(text)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {base.__name__}, got {value!r}") from None
+    if value is None and optional:
+        return None
+    if base is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if base in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{where}: expected {base.__name__}, got {value!r}")
+    if base is int and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"{where}: expected int, got {value!r}")
+    return base(value)

@@ -1,0 +1,159 @@
+"""Write Stage-1 products as jwst does: ``_ramp`` (RampModel), ``_rateints`` (CubeModel) and
+``_rate`` (ImageModel), through stdatamodels so that ``jwst.datamodels.open`` and calwebb_spec2
+read them. Every product is written to a temporary name in the output folder and renamed, so
+a failure leaves no partial product; the input file is only ever opened read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stdatamodels.jwst import datamodels
+
+from ..errors import InputError
+
+# tsogpu step name -> meta.cal_step attribute (FITS S_* keyword)
+CAL_STEP = {
+    "group_scale": "group_scale",
+    "dq_init": "dq_init",
+    "saturation": "saturation",
+    "superbias": "superbias",
+    "refpix": "refpix",
+    "linearity": "linearity",
+    "dark_current": "dark_sub",
+    "jump": "jump",
+    "ramp_fit": "ramp_fit",
+    "gain_scale": "gain_scale",
+}
+
+
+@dataclass
+class Provenance:
+    """What made a product; written to its primary header."""
+
+    version: str
+    backend: str
+    device: str = "cpu"
+    kernel_hash: str = ""
+    params: dict = field(default_factory=dict)
+    refs: dict = field(default_factory=dict)  # reftype -> name (path or crds://file)
+    crds_context: str | None = None
+    step_status: dict = field(default_factory=dict)  # step -> COMPLETE / SKIPPED
+
+    def header_cards(self):
+        cards = [
+            ("TSOVER", self.version, "tsogpu version"),
+            ("TSOBACK", self.backend, "tsogpu compute backend"),
+            ("TSODEV", self.device, "tsogpu compute device"),
+            ("TSOPARS", json.dumps(self.params, sort_keys=True), "tsogpu parameters (JSON)"),
+        ]
+        if self.kernel_hash:
+            cards.append(("TSOKHASH", self.kernel_hash, "tsogpu CUDA kernel source hash"))
+        return cards
+
+
+def product_name(uncal_path, suffix):
+    """``jw..._nrs1_uncal.fits`` -> ``jw..._nrs1_<suffix>.fits``."""
+    stem = Path(uncal_path).name
+    stem = re.sub(r"\.fits(\.gz)?$", "", stem, flags=re.IGNORECASE)
+    stem = re.sub(r"_uncal$", "", stem)
+    return f"{stem}_{suffix}.fits"
+
+
+def _meta_source(uncal_path):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return datamodels.Level1bModel(os.fspath(uncal_path))
+    except Exception as exc:
+        raise InputError(f"{uncal_path}: cannot read its metadata with stdatamodels ({exc})") from None
+
+
+def _finish(model, prov, final_path):
+    """Stamp provenance and step status on ``model``, then write it atomically."""
+    for step, status in prov.step_status.items():
+        if step in CAL_STEP:
+            setattr(model.meta.cal_step, CAL_STEP[step], status)
+    for reftype, name in prov.refs.items():
+        getattr(model.meta.ref_file, reftype).name = name
+    if prov.crds_context:
+        model.meta.ref_file.crds.context_used = prov.crds_context
+    model.meta.calibration_software_name = "tsogpu"
+    model.meta.calibration_software_version = prov.version
+    model.meta.filename = Path(final_path).name
+    model.extra_fits = {"PRIMARY": {"header": [list(c) for c in prov.header_cards()]}}
+    write_atomic(model, final_path)
+    return Path(final_path)
+
+
+def write_atomic(model, final_path):
+    """Write ``model`` to a temporary file beside ``final_path``, fsync it, then rename."""
+    final_path = Path(final_path)
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".tmp", dir=final_path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.to_fits(fh)  # a file object keeps meta.filename as set
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final_path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_ramp(final_path, segment, prov):
+    """Write the calibrated ramp of ``segment`` as a jwst RampModel FITS file."""
+    with _meta_source(segment.source) as src:
+        model = datamodels.RampModel(
+            data=segment.data, pixeldq=segment.pixeldq, groupdq=segment.groupdq
+        )
+        model.update(src)
+        if segment.zeroframe is not None:
+            model.zeroframe = segment.zeroframe
+        if segment.average_dark_current is not None:
+            model.average_dark_current = segment.average_dark_current
+        if src.hasattr("int_times") and src.int_times is not None:
+            model.int_times = src.int_times
+        if src.hasattr("group") and src.group is not None:
+            model.group = src.group
+        return _finish(model, prov, final_path)
+
+
+def write_rateints(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise, prov):
+    """Write per-integration slopes as a jwst CubeModel (``_rateints``), INT_TIMES carried over.
+
+    All arrays are (nints, ny, nx): ``sci``, ``err``, ``var_*`` float32 [DN/s, DN/s, (DN/s)^2],
+    ``dq`` uint32.
+    """
+    with _meta_source(uncal_path) as src:
+        model = datamodels.CubeModel(
+            data=sci, err=err, dq=dq, var_poisson=var_poisson, var_rnoise=var_rnoise
+        )
+        model.update(src)
+        model.meta.bunit_data = "DN/s"
+        model.meta.bunit_err = "DN/s"
+        if src.hasattr("int_times") and src.int_times is not None:
+            model.int_times = src.int_times
+        return _finish(model, prov, final_path)
+
+
+def write_rate(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise, prov):
+    """Write the exposure-averaged slope as a jwst ImageModel (``_rate``); arrays (ny, nx)."""
+    with _meta_source(uncal_path) as src:
+        model = datamodels.ImageModel(
+            data=sci, err=err, dq=dq, var_poisson=var_poisson, var_rnoise=var_rnoise
+        )
+        model.update(src)
+        model.meta.bunit_data = "DN/s"
+        model.meta.bunit_err = "DN/s"
+        return _finish(model, prov, final_path)

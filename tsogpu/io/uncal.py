@@ -1,0 +1,228 @@
+"""Read a Level-1b uncal segment into a :class:`tsogpu.segment.Segment`.
+
+The SCI extension (uint16, or int16 with BZERO=32768) becomes float32, as jwst's RampModel
+does on opening; PIXELDQ/GROUPDQ are taken from the file when present with the right
+shape and are zeros otherwise (jwst dq_init's ``check_dimensions``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from astropy.io import fits
+
+from .. import dq
+from ..errors import InputError
+from ..segment import Exposure, Segment
+
+# keyword -> (Exposure field, type); all required
+REQUIRED = {
+    "INSTRUME": ("instrument", str),
+    "DETECTOR": ("detector", str),
+    "EXP_TYPE": ("exp_type", str),
+    "READPATT": ("readpatt", str),
+    "NINTS": ("nints", int),
+    "NGROUPS": ("ngroups", int),
+    "NFRAMES": ("nframes", int),
+    "GROUPGAP": ("groupgap", int),
+    "TFRAME": ("tframe", float),
+    "TGROUP": ("tgroup", float),
+    "SUBARRAY": ("subarray", str),
+    "SUBSTRT1": ("substrt1", int),
+    "SUBSTRT2": ("substrt2", int),
+    "SUBSIZE1": ("subsize1", int),
+    "SUBSIZE2": ("subsize2", int),
+    "FASTAXIS": ("fastaxis", int),
+    "SLOWAXIS": ("slowaxis", int),
+    "NOUTPUTS": ("noutputs", int),
+}
+OPTIONAL = {
+    "FRMDIVSR": ("frame_divisor", int),
+    "ZEROFRAM": ("zero_frame", bool),
+    "EXSEGNUM": ("exsegnum", int),
+    "EXSEGTOT": ("exsegtot", int),
+    "INTSTART": ("intstart", int),
+    "INTEND": ("intend", int),
+}
+
+
+def read_exposure(header, path="uncal"):
+    """Build an :class:`Exposure` from a primary (or merged) header; errors name the keyword."""
+    values = {}
+    missing = [k for k in REQUIRED if k not in header or header[k] is None]
+    if missing:
+        raise InputError(f"{path}: missing keyword(s) {', '.join(missing)} in the primary header")
+    for key, (name, kind) in {**REQUIRED, **OPTIONAL}.items():
+        if key not in header or header[key] is None:
+            continue
+        value = header[key]
+        try:
+            values[name] = _convert(value, kind)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"{path}: keyword {key} should be {kind.__name__}, got {value!r}"
+            ) from None
+    exposure = Exposure(**values)
+    for key in ("NINTS", "NGROUPS", "NFRAMES", "SUBSIZE1", "SUBSIZE2", "NOUTPUTS"):
+        if getattr(exposure, REQUIRED[key][0]) < 1:
+            raise InputError(f"{path}: keyword {key} must be >= 1, got {header[key]!r}")
+    if exposure.groupgap < 0:
+        raise InputError(f"{path}: keyword GROUPGAP must be >= 0, got {exposure.groupgap}")
+    return exposure
+
+
+def _convert(value, kind):
+    if kind is bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, str) and value.strip().upper() in ("T", "F", "TRUE", "FALSE"):
+            return value.strip().upper() in ("T", "TRUE")
+        raise ValueError(value)
+    if kind is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        if isinstance(value, str):
+            raise ValueError(value)
+        return int(value)
+    if kind is float:
+        if isinstance(value, str):
+            raise ValueError(value)
+        return float(value)
+    return str(value).strip()
+
+
+def open_fits(path):
+    """Open a FITS file read-only, turning every failure into an InputError naming the file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, expected an uncal FITS file")
+    try:
+        hdul = fits.open(path, mode="readonly", memmap=True, lazy_load_hdus=False)
+        hdul.verify("exception")
+    except Exception as exc:  # astropy raises OSError, ValueError, VerifyError, ...
+        raise InputError(f"{path}: not a readable FITS file ({_reason(exc)})") from None
+    return hdul
+
+
+def _reason(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def read_primary_header(path):
+    """The primary header of ``path`` as a dict (for CRDS parameters and ``tsogpu info``)."""
+    with open_fits(path) as hdul:
+        return {k: v for k, v in hdul[0].header.items() if k not in ("COMMENT", "HISTORY", "")}
+
+
+def read_uncal(path):
+    """Read one uncal segment.
+
+    Parameters
+    ----------
+    path : str or Path
+        A Level-1b ``*_uncal.fits`` file.
+
+    Returns
+    -------
+    Segment
+        ``data`` float32 (nints, ngroups, ny, nx), ``groupdq`` uint8, ``pixeldq`` uint32,
+        ``zeroframe`` float32 (nints, ny, nx) when ZEROFRAM is true, ``int_times``.
+
+    Raises
+    ------
+    InputError
+        Naming the file and what is wrong with it.
+    """
+    path = os.fspath(path)
+    with open_fits(path) as hdul:
+        exposure = read_exposure(hdul[0].header, path)
+        if "SCI" not in hdul:
+            raise InputError(f"{path}: no SCI extension")
+        sci = _read_array(hdul, "SCI", path)
+        if sci.ndim != 4:
+            raise InputError(
+                f"{path}: SCI has {sci.ndim} dimensions {sci.shape}, "
+                "expected 4 (nints, ngroups, ny, nx)"
+            )
+        if sci.dtype != np.uint16:
+            raise InputError(
+                f"{path}: SCI has dtype {sci.dtype}, expected uint16 raw counts "
+                "(an uncal file; calibrated ramps cannot be re-run)"
+            )
+        nints, ngroups, ny, nx = sci.shape
+        _check_shape(path, exposure, sci.shape)
+        data = sci.astype(np.float32)
+
+        pixeldq = _optional_dq(hdul, "PIXELDQ", (ny, nx), dq.PIXELDQ_DTYPE, path)
+        groupdq = _optional_dq(hdul, "GROUPDQ", sci.shape, dq.GROUPDQ_DTYPE, path)
+
+        zeroframe = None
+        if exposure.zero_frame:
+            if "ZEROFRAME" not in hdul:
+                raise InputError(f"{path}: ZEROFRAM is true but there is no ZEROFRAME extension")
+            zf = _read_array(hdul, "ZEROFRAME", path)
+            if zf.shape != (nints, ny, nx):
+                raise InputError(
+                    f"{path}: ZEROFRAME has shape {zf.shape}, expected {(nints, ny, nx)}"
+                )
+            zeroframe = zf.astype(np.float32)
+
+        int_times = _read_table(hdul, "INT_TIMES", path)
+
+    return Segment(
+        data=data,
+        groupdq=groupdq,
+        pixeldq=pixeldq,
+        exposure=exposure,
+        zeroframe=zeroframe,
+        int_times=int_times,
+        source=path,
+    )
+
+
+def _check_shape(path, exposure, shape):
+    nints, ngroups, ny, nx = shape
+    if ngroups != exposure.ngroups:
+        raise InputError(f"{path}: SCI has {ngroups} groups but NGROUPS = {exposure.ngroups}")
+    if (ny, nx) != (exposure.subsize2, exposure.subsize1):
+        raise InputError(
+            f"{path}: SCI frame is {ny} x {nx} (rows x cols) but SUBSIZE2 x SUBSIZE1 = "
+            f"{exposure.subsize2} x {exposure.subsize1}"
+        )
+    if exposure.intstart is not None and exposure.intend is not None:
+        expected = exposure.intend - exposure.intstart + 1
+        if nints != expected:
+            raise InputError(
+                f"{path}: SCI has {nints} integrations but INTSTART={exposure.intstart}, "
+                f"INTEND={exposure.intend} imply {expected}"
+            )
+    elif nints != exposure.nints:
+        raise InputError(f"{path}: SCI has {nints} integrations but NINTS = {exposure.nints}")
+
+
+def _read_array(hdul, extname, path):
+    try:
+        return np.asarray(hdul[extname].data)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read {extname} ({_reason(exc)}); truncated file?") from None
+
+
+def _optional_dq(hdul, extname, shape, dtype, path):
+    if extname in hdul and hdul[extname].data is not None:
+        arr = _read_array(hdul, extname, path)
+        if arr.shape == shape:
+            return arr.astype(dtype)
+    return np.zeros(shape, dtype=dtype)
+
+
+def _read_table(hdul, extname, path):
+    if extname not in hdul:
+        return None
+    try:
+        return np.asarray(hdul[extname].data).copy()
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read table {extname} ({_reason(exc)})") from None

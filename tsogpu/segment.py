@@ -1,0 +1,70 @@
+"""The in-memory form of one uncal segment: plain arrays plus the keywords the steps need.
+
+NumPy only (no astropy), so the array core runs where only NumPy and CuPy are installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Keywords of a segment that the Stage-1 steps use (FITS keyword in each comment)."""
+
+    instrument: str  # INSTRUME
+    detector: str  # DETECTOR
+    exp_type: str  # EXP_TYPE
+    readpatt: str  # READPATT
+    nints: int  # NINTS (whole exposure)
+    ngroups: int  # NGROUPS
+    nframes: int  # NFRAMES
+    groupgap: int  # GROUPGAP
+    tframe: float  # TFRAME [s]
+    tgroup: float  # TGROUP [s]
+    subarray: str  # SUBARRAY
+    substrt1: int  # SUBSTRT1, 1-based, DMS frame
+    substrt2: int  # SUBSTRT2
+    subsize1: int  # SUBSIZE1
+    subsize2: int  # SUBSIZE2
+    fastaxis: int  # FASTAXIS
+    slowaxis: int  # SLOWAXIS
+    noutputs: int  # NOUTPUTS
+    frame_divisor: int | None = None  # FRMDIVSR
+    zero_frame: bool = False  # ZEROFRAM
+    exsegnum: int | None = None  # EXSEGNUM
+    exsegtot: int | None = None  # EXSEGTOT
+    intstart: int | None = None  # INTSTART, 1-based
+    intend: int | None = None  # INTEND, 1-based
+
+
+@dataclass
+class Segment:
+    """One segment's ramps and flags.
+
+    Attributes
+    ----------
+    data : float32 (nints, ngroups, ny, nx)
+    groupdq : uint8 (nints, ngroups, ny, nx)
+    pixeldq : uint32 (ny, nx)
+    zeroframe : float32 (nints, ny, nx) or None
+    exposure : Exposure
+    int_times : structured ndarray (INT_TIMES table) or None
+    average_dark_current : float32 (ny, nx) or None, set by dark_current for ramp fitting
+    """
+
+    data: np.ndarray
+    groupdq: np.ndarray
+    pixeldq: np.ndarray
+    exposure: Exposure
+    zeroframe: np.ndarray | None = None
+    int_times: np.ndarray | None = None
+    average_dark_current: np.ndarray | None = None
+    source: str = ""
+    step_status: dict = field(default_factory=dict)
+
+    @property
+    def shape(self):
+        return self.data.shape
