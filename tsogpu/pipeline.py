@@ -65,8 +65,8 @@ def run_segment(segment, refs, config=None, on_step=None):
     segment : Segment
         As read by :func:`tsogpu.io.uncal.read_uncal`; not modified.
     refs : dict
-        reftype -> object with ``arrays`` and ``header`` dicts (:class:`tsogpu.io.reffiles.Reference`).
-        ``superbias`` is optional for the saturation step.
+        reftype -> :class:`tsogpu.io.reffiles.Reference` (``arrays`` and ``header`` dicts), or
+        None where the reference is N/A: the step that needs it is then skipped, as in jwst.
     config : PipelineConfig
     on_step : callable(step_name, Segment), optional
         Called after each step that ran, with the segment as it then is (for tests).
@@ -88,6 +88,11 @@ def run_segment(segment, refs, config=None, on_step=None):
         if step in config.skip:
             seg.step_status[step] = "SKIPPED"
             log.info("%s: skipped by request", step)
+            continue
+        main_ref = STEP_REFTYPES[step][0] if STEP_REFTYPES[step] else None
+        if main_ref is not None and refs.get(main_ref) is None:
+            seg.step_status[step] = "SKIPPED"  # reference given as N/A, as jwst skips
+            log.info("%s: skipped, %s reference is N/A", step, main_ref)
             continue
         t0 = time.perf_counter()
         status = _STEPS[step](seg, refs, config.params(step))
@@ -113,7 +118,7 @@ def _dq_init(seg, refs, params):
 
 def _saturation(seg, refs, params):
     sat = refs["saturation"]
-    bias = refs["superbias"].arrays["data"] if "superbias" in refs else None
+    bias = refs["superbias"].arrays["data"] if refs.get("superbias") is not None else None
     seg.groupdq, seg.pixeldq, seg.zeroframe = saturation.flag_saturation(
         seg.data,
         seg.groupdq,
@@ -224,7 +229,7 @@ def process_file(uncal_path, out_dir, config=None):
         version=__version__,
         backend=backend,
         params=config.as_dict(),
-        refs={t: r.name for t, r in refs.items()},
+        refs={t: (r.name if r is not None else "N/A") for t, r in refs.items()},
         crds_context=context,
         step_status=result.step_status,
     )

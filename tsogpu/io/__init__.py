@@ -1,0 +1,1 @@
+"""Reading uncal segments and reference files, writing products (astropy / stdatamodels)."""

@@ -1,0 +1,627 @@
+"""Reference files for one segment: overrides, CRDS look-up, subarray cut-outs, DQ_DEF remapping.
+
+Files are read with astropy directly (memory-mapped; only the science subarray is copied out),
+but the result equals what jwst 3.0 gets when it opens the same file through the stdatamodels
+model of that type and cuts it with ``jwst/lib/reffile_utils.py``:
+
+- extensions and dtypes follow the stdatamodels schemas (``mask``, ``saturation``,
+  ``superbias``, ``linearity``, ``dark``, ``gain``, ``readnoise``): float32 data, uint32 DQ;
+- a missing DQ (or superbias ERR) becomes zeros, as the models' schema defaults do;
+- DQ is translated to standard bits through the file's DQ_DEF table
+  (``stdatamodels.dynamicdq.dynamic_mask`` semantics, via :func:`tsogpu.dq.remap`);
+- the cut-out follows ``ref_matches_sci`` / ``get_subarray_model``; darks are never cut
+  (jwst requires a dark of the science subarray).
+
+Every problem is a :class:`~tsogpu.errors.ReferenceFileError` whose message names the
+reference type, the file and what did not match.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+
+from .. import dq as dqflags
+from ..config import REFTYPES
+from ..errors import ReferenceFileError
+
+# Types whose jwst step accepts the reference "N/A" and is then skipped (dq_init, saturation,
+# superbias, linearity, dark_current). gain and readnoise are read by jump and ramp_fit, which
+# fail without them, so Detector1 can never run with either set to N/A.
+NA_ALLOWED = frozenset({"mask", "saturation", "superbias", "linearity", "dark"})
+
+# Primary-header keywords copied into Reference.header when present.
+HEADER_KEYWORDS = (
+    "REFTYPE",
+    "INSTRUME",
+    "DETECTOR",
+    "SUBARRAY",
+    "SUBSTRT1",
+    "SUBSTRT2",
+    "SUBSIZE1",
+    "SUBSIZE2",
+    "FASTAXIS",
+    "SLOWAXIS",
+    "READPATT",
+    "NOUTPUTS",
+    "NFRAMES",
+    "NGROUPS",
+    "GROUPGAP",
+    "AVDRKCUR",
+    "GAINFACT",
+    "BUNIT",
+)
+# Keywords jwst's dark_current reads from the dark (stcal DarkData: exp_nframes, exp_groupgap).
+DARK_REQUIRED_KEYWORDS = ("NFRAMES", "GROUPGAP")
+
+# DETECTOR / INSTRUME values that do not name one detector; not compared with the science.
+_WILDCARDS = ("", "ANY", "MULTIPLE", "N/A", "NONE")
+
+# Full-frame (ny, nx) that jwst assumes for a reference without SUBSTRT/SUBSIZE keywords.
+_FULL_FRAME = {"MIRI": (1024, 1032)}
+_FULL_FRAME_NIR = (2048, 2048)
+
+
+@dataclass(frozen=True)
+class _Array:
+    """One array of a reference model, as its stdatamodels schema declares it."""
+
+    key: str  # model attribute, and key in Reference.arrays
+    extname: str  # fits_hdu in the schema
+    dtype: type
+    ndim: int
+    required: bool = False  # the primary array: the file is unusable without it
+    zeros_if_missing: bool = False  # schema default applied by DefaultDQMixin / DefaultErrMixin
+
+
+# Order matters: the primary array comes first.
+LAYOUTS = {
+    "mask": (_Array("dq", "DQ", np.uint32, 2, required=True),),
+    "saturation": (
+        _Array("data", "SCI", np.float32, 2, required=True),
+        _Array("dq", "DQ", np.uint32, 2, zeros_if_missing=True),
+    ),
+    "superbias": (
+        _Array("data", "SCI", np.float32, 2, required=True),
+        _Array("err", "ERR", np.float32, 2, zeros_if_missing=True),
+        _Array("dq", "DQ", np.uint32, 2, zeros_if_missing=True),
+    ),
+    "linearity": (
+        _Array("coeffs", "COEFFS", np.float32, 3, required=True),
+        _Array("inv_coeffs", "INV_COEFFS", np.float32, 3),
+        _Array("dq", "DQ", np.uint32, 2, zeros_if_missing=True),
+    ),
+    "dark": (
+        _Array("data", "SCI", np.float32, 3, required=True),
+        _Array("dq", "DQ", np.uint32, 2, zeros_if_missing=True),
+        _Array("err", "ERR", np.float32, 3),
+        _Array("average_dark_current", "AVDRKCUR", np.float32, 2),
+    ),
+    "gain": (_Array("data", "SCI", np.float32, 2, required=True),),
+    "readnoise": (_Array("data", "SCI", np.float32, 2, required=True),),
+}
+# Models whose schema has a DQ_DEF table (DefaultDQMixin remaps their DQ on opening).
+HAS_DQ_DEF = frozenset({"mask", "saturation", "superbias", "linearity", "dark"})
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference file, read and cut to the science subarray.
+
+    Attributes
+    ----------
+    reftype : str
+        jwst reference type: mask, saturation, superbias, linearity, dark, gain, readnoise.
+    path : str
+        Local file path.
+    name : str
+        The provenance name (R_* keyword): ``crds://<basename>`` for a CRDS file, else the
+        path as given.
+    arrays : dict of str to ndarray
+        New arrays (never views of the file), cut to the science subarray ``(ny, nx)``:
+        mask ``dq`` uint32 (ny, nx); saturation ``data`` float32, ``dq`` uint32;
+        superbias ``data``, ``err`` float32, ``dq`` uint32; linearity ``coeffs`` float32
+        (ncoeffs, ny, nx), ``inv_coeffs`` (when the file has it), ``dq`` uint32;
+        dark ``data`` float32 (ngroups, ny, nx), ``dq`` uint32, ``err`` and
+        ``average_dark_current`` float32 (ny, nx) when the file has them; gain and
+        readnoise ``data`` float32. Every ``dq`` is remapped to standard bits.
+    header : dict
+        The primary-header keywords of :data:`HEADER_KEYWORDS` that the file has.
+    """
+
+    reftype: str
+    path: str
+    name: str
+    arrays: dict
+    header: dict
+
+
+def load_reference(reftype, path, exposure, *, name=None):
+    """Read a reference file and cut it to the science subarray of ``exposure``.
+
+    Parameters
+    ----------
+    reftype : str
+        One of :data:`tsogpu.config.REFTYPES`.
+    path : str or os.PathLike
+        The FITS file. It is opened read-only and never modified.
+    exposure : tsogpu.segment.Exposure
+        The science exposure (DETECTOR, INSTRUME, SUBSTRT*/SUBSIZE*).
+    name : str, optional
+        Provenance name; defaults to ``str(path)``.
+
+    Returns
+    -------
+    Reference
+
+    Raises
+    ------
+    ReferenceFileError
+        File missing or unreadable, required extension missing, wrong REFTYPE, DETECTOR or
+        INSTRUME, wrong dimensionality or shape, or subarray not contained in the reference.
+    """
+    if reftype not in LAYOUTS:
+        raise ReferenceFileError(
+            f"unknown reference type {reftype!r} for {path}; types are {', '.join(REFTYPES)}"
+        )
+    path = os.fspath(path)
+    where = f"{reftype} reference file {path}"
+    if not os.path.exists(path):
+        raise ReferenceFileError(f"{where}: file not found (give it with --ref {reftype}=PATH)")
+    if not os.path.isfile(path):
+        raise ReferenceFileError(f"{where}: not a regular file")
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # memmap left to astropy: it maps unscaled arrays and reads scaled (BZERO) ones.
+            hdul = fits.open(path, mode="readonly", lazy_load_hdus=False)
+    except Exception as exc:  # astropy raises OSError, ValueError, ... for non-FITS input
+        raise ReferenceFileError(f"{where}: not a readable FITS file ({exc})") from None
+    with hdul:
+        # astropy only warns about a short file, and silently drops an HDU whose header is cut.
+        damaged = []
+        for w in caught:
+            text = str(w.message)
+            if "truncated" in text or "Error validating header" in text:
+                damaged.append(text)
+            else:  # pass other astropy warnings on, tagged with the file
+                warnings.warn(f"{where}: {text}", type(w.message), stacklevel=2)
+        if damaged:
+            raise ReferenceFileError(
+                f"{where}: file is truncated or corrupt ({damaged[0].splitlines()[0]})"
+            )
+        try:
+            header = _header_keywords(hdul[0].header)
+            _check_identity(header, reftype, where, exposure)
+            if reftype == "dark":
+                _check_dark_keywords(header, where)
+            arrays = _read_arrays(hdul, reftype, where, header, exposure)
+        except ReferenceFileError:
+            raise
+        except Exception as exc:  # corrupt data or header: name the file, keep the cause
+            raise ReferenceFileError(f"{where}: cannot read the file ({exc})") from exc
+    return Reference(
+        reftype=reftype,
+        path=path,
+        name=path if name is None else name,
+        arrays=arrays,
+        header=header,
+    )
+
+
+def resolve_references(exposure, reftypes, overrides, *, header=None):
+    """Choose the file of each reference type: the override if given, else CRDS.
+
+    Parameters
+    ----------
+    exposure : tsogpu.segment.Exposure
+    reftypes : iterable of str
+        Types the run needs.
+    overrides : dict of str to str, or None
+        ``--ref TYPE=PATH`` values; ``"N/A"`` runs without the file where jwst allows it
+        (:data:`NA_ALLOWED`).
+    header : dict, optional
+        The uncal primary header, for the CRDS parameters.
+
+    Returns
+    -------
+    dict of str to str
+        reftype -> local path, or ``"N/A"``.
+    """
+    paths, _names, _context = _resolve(exposure, reftypes, overrides, header)
+    return paths
+
+
+def load_references(exposure, reftypes, overrides, *, header=None):
+    """Resolve and read every reference type a run needs.
+
+    Returns
+    -------
+    refs : dict of str to Reference or None
+        None for a type resolved to ``"N/A"`` (the step is skipped, as in jwst).
+    context : str or None
+        The CRDS context used, or None when every file came from an override.
+    """
+    paths, names, context = _resolve(exposure, reftypes, overrides, header)
+    refs = {
+        t: None if p == "N/A" else load_reference(t, p, exposure, name=names[t])
+        for t, p in paths.items()
+    }
+    return refs, context
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def _header_keywords(primary):
+    return {k: primary[k] for k in HEADER_KEYWORDS if k in primary and _is_value(primary[k])}
+
+
+def _is_value(value):
+    return isinstance(value, (str, int, float, bool)) and not (
+        isinstance(value, str) and value.strip() == ""
+    )
+
+
+def _check_identity(header, reftype, where, exposure):
+    """REFTYPE, INSTRUME and DETECTOR must agree with what is asked for."""
+    ref_type = str(header.get("REFTYPE", "")).strip().lower()
+    if ref_type and ref_type != reftype:
+        raise ReferenceFileError(
+            f"{where}: the file is a {ref_type!r} reference (REFTYPE={header['REFTYPE']!r}), "
+            f"not {reftype!r}"
+        )
+    for key, sci in (("INSTRUME", exposure.instrument), ("DETECTOR", exposure.detector)):
+        ref = str(header.get(key, "")).strip().upper()
+        if ref not in _WILDCARDS and ref != str(sci).strip().upper():
+            raise ReferenceFileError(
+                f"{where}: {key}={header[key]!r} but the science exposure has {key}={sci!r}"
+            )
+
+
+def _check_dark_keywords(header, where):
+    missing = [k for k in DARK_REQUIRED_KEYWORDS if k not in header]
+    if missing:
+        raise ReferenceFileError(
+            f"{where}: missing primary-header keyword(s) {', '.join(missing)} "
+            "(jwst dark_current needs the dark's frames per group and group gap)"
+        )
+
+
+def _hdu_shape(hdul, extname):
+    """Shape of extension ``extname`` from its header, or None when absent or empty."""
+    if extname not in hdul:
+        return None
+    shape = tuple(hdul[extname].shape)
+    return shape if shape else None
+
+
+def _read_arrays(hdul, reftype, where, header, exposure):
+    layout = LAYOUTS[reftype]
+    primary = layout[0]
+    shapes = {a.key: _hdu_shape(hdul, a.extname) for a in layout}
+
+    pshape = shapes[primary.key]
+    if pshape is None:
+        raise ReferenceFileError(
+            f"{where}: missing required extension {primary.extname} "
+            f"(extensions present: {', '.join(h.name for h in hdul)})"
+        )
+    if reftype == "dark" and len(pshape) == 4:
+        raise ReferenceFileError(
+            f"{where}: SCI is 4-D {pshape}, a MIRI-style dark (nints, ngroups, ny, nx); "
+            "MIRI is not supported, near-infrared darks are 3-D (ngroups, ny, nx)"
+        )
+    for arr in layout:
+        shape = shapes[arr.key]
+        if shape is None:
+            continue
+        if len(shape) != arr.ndim:
+            raise ReferenceFileError(
+                f"{where}: extension {arr.extname} is {len(shape)}-D {shape}, expected {arr.ndim}-D"
+            )
+        if shape[-2:] != pshape[-2:]:
+            raise ReferenceFileError(
+                f"{where}: extension {arr.extname} has shape {shape}, which does not match "
+                f"{primary.extname} {pshape} in (ny, nx)"
+            )
+        if arr.key == "err" and shape != pshape:
+            raise ReferenceFileError(
+                f"{where}: extension ERR has shape {shape}, expected {pshape} like SCI"
+            )
+
+    if reftype == "dark":
+        window = _dark_window(header, pshape, where, exposure)
+    else:
+        window = _cutout_window(header, pshape, where, exposure)
+
+    dq_def = _read_dq_def(hdul, where) if reftype in HAS_DQ_DEF else None
+    out_yx = (
+        tuple(pshape[-2:]) if window is None else (window[1] - window[0], window[3] - window[2])
+    )
+    arrays = {}
+    for arr in layout:
+        if shapes[arr.key] is None:
+            if arr.zeros_if_missing:
+                # The schema default takes the primary's trailing ``ndim`` axes (the models
+                # give linearity, whose DQ has no ndim, a 3-D DQ; 2-D is what the step uses).
+                lead = tuple(pshape[: len(pshape) - 2])[len(pshape) - arr.ndim :]
+                arrays[arr.key] = np.zeros(lead + out_yx, dtype=arr.dtype)
+            continue
+        # Slice the memory map first so only the subarray is read, then cast (a copy).
+        data = _cut(hdul[arr.extname].data, window).astype(arr.dtype)
+        if arr.key == "dq" and reftype in HAS_DQ_DEF:
+            data = dqflags.remap(data, dq_def)
+        arrays[arr.key] = data
+    return arrays
+
+
+def _read_dq_def(hdul, where):
+    """(VALUE, NAME) rows of DQ_DEF, or None when there is no (or an empty) table.
+
+    ``dynamic_mask`` leaves the DQ untouched when the table is missing or empty.
+    """
+    if "DQ_DEF" not in hdul:
+        return None
+    table = hdul["DQ_DEF"].data
+    if table is None or len(table) == 0:
+        return None
+    names = {n.upper(): n for n in table.columns.names}
+    if "VALUE" not in names or "NAME" not in names:
+        raise ReferenceFileError(
+            f"{where}: DQ_DEF table lacks a VALUE or NAME column (columns: "
+            f"{', '.join(table.columns.names)})"
+        )
+    # The schema declares VALUE uint32; a signed int32 column wraps as stdatamodels' cast does.
+    values = np.asarray(table[names["VALUE"]]).astype(np.uint32)
+    return [(int(v), str(n)) for v, n in zip(values, table[names["NAME"]], strict=True)]
+
+
+def _cut(array, window):
+    """``array[..., y0:y1, x0:x1]``, or the array itself when window is None."""
+    if window is None:
+        return array
+    y0, y1, x0, x1 = window
+    return array[..., y0:y1, x0:x1]
+
+
+def _geometry_text(xstart, ystart, xsize, ysize):
+    return f"SUBSTRT1={xstart}, SUBSTRT2={ystart}, SUBSIZE1={xsize}, SUBSIZE2={ysize}"
+
+
+def _science_geometry(exposure):
+    return (exposure.substrt1, exposure.substrt2, exposure.subsize1, exposure.subsize2)
+
+
+def _ref_geometry(header, shape, where):
+    """The reference's (xstart, ystart, xsize, ysize, xbound, ybound) as jwst derives them.
+
+    ``ref_matches_sci``: without all four SUBSTRT/SUBSIZE keywords a full-frame array counts as
+    full frame; sizes that disagree with the array are replaced by the array's (except the
+    NIRSpec IRS2 2048-vs-3200 rows). ``get_subarray_model`` bounds the slice by the header sizes;
+    the bounds here are the smaller of header and array sizes, so a slice never comes out short.
+    """
+    ny, nx = shape[-2:]
+    keys = ("SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2")
+    if any(k not in header for k in keys):
+        instrument = str(header.get("INSTRUME", "")).strip().upper()
+        full = _FULL_FRAME.get(instrument, _FULL_FRAME_NIR)
+        if (ny, nx) != full:
+            raise ReferenceFileError(
+                f"{where}: no SUBSTRT1/SUBSTRT2/SUBSIZE1/SUBSIZE2 keywords and the array "
+                f"(ny, nx)=({ny}, {nx}) is not full frame {full}, so its position on the "
+                "detector is unknown"
+            )
+        return 1, 1, nx, ny, nx, ny
+    try:
+        xstart, ystart, hxsize, hysize = (int(header[k]) for k in keys)
+    except (TypeError, ValueError):
+        raise ReferenceFileError(
+            f"{where}: SUBSTRT/SUBSIZE keywords are not integers "
+            f"({', '.join(f'{k}={header[k]!r}' for k in keys)})"
+        ) from None
+    if xstart < 1 or ystart < 1:
+        raise ReferenceFileError(
+            f"{where}: invalid subarray corner SUBSTRT1={xstart}, SUBSTRT2={ystart} (must be >= 1)"
+        )
+    xsize = nx
+    ysize = hysize if (hysize == 2048 and ny == 3200) else ny
+    return xstart, ystart, xsize, ysize, min(hxsize, nx), min(hysize, ny)
+
+
+def _cutout_window(header, shape, where, exposure):
+    """None when the reference already matches the science subarray, else (y0, y1, x0, x1)."""
+    xs_ref, ys_ref, xsize_ref, ysize_ref, xbound, ybound = _ref_geometry(header, shape, where)
+    xs_sci, ys_sci, xsize_sci, ysize_sci = _science_geometry(exposure)
+    if (xs_ref, ys_ref, xsize_ref, ysize_ref) == (xs_sci, ys_sci, xsize_sci, ysize_sci):
+        return None
+    x0 = xs_sci - xs_ref
+    y0 = ys_sci - ys_ref
+    x1 = x0 + xsize_sci
+    y1 = y0 + ysize_sci
+    if x0 < 0 or y0 < 0 or x1 > xbound or y1 > ybound:
+        raise ReferenceFileError(
+            f"{where}: the science subarray is not contained in the reference. "
+            f"Science: {_geometry_text(xs_sci, ys_sci, xsize_sci, ysize_sci)}; "
+            f"reference: {_geometry_text(xs_ref, ys_ref, xsize_ref, ysize_ref)} "
+            f"(array (ny, nx)={tuple(shape[-2:])})"
+        )
+    return y0, y1, x0, x1
+
+
+def _dark_window(header, shape, where, exposure):
+    """Darks are not cut (jwst dark_current): shape and, when given, corner must match."""
+    xs_sci, ys_sci, xsize_sci, ysize_sci = _science_geometry(exposure)
+    if tuple(shape[-2:]) != (ysize_sci, xsize_sci):
+        raise ReferenceFileError(
+            f"{where}: dark SCI has shape {shape}, (ny, nx)={tuple(shape[-2:])}, but the science "
+            f"subarray {exposure.subarray!r} is (ny, nx)=({ysize_sci}, {xsize_sci}); jwst does "
+            "not cut darks, give a dark taken with the science subarray"
+        )
+    corner = (header.get("SUBSTRT1"), header.get("SUBSTRT2"))
+    if None not in corner and (int(corner[0]), int(corner[1])) != (xs_sci, ys_sci):
+        raise ReferenceFileError(
+            f"{where}: dark subarray corner SUBSTRT1={corner[0]}, SUBSTRT2={corner[1]} differs "
+            f"from the science SUBSTRT1={xs_sci}, SUBSTRT2={ys_sci}"
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing files: overrides, then CRDS
+
+
+def crds_configured():
+    """True when CRDS_PATH or CRDS_SERVER_URL is set (the crds client then knows where to look)."""
+    return bool(os.environ.get("CRDS_PATH") or os.environ.get("CRDS_SERVER_URL"))
+
+
+def _resolve(exposure, reftypes, overrides, header):
+    """(paths, provenance names, CRDS context or None) for ``reftypes``."""
+    overrides = dict(overrides or {})
+    paths, names, missing = {}, {}, []
+    for reftype in reftypes:
+        if reftype not in LAYOUTS:
+            raise ReferenceFileError(
+                f"unknown reference type {reftype!r}; types are {', '.join(REFTYPES)}"
+            )
+        value = overrides.get(reftype)
+        if value is None:
+            missing.append(reftype)
+            continue
+        value = os.fspath(value).strip()
+        if value.upper() == "N/A":
+            if reftype not in NA_ALLOWED:
+                raise ReferenceFileError(
+                    f"--ref {reftype}=N/A: a {reftype} reference is required (jump and "
+                    f"ramp_fit cannot run without one); N/A is allowed only for "
+                    f"{', '.join(sorted(NA_ALLOWED))}"
+                )
+            paths[reftype] = names[reftype] = "N/A"
+        elif not value:
+            raise ReferenceFileError(f"--ref {reftype}=: empty path for the {reftype} reference")
+        else:
+            paths[reftype] = names[reftype] = value
+    if not missing:
+        return paths, names, None
+
+    if not crds_configured():
+        raise ReferenceFileError(
+            f"no reference file for {', '.join(missing)}: give each with --ref TYPE=PATH "
+            f"(e.g. --ref {missing[0]}=/path/to/jwst_{missing[0]}.fits), or set CRDS_PATH "
+            "(and CRDS_SERVER_URL) so that CRDS can choose them"
+        )
+    found, context = _crds_lookup(exposure, missing, header)
+    for reftype in missing:
+        path = found.get(reftype)
+        if path is None or "N/A" in str(path).upper():
+            if reftype not in NA_ALLOWED:
+                raise ReferenceFileError(
+                    f"CRDS context {context} has no {reftype} reference for this exposure "
+                    f"(got {path!r}); give one with --ref {reftype}=PATH"
+                )
+            paths[reftype] = names[reftype] = "N/A"
+        else:
+            paths[reftype] = str(path)
+            names[reftype] = "crds://" + os.path.basename(str(path))
+    return paths, names, context
+
+
+def _crds_lookup(exposure, reftypes, header):
+    """Ask the crds client for ``reftypes``; returns ({reftype: path}, context)."""
+    how = "give them with --ref TYPE=PATH"
+    try:
+        import crds
+        from crds.core import heavy_client
+    except ImportError as exc:
+        raise ReferenceFileError(
+            f"no reference file for {', '.join(reftypes)} and the crds package cannot be "
+            f"imported ({exc}); install crds or {how}"
+        ) from None
+    context = None
+    try:
+        parameters = crds_parameters(exposure, header)
+        _connected, context = heavy_client.get_processing_mode("jwst")
+        # No crds_cache_locking.get_cache_lock() as stpipe has: a no-op in crds 14, which
+        # locks its cache itself.
+        found = crds.getreferences(
+            parameters, reftypes=list(reftypes), context=context, observatory="jwst"
+        )
+    except ReferenceFileError:
+        raise
+    except Exception as exc:  # the crds client raises many kinds (network, cache, lookup)
+        raise ReferenceFileError(
+            f"CRDS lookup of {', '.join(reftypes)} failed (context {context}): "
+            f"{type(exc).__name__}: {exc}; {how}"
+        ) from exc
+    return dict(found), context
+
+
+def crds_parameters(exposure, header=None):
+    """CRDS parameters as jwst builds them: ``{"meta.instrument.name": "NIRCAM", ...}``.
+
+    jwst passes ``RampModel.get_crds_parameters()``: the model's metadata flattened to dotted
+    schema paths, scalar values only. Here the same paths are found by mapping each primary-
+    header keyword through the RampModel schema; ``exposure`` supplies the keywords when
+    ``header`` is None (a header, when given, wins).
+    """
+    keyword_paths = _fits_keyword_paths()
+    values = {
+        "INSTRUME": exposure.instrument,
+        "DETECTOR": exposure.detector,
+        "EXP_TYPE": exposure.exp_type,
+        "READPATT": exposure.readpatt,
+        "NINTS": exposure.nints,
+        "NGROUPS": exposure.ngroups,
+        "NFRAMES": exposure.nframes,
+        "GROUPGAP": exposure.groupgap,
+        "TFRAME": exposure.tframe,
+        "TGROUP": exposure.tgroup,
+        "SUBARRAY": exposure.subarray,
+        "SUBSTRT1": exposure.substrt1,
+        "SUBSTRT2": exposure.substrt2,
+        "SUBSIZE1": exposure.subsize1,
+        "SUBSIZE2": exposure.subsize2,
+        "FASTAXIS": exposure.fastaxis,
+        "SLOWAXIS": exposure.slowaxis,
+        "NOUTPUTS": exposure.noutputs,
+    }
+    values.update(header or {})
+    return {
+        keyword_paths[k]: v
+        for k, v in values.items()
+        if k in keyword_paths and isinstance(v, (str, int, float, bool))
+    }
+
+
+@functools.cache
+def _fits_keyword_paths():
+    """Primary-header FITS keyword -> dotted RampModel schema path (e.g. meta.instrument.name)."""
+    try:
+        from stdatamodels.jwst.datamodels import RampModel
+        from stdatamodels.schema import walk_schema
+    except ImportError as exc:
+        raise ReferenceFileError(
+            f"CRDS look-ups need stdatamodels to name the CRDS parameters ({exc}); "
+            "give the reference files with --ref TYPE=PATH"
+        ) from None
+    paths = {}
+
+    def visit(subschema, path, combiner, ctx, recurse):
+        if path and path[0] == "extra_fits":
+            return True
+        keyword = subschema.get("fits_keyword")
+        if keyword and subschema.get("fits_hdu", "PRIMARY") == "PRIMARY":
+            paths.setdefault(keyword, ".".join(path))
+        return None
+
+    with RampModel() as model:
+        walk_schema(model._schema, visit)
+    return paths
