@@ -1,0 +1,152 @@
+"""dark_current: subtract a (frame-averaged, possibly extrapolated) dark; NIR 3-D darks only.
+
+Mirrors ``stcal/dark_current/dark_sub.py: do_correction_data`` with
+``extrapolate_dark``, ``average_dark_frames_3d`` and ``subtract_dark`` (MIRI 4-D darks are not
+covered), and ``jwst/dark_current/dark_current_step.py:
+DarkCurrentStep.set_average_dark_current``.
+
+Host-side preparation of the per-group dark ``D[g]`` (ngroups, ny, nx), in stcal's order:
+
+1. If the science spans more frames than the dark
+   (``ngroups*nframes + (ngroups-1)*groupgap``), append
+   ``ceil((missing + dark_groupgap) / (dark_nframes + dark_groupgap))`` groups
+   ``last + k*(last - second_last)``, k = 1, 2, ...: ``last - second_last`` in float32, the
+   rest in float64 (NumPy's int64 * float32 -> float64), and the whole dark becomes float64.
+2. jwst skips the step (returns the input) if ``dark_nframes > nframes`` or
+   ``dark_groupgap > groupgap``; this function returns None then.
+3. NaN dark values become 0.
+4. Same NFRAMES and GROUPGAP: ``D[g] = dark[g]``. Otherwise dark groups are treated as frames:
+   ``D[g] = mean(dark[start:start+nframes])``, ``start += nframes + groupgap`` (a copy when
+   nframes == 1). The mean is a sequential sum over frames divided by the count, in the dark's
+   dtype (float32, or float64 after extrapolation), stored as float32; slices running past the
+   end are shortened (empty gives NaN), as NumPy slicing does in stcal.
+
+Per pixel: ``pixeldq |= dark_dq``; ``data[i, g] -= D[g]`` for every integration and group
+regardless of GROUPDQ. The subtraction is in float32 when ``D`` is float32; when ``D`` is
+float64 (extrapolated, direct path) it is ``float32(float64(data) - D)`` as NumPy's in-place
+``float32 -= float64`` does. (For float32 values both give the same bits.)
+"""
+
+import numpy as np
+
+from .. import dq
+
+
+def _prepare_dark(dark, ngroups, nframes, groupgap, dark_nframes, dark_groupgap):
+    """The per-group dark stcal subtracts: shape (ngroups, ny, nx), float32 or float64."""
+    d = np.asarray(dark)
+    ngroups_d = d.shape[0]
+    sci_total = ngroups * nframes + (ngroups - 1) * groupgap
+    drk_total = ngroups_d * dark_nframes + (ngroups_d - 1) * dark_groupgap
+    if sci_total > drk_total:
+        missing = sci_total - drk_total
+        n_new = int(np.ceil((missing + dark_groupgap) / (dark_nframes + dark_groupgap)))
+        rate = np.subtract(d[-1], d[-2], dtype=np.float32)
+        steps = np.arange(1, n_new + 1, dtype=np.float64)[:, None, None]
+        new = steps * rate.astype(np.float64) + d[-1].astype(np.float64)
+        d = np.concatenate((d.astype(np.float64), new))
+    d = np.where(np.isnan(d), d.dtype.type(0.0), d)
+
+    if nframes == dark_nframes and groupgap == dark_groupgap:
+        return d[:ngroups]
+
+    averaged = np.zeros((ngroups,) + d.shape[1:], dtype=np.float32)
+    start = 0
+    for g in range(ngroups):
+        end = start + nframes
+        if nframes == 1:
+            averaged[g] = d[start]
+        else:
+            frames = d[start:end]
+            if frames.shape[0] == 0:
+                averaged[g] = np.float32(np.nan)
+            else:
+                total = frames[0].copy()
+                for k in range(1, frames.shape[0]):
+                    total += frames[k]
+                # float32 dark: float32 sum / float32(count); float64 dark: float64 throughout
+                averaged[g] = total / d.dtype.type(frames.shape[0])
+        start = end + groupgap
+    return averaged
+
+
+def subtract_dark(data, pixeldq, dark, dark_dq, *, nframes, groupgap, dark_nframes, dark_groupgap):
+    """Subtract the dark reference, matched to the science group structure.
+
+    Parameters
+    ----------
+    data : ndarray of float32, shape (nints, ngroups, ny, nx)
+    pixeldq : ndarray of uint32, shape (ny, nx)
+    dark : ndarray of float32, shape (ngroups_d, ny, nx)
+        DARK SCI (already matching the science subarray).
+    dark_dq : ndarray of uint32, shape (ny, nx)
+        DARK DQ, remapped to standard bits.
+    nframes, groupgap : int
+        Science NFRAMES and GROUPGAP.
+    dark_nframes, dark_groupgap : int
+        The dark's NFRAMES and GROUPGAP.
+
+    Returns
+    -------
+    (data, pixeldq) : float32 (nints, ngroups, ny, nx) and uint32 (ny, nx), new arrays;
+        or None where jwst skips the step (dark NFRAMES or GROUPGAP larger than the science).
+    """
+    if dark_nframes > nframes or dark_groupgap > groupgap:
+        return None
+    ngroups = data.shape[1]
+    per_group = _prepare_dark(dark, ngroups, nframes, groupgap, dark_nframes, dark_groupgap)
+    new_pixeldq = np.bitwise_or(pixeldq, dark_dq, dtype=dq.PIXELDQ_DTYPE)
+    new_data = np.empty_like(data, dtype=np.float32)
+    for g in range(ngroups):
+        if per_group.dtype == np.float64:
+            new_data[:, g] = (data[:, g].astype(np.float64) - per_group[g]).astype(np.float32)
+        else:
+            new_data[:, g] = np.subtract(data[:, g], per_group[g], dtype=np.float32)
+    return new_data, new_pixeldq
+
+
+def average_dark_current(
+    shape, param_value, dark_avg_array, dark_avg_keyword, *, ramp_avg_array=None
+):
+    """The average dark current (e-/s) that ramp fitting uses for Poisson variance.
+
+    Follows ``DarkCurrentStep.set_average_dark_current`` as it behaves in jwst 3.0:
+
+    1. the step parameter ``average_dark_current``, if set, as a float32 image;
+    2. else, if the dark has no AVDRKCUR image or its (float32) sum is 0.0, the dark's
+       AVDRKCUR keyword (0 if absent);
+    3. else the AVDRKCUR image is used only if its shape equals that of the science ramp's
+       OWN AVDRKCUR array. A ramp read from an uncal file has none (the Level-1b schema has
+       no AVDRKCUR), so jwst logs "does not match shape of data", leaves the attribute unset,
+       and ramp fitting uses zeros. This returns zeros then: the dark's image is, in effect,
+       never used for uncal input.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (ny, nx) of the science data.
+    param_value : float or None
+        Step parameter ``average_dark_current``.
+    dark_avg_array : ndarray of float32, shape (ny, nx), or None
+        The dark's AVDRKCUR extension.
+    dark_avg_keyword : float or None
+        The dark's AVDRKCUR header keyword.
+    ramp_avg_array : ndarray, or None
+        The science ramp's own AVDRKCUR array (None for uncal input).
+
+    Returns
+    -------
+    ndarray of float32, shape ``shape``; a new array.
+    """
+    zeros = np.zeros(shape, dtype=np.float32)
+    if param_value is not None:
+        # jwst: get_default (float32 zeros) + Python float -> float32
+        return zeros + np.float32(param_value)
+    if dark_avg_array is None or np.sum(dark_avg_array) == 0.0:
+        scalar = 0.0 if dark_avg_keyword is None else dark_avg_keyword
+        return zeros + np.float32(scalar)
+    if np.shape(ramp_avg_array) != np.shape(dark_avg_array):
+        if ramp_avg_array is None:
+            return zeros
+        return np.array(ramp_avg_array, dtype=np.float32)
+    return np.array(dark_avg_array, dtype=np.float32)
