@@ -34,7 +34,9 @@ def test_help():
     for word in ("run", "demo", "info", "simulate"):
         assert word in res.stdout
     res = tsogpu("run", "--help")
-    assert res.returncode == 0 and "--ref TYPE=PATH" in res.stdout and "n_pix_grow_sat" in res.stdout
+    assert (
+        res.returncode == 0 and "--ref TYPE=PATH" in res.stdout and "n_pix_grow_sat" in res.stdout
+    )
 
 
 def test_run_writes_a_ramp_jwst_reads(sim, tmp_path):
@@ -72,8 +74,9 @@ def test_wrong_path_one_line(tmp_path):
 
 
 def test_wrong_reference_type(sim, tmp_path):
-    res = tsogpu("run", sim.uncal, "--out", tmp_path,
-                 *ref_args(sim, saturation=sim.refs["gain"]), "-q")
+    res = tsogpu(
+        "run", sim.uncal, "--out", tmp_path, *ref_args(sim, saturation=sim.refs["gain"]), "-q"
+    )
     assert res.returncode == 2
     assert "saturation" in res.stderr and os.path.basename(str(sim.refs["gain"])) in res.stderr
     assert "Traceback" not in res.stderr

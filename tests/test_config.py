@@ -23,8 +23,12 @@ def test_defaults_match_jwst_step_specs():
 
 def test_set_overrides_are_typed():
     cfg = PipelineConfig().with_overrides(
-        sets=["saturation.n_pix_grow_sat=2", "refpix.odd_even_columns=false",
-              "refpix.side_gain=0.5", "dark_current.average_dark_current=0.01"]
+        sets=[
+            "saturation.n_pix_grow_sat=2",
+            "refpix.odd_even_columns=false",
+            "refpix.side_gain=0.5",
+            "dark_current.average_dark_current=0.01",
+        ]
     )
     assert cfg.params("saturation").n_pix_grow_sat == 2
     assert cfg.params("refpix").odd_even_columns is False

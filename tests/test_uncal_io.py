@@ -37,7 +37,11 @@ def test_reads_what_astropy_reads(sim):
     h = fits.getheader(sim.uncal)
     e = seg.exposure
     assert (e.nints, e.ngroups, e.nframes, e.detector) == (
-        h["NINTS"], h["NGROUPS"], h["NFRAMES"], h["DETECTOR"])
+        h["NINTS"],
+        h["NGROUPS"],
+        h["NFRAMES"],
+        h["DETECTOR"],
+    )
     assert (e.exsegnum, e.intstart, e.intend) == (h["EXSEGNUM"], h["INTSTART"], h["INTEND"])
     assert seg.int_times is not None and len(seg.int_times) >= raw.shape[0]
 

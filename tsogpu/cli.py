@@ -30,14 +30,19 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"tsogpu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    run = sub.add_parser("run", help="process uncal segments", description=RUN_HELP,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser(
+        "run",
+        help="process uncal segments",
+        description=RUN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("uncal", nargs="+", help="uncal segment files (*_uncal.fits)")
     run.add_argument("--out", required=True, help="output folder (created if missing)")
     _add_run_options(run)
 
     demo = sub.add_parser(
-        "demo", help="simulate a segment and process it (no data needed)",
+        "demo",
+        help="simulate a segment and process it (no data needed)",
         description="Simulate a small segment with its reference files, then run the "
         "pipeline on it, as `tsogpu run` would.",
     )
@@ -65,10 +70,10 @@ def build_parser():
 
 RUN_HELP = f"""\
 Process uncal segments through the near-infrared Stage-1 steps, in jwst's order:
-  {' -> '.join(s for s in STEP_ORDER if s != 'gain_scale')}
+  {" -> ".join(s for s in STEP_ORDER if s != "gain_scale")}
 Products go to --out as <name>_ramp.fits (<name> is the input name without _uncal).
 
-Reference files: --ref TYPE=PATH for each type ({', '.join(REFTYPES)}), or in the config
+Reference files: --ref TYPE=PATH for each type ({", ".join(REFTYPES)}), or in the config
 file's [ref] table; types not given are looked up in CRDS when CRDS_PATH or
 CRDS_SERVER_URL is set. TYPE=N/A runs a step that allows it without that reference.
 
@@ -83,17 +88,41 @@ def _add_common(p):
 
 
 def _add_run_options(p):
-    p.add_argument("--ref", action="append", default=[], metavar="TYPE=PATH",
-                   help="reference file for TYPE (repeatable)")
+    p.add_argument(
+        "--ref",
+        action="append",
+        default=[],
+        metavar="TYPE=PATH",
+        help="reference file for TYPE (repeatable)",
+    )
     p.add_argument("--config", metavar="FILE.toml", help="configuration file")
-    p.add_argument("--set", action="append", default=[], metavar="STEP.PARAM=VALUE",
-                   dest="sets", help="set a step parameter (repeatable)")
-    p.add_argument("--skip", action="append", default=[], metavar="STEP", choices=STEP_ORDER,
-                   help="skip a step (repeatable)")
-    p.add_argument("--backend", choices=BACKENDS, default=None,
-                   help="compute backend (default numpy, or the config file's)")
-    p.add_argument("--save-ramp", action="store_true",
-                   help="write <name>_ramp.fits (always written in this version)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STEP.PARAM=VALUE",
+        dest="sets",
+        help="set a step parameter (repeatable)",
+    )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="STEP",
+        choices=STEP_ORDER,
+        help="skip a step (repeatable)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="compute backend (default numpy, or the config file's)",
+    )
+    p.add_argument(
+        "--save-ramp",
+        action="store_true",
+        help="write <name>_ramp.fits (always written in this version)",
+    )
     _add_common(p)
 
 
@@ -145,8 +174,9 @@ def cmd_demo(args):
     from .simulate import simulate
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="tsogpu-demo-"))
-    sim = simulate(args.mode, out / "inputs", nints=args.nints, ngroups=args.ngroups,
-                   seed=args.seed)
+    sim = simulate(
+        args.mode, out / "inputs", nints=args.nints, ngroups=args.ngroups, seed=args.seed
+    )
     print(f"simulated {sim.uncal}")
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     t0 = time.perf_counter()
@@ -166,8 +196,14 @@ def cmd_info(args):
 def cmd_simulate(args):
     from .simulate import simulate
 
-    sim = simulate(args.mode, args.out, nints=args.nints, ngroups=args.ngroups,
-                   seed=args.seed, one_over_f=args.one_over_f)
+    sim = simulate(
+        args.mode,
+        args.out,
+        nints=args.nints,
+        ngroups=args.ngroups,
+        seed=args.seed,
+        one_over_f=args.one_over_f,
+    )
     print(sim.uncal)
     for reftype, path in sim.refs.items():
         print(f"  --ref {reftype}={path}")
@@ -235,8 +271,10 @@ def main(argv=None):
     except Exception as exc:
         if args.verbose:
             raise
-        print(f"tsogpu: internal error: {type(exc).__name__}: {exc} (run with -v for the "
-              "traceback)", file=sys.stderr)
+        print(
+            f"tsogpu: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -140,9 +140,7 @@ class PipelineConfig:
                 f"types are {', '.join(REFTYPES)}"
             )
         if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"
-            )
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
     def params(self, step):
         return self.steps[step]
@@ -247,7 +245,9 @@ def _parse_set(item):
     except ValueError:
         raise ConfigError(f"--set {item!r}: expected STEP.PARAM=VALUE") from None
     if step not in STEP_PARAMS:
-        raise ConfigError(f"--set {item!r}: unknown step {step!r}; steps are {', '.join(STEP_ORDER)}")
+        raise ConfigError(
+            f"--set {item!r}: unknown step {step!r}; steps are {', '.join(STEP_ORDER)}"
+        )
     return step, name.strip(), value.strip()
 
 
@@ -255,9 +255,13 @@ def _replace_param(params, step, name, value, source):
     fields = {f.name: f for f in dataclasses.fields(params)}
     if name not in fields:
         known = ", ".join(fields) or "none"
-        raise ConfigError(f"{source}: step {step!r} has no parameter {name!r} (parameters: {known})")
+        raise ConfigError(
+            f"{source}: step {step!r} has no parameter {name!r} (parameters: {known})"
+        )
     hints = typing.get_type_hints(type(params))
-    return dataclasses.replace(params, **{name: _coerce(value, hints[name], f"{source} {step}.{name}")})
+    return dataclasses.replace(
+        params, **{name: _coerce(value, hints[name], f"{source} {step}.{name}")}
+    )
 
 
 def _coerce(value, hint, where):

@@ -73,7 +73,9 @@ def _meta_source(uncal_path):
             warnings.simplefilter("ignore")
             return datamodels.Level1bModel(os.fspath(uncal_path))
     except Exception as exc:
-        raise InputError(f"{uncal_path}: cannot read its metadata with stdatamodels ({exc})") from None
+        raise InputError(
+            f"{uncal_path}: cannot read its metadata with stdatamodels ({exc})"
+        ) from None
 
 
 def _finish(model, prov, final_path):

@@ -208,7 +208,9 @@ def _read_array(hdul, extname, path):
     try:
         return np.asarray(hdul[extname].data)
     except Exception as exc:
-        raise InputError(f"{path}: cannot read {extname} ({_reason(exc)}); truncated file?") from None
+        raise InputError(
+            f"{path}: cannot read {extname} ({_reason(exc)}); truncated file?"
+        ) from None
 
 
 def _optional_dq(hdul, extname, shape, dtype, path):
