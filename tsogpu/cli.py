@@ -183,7 +183,6 @@ def cmd_demo(args):
     outputs = process_file(sim.uncal, out, config)
     print(f"processed in {time.perf_counter() - t0:.2f} s")
     for path in outputs:
-        print(path)
         print(describe(path))
     return 0
 
@@ -213,7 +212,7 @@ def cmd_simulate(args):
 
 def describe(path):
     """A short human-readable summary of an uncal file or a product."""
-    from .io.uncal import open_fits
+    from .io.uncal import image_dtype, open_fits
 
     lines = [str(path)]
     with open_fits(path) as hdul:
@@ -235,7 +234,7 @@ def describe(path):
         for hdu in hdul[1:]:
             name = hdu.name
             if hdu.is_image and hdu.shape:
-                lines.append(f"  {name:<12} {str(hdu.shape):<26} {hdu.data.dtype}")
+                lines.append(f"  {name:<12} {str(hdu.shape):<26} {image_dtype(hdu)}")
             elif not hdu.is_image:
                 lines.append(f"  {name:<12} table, {hdu.header.get('NAXIS2', 0)} rows")
         steps = [f"{k[2:]}={h[k]}" for k in h if k.startswith("S_")]
@@ -256,7 +255,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("stpipe", "jwst", "stdatamodels", "asdf", "astropy", "crds"):
+    # not "astropy": creating its logger before astropy is imported breaks its logger class
+    for noisy in ("stpipe", "jwst", "stdatamodels", "asdf", "crds"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     if not args.verbose:
         warnings.simplefilter("ignore")

@@ -508,7 +508,8 @@ def _resolve(exposure, reftypes, overrides, header):
         elif not value:
             raise ReferenceFileError(f"--ref {reftype}=: empty path for the {reftype} reference")
         else:
-            paths[reftype] = names[reftype] = value
+            paths[reftype] = value
+            names[reftype] = os.path.abspath(value)  # as stpipe records an override
     if not missing:
         return paths, names, None
 

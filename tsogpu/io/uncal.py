@@ -100,7 +100,9 @@ def open_fits(path):
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, expected an uncal FITS file")
     try:
-        hdul = fits.open(path, mode="readonly", memmap=True, lazy_load_hdus=False)
+        hdul = fits.open(
+            path, mode="readonly", memmap=True, lazy_load_hdus=False, do_not_scale_image_data=True
+        )
         hdul.verify("exception")
     except Exception as exc:  # astropy raises OSError, ValueError, VerifyError, ...
         raise InputError(f"{path}: not a readable FITS file ({_reason(exc)})") from None
@@ -148,9 +150,9 @@ def read_uncal(path):
                 f"{path}: SCI has {sci.ndim} dimensions {sci.shape}, "
                 "expected 4 (nints, ngroups, ny, nx)"
             )
-        if sci.dtype != np.uint16:
+        if sci.dtype.newbyteorder("=") != np.uint16:
             raise InputError(
-                f"{path}: SCI has dtype {sci.dtype}, expected uint16 raw counts "
+                f"{path}: SCI has dtype {sci.dtype.name}, expected uint16 raw counts "
                 "(an uncal file; calibrated ramps cannot be re-run)"
             )
         nints, ngroups, ny, nx = sci.shape
@@ -205,12 +207,35 @@ def _check_shape(path, exposure, shape):
 
 
 def _read_array(hdul, extname, path):
+    """An image extension's values; unsigned 16-bit (int16 + BZERO=32768) undone exactly."""
+    hdu = hdul[extname]
     try:
-        return np.asarray(hdul[extname].data)
+        raw = np.asarray(hdu.data)
+        bzero, bscale = hdu.header.get("BZERO", 0), hdu.header.get("BSCALE", 1)
+        if raw.dtype.kind == "i" and raw.dtype.itemsize == 2 and bzero == 32768 and bscale == 1:
+            # int16 + 32768 == the same bits with the sign bit flipped, read as uint16
+            return raw.view(raw.dtype.byteorder + "u2") ^ np.uint16(0x8000)
+        if bzero != 0 or bscale != 1:
+            return np.asarray(hdu.data * bscale + bzero)
+        return raw
     except Exception as exc:
         raise InputError(
             f"{path}: cannot read {extname} ({_reason(exc)}); truncated file?"
         ) from None
+
+
+def image_dtype(hdu):
+    """The dtype an image extension's values have once BZERO/BSCALE are applied."""
+    bitpix = hdu.header["BITPIX"]
+    bzero, bscale = hdu.header.get("BZERO", 0), hdu.header.get("BSCALE", 1)
+    if bscale == 1 and bitpix > 0 and bzero == 2 ** (bitpix - 1):
+        return np.dtype(f"uint{bitpix}")
+    if bscale == 1 and bzero == 0:
+        return np.dtype(
+            {8: "uint8", 16: "int16", 32: "int32", 64: "int64"}.get(bitpix)
+            or {-32: "float32", -64: "float64"}[bitpix]
+        )
+    return np.dtype("float32" if bitpix in (8, 16, -32) else "float64")
 
 
 def _optional_dq(hdul, extname, shape, dtype, path):
