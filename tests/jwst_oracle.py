@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tsogpu.pipeline import RAMP_STEPS
+
 CONTEXT = "jwst_1322.pmap"
 
 # The near-infrared steps of Detector1Pipeline in the order it runs them.
@@ -86,15 +88,7 @@ CAL_STEP_KEYWORDS = {
     "ramp_fit": "S_RAMP",
     "gain_scale": "S_GANSCL",
 }
-PRE_JUMP = (
-    "group_scale",
-    "dq_init",
-    "saturation",
-    "superbias",
-    "refpix",
-    "linearity",
-    "dark_current",
-)
+PRE_JUMP = RAMP_STEPS
 
 _CONFIGURED = {}
 

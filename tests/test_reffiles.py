@@ -6,9 +6,12 @@ files with stdatamodels models and cut them with jwst.lib.reffile_utils as the o
 
 import dataclasses
 import hashlib
+import json
 import os
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -790,7 +793,7 @@ SERVER_CONFIG = (
 
 
 @pytest.mark.jwst
-def test_crds_lookup_against_local_cache(tmp_path, monkeypatch):
+def test_crds_lookup_against_local_cache(tmp_path):
     """A real crds client, offline (CRDS_MODE=local), on a cache with hand-made rules."""
     pytest.importorskip("stdatamodels")
     crds = pytest.importorskip("crds")
@@ -815,17 +818,38 @@ def test_crds_lookup_against_local_cache(tmp_path, monkeypatch):
         {"SCI": np.arange(40 * 30, dtype=np.float32).reshape(40, 30)},
         geometry=(1, 1, 30, 40),
     )
-    monkeypatch.setenv("CRDS_PATH", str(cache))
-    monkeypatch.setenv("CRDS_MODE", "local")
-    monkeypatch.setenv("CRDS_CONTEXT", "jwst_0001.pmap")
-    monkeypatch.setenv("CRDS_SERVER_URL", "https://localhost:1")  # never contacted
-    header = {"INSTRUME": "NIRCAM", "DETECTOR": "NRCA1", "DATE-OBS": "2023-01-01"}
-    header["TIME-OBS"] = "00:00:00"
-
-    refs, context = load_references(make_exposure(), ["gain", "mask"], {}, header=header)
-    assert context == "jwst_0001.pmap"
-    assert refs["mask"] is None  # the rules say N/A
-    assert refs["gain"].name == "crds://jwst_nircam_gain_0001.fits"
-    assert os.path.samefile(refs["gain"].path, gain)
-    np.testing.assert_array_equal(refs["gain"].arrays["data"], fits.getdata(gain)[16:24, 8:20])
+    # crds keeps its configuration per process: look up in a fresh interpreter
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS")}
+    env.update(
+        CRDS_PATH=str(cache),
+        CRDS_MODE="local",
+        CRDS_CONTEXT="jwst_0001.pmap",
+        CRDS_SERVER_URL="https://localhost:1",  # never contacted
+    )
+    script = """
+import json, sys
+import numpy as np
+from tsogpu.io.reffiles import load_references
+sys.path.insert(0, sys.argv[1])
+from test_reffiles import make_exposure
+header = {"INSTRUME": "NIRCAM", "DETECTOR": "NRCA1", "DATE-OBS": "2023-01-01",
+          "TIME-OBS": "00:00:00"}
+refs, context = load_references(make_exposure(), ["gain", "mask"], {}, header=header)
+np.save(sys.argv[2], refs["gain"].arrays["data"])
+print(json.dumps({"context": context, "mask": refs["mask"], "name": refs["gain"].name,
+                  "path": refs["gain"].path}))
+"""
+    res = subprocess.run(
+        [sys.executable, "-c", script, str(Path(__file__).parent), str(tmp_path / "gain.npy")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["context"] == "jwst_0001.pmap"
+    assert out["mask"] is None  # the rules say N/A
+    assert out["name"] == "crds://jwst_nircam_gain_0001.fits"
+    assert os.path.samefile(out["path"], gain)
+    np.testing.assert_array_equal(np.load(tmp_path / "gain.npy"), fits.getdata(gain)[16:24, 8:20])
     assert crds.__version__

@@ -3,6 +3,7 @@
 import re
 import warnings
 
+import jwst_oracle
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -430,28 +431,17 @@ def test_readout_patterns_and_zeroframe(tmp_path):
 
 
 @pytest.mark.slow
-def test_large_segment_is_fast(tmp_path):
-    import time
-
-    start = time.perf_counter()
+def test_full_size_segment(tmp_path):
+    # the speed of this (about 5 s) is measured in bench/, not asserted here
     sim = simulate("nrs_bots", tmp_path, nints=100, ngroups=10, seed=0)
-    elapsed = time.perf_counter() - start
     assert sim.shape == (100, 10, 32, 2048)
-    assert elapsed < 20.0  # ~5 s on one core; generous for shared machines
+    assert fits.getdata(sim.uncal, "SCI").shape == sim.shape
 
 
 # --------------------------------------------------------------------------------------------
 # jwst runs the simulated files (offline, tests/jwst_oracle.py)
 
-STATUS = {
-    "group_scale": "S_GRPSCL",
-    "dq_init": "S_DQINIT",
-    "saturation": "S_SATURA",
-    "superbias": "S_SUPERB",
-    "refpix": "S_REFPIX",
-    "linearity": "S_LINEAR",
-    "dark_current": "S_DARK",
-}
+STATUS = {step: jwst_oracle.CAL_STEP_KEYWORDS[step] for step in jwst_oracle.PRE_JUMP}
 JWST_CASES = {
     "nrs_bots": dict(mode="nrs_bots", nints=3, ngroups=4, ncols=64, seed=21),
     "niriss_soss": dict(mode="niriss_soss", nints=3, ngroups=4, ncols=64, nrows=48, seed=22),
