@@ -99,3 +99,51 @@ def test_demo_in_process(tmp_path, capsys):
     assert len(products) == 1
     with datamodels.open(products[0]) as model:
         assert model.meta.cal_step.refpix in ("COMPLETE", "SKIPPED")
+
+
+def test_config_file_skip_and_set_reach_the_product(sim, tmp_path):
+    import json
+
+    cfg = tmp_path / "tso.toml"
+    cfg.write_text('skip = ["dark_current"]\n[saturation]\nn_pix_grow_sat = 0\n')
+    out = tmp_path / "out"
+    res = tsogpu(
+        "run",
+        sim.uncal,
+        "--out",
+        out,
+        "--config",
+        cfg,
+        *ref_args(sim),
+        "--set",
+        "refpix.side_gain=0.5",
+        "-q",
+    )
+    assert res.returncode == 0, res.stderr
+    header = fits.getheader(res.stdout.strip())
+    assert header["S_DARK"] == "SKIPPED" and header["S_SATURA"] == "COMPLETE"
+    params = json.loads(header["TSOPARS"])
+    assert params["saturation"]["n_pix_grow_sat"] == 0
+    assert params["refpix"]["side_gain"] == 0.5
+    assert params["skip"] == ["dark_current"]
+
+
+def test_simulate_command(tmp_path):
+    res = tsogpu(
+        "simulate",
+        "--mode",
+        "niriss_soss",
+        "--nints",
+        "2",
+        "--ngroups",
+        "3",
+        "--out",
+        tmp_path,
+        "-q",
+    )
+    assert res.returncode == 0, res.stderr
+    uncal = res.stdout.splitlines()[0]
+    assert uncal.endswith("_uncal.fits") and fits.getdata(uncal, "SCI").shape[:2] == (2, 3)
+    assert res.stdout.count("--ref ") == 7
+    res = tsogpu("simulate", "--mode", "miri_lrs", "--out", tmp_path)
+    assert res.returncode == 2 and "miri_lrs" in res.stderr and "Traceback" not in res.stderr

@@ -19,6 +19,12 @@ def test_defaults_match_jwst_step_specs():
     assert cfg.params("dark_current").average_dark_current == (
         jwst_steps.DarkCurrentStep().average_dark_current
     )
+    for step, jwst_step in (
+        ("jump", jwst_steps.JumpStep()),
+        ("ramp_fit", jwst_steps.RampFitStep()),
+    ):
+        for f in dataclasses.fields(config.STEP_PARAMS[step]):
+            assert getattr(cfg.params(step), f.name) == getattr(jwst_step, f.name), (step, f.name)
 
 
 def test_set_overrides_are_typed():

@@ -31,6 +31,8 @@ STEP_ORDER = (
     "refpix",
     "linearity",
     "dark_current",
+    "jump",
+    "ramp_fit",
     "gain_scale",
 )
 
@@ -43,6 +45,8 @@ STEP_REFTYPES = {
     "refpix": (),
     "linearity": ("linearity",),
     "dark_current": ("dark",),
+    "jump": ("gain", "readnoise"),
+    "ramp_fit": ("gain", "readnoise"),
     "gain_scale": ("gain",),
 }
 REFTYPES = ("mask", "saturation", "superbias", "linearity", "dark", "gain", "readnoise")
@@ -97,6 +101,46 @@ class DarkCurrent:
 
 
 @dataclass(frozen=True)
+class Jump:
+    """Cosmic-ray (jump) detection (stcal jump, two-point difference); NIR parameters only."""
+
+    rejection_threshold: float = 4.0
+    three_group_rejection_threshold: float = 6.0
+    four_group_rejection_threshold: float = 5.0
+    flag_4_neighbors: bool = True
+    max_jump_to_flag_neighbors: float = 1000.0
+    min_jump_to_flag_neighbors: float = 10.0
+    after_jump_flag_dn1: float = 0.0
+    after_jump_flag_time1: float = 0.0
+    after_jump_flag_dn2: float = 0.0
+    after_jump_flag_time2: float = 0.0
+    expand_large_events: bool = False
+    min_sat_area: float = 1.0
+    min_jump_area: float = 5.0
+    expand_factor: float = 2.0
+    sat_required_snowball: bool = True
+    min_sat_radius_extend: float = 2.5
+    sat_expand: int = 2
+    edge_size: int = 25
+    mask_snowball_core_next_int: bool = True
+    snowball_time_masked_next_int: int = 4000
+    max_extended_radius: int = 200
+    min_diffs_single_pass: int = 10
+    minimum_groups: int = 3
+    minimum_sigclip_groups: int = 100
+    only_use_ints: bool = True
+
+
+@dataclass(frozen=True)
+class RampFit:
+    """Ordinary-least-squares ramp fitting with optimal weights (stcal OLS_C)."""
+
+    suppress_one_group: bool = True
+    firstgroup: int | None = None
+    lastgroup: int | None = None
+
+
+@dataclass(frozen=True)
 class GainScale:
     """Scale rate products by GAINFACT of the gain reference (jwst gain_scale)."""
 
@@ -109,6 +153,8 @@ STEP_PARAMS = {
     "refpix": Refpix,
     "linearity": Linearity,
     "dark_current": DarkCurrent,
+    "jump": Jump,
+    "ramp_fit": RampFit,
     "gain_scale": GainScale,
 }
 

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dq
+from .errors import ConfigError
 
 FULL = 2048  # near-infrared detector size, pixels
 NREF = 4  # width of the reference-pixel border
@@ -280,7 +281,7 @@ def _geometry(mode, nrows, ncols, noutputs):
     ny = mode.subsize2 if nrows is None else int(nrows)
     nx = mode.subsize1 if ncols is None else int(ncols)
     if not (1 <= ny <= mode.subsize2 and 1 <= nx <= mode.subsize1):
-        raise ValueError(
+        raise ConfigError(
             f"nrows/ncols must be within the {mode.subarray} size "
             f"{mode.subsize2} x {mode.subsize1}, got {ny} x {nx}"
         )
@@ -296,7 +297,7 @@ def _geometry(mode, nrows, ncols, noutputs):
         y0 = mode.substrt2 + (mode.subsize2 - ny) // 2
     noutputs = mode.noutputs if noutputs is None else int(noutputs)
     if noutputs not in (1, 4):
-        raise ValueError(f"noutputs must be 1 or 4, got {noutputs}")
+        raise ConfigError(f"noutputs must be 1 or 4, got {noutputs}")
     name = mode.subarray if (ny, nx) == (mode.subsize2, mode.subsize1) else "GENERIC"
 
     yy, xx = np.meshgrid(
@@ -338,14 +339,14 @@ def _readout(mode, readpatt, nframes, groupgap, frame_divisor):
             # name the pattern that has these values, if the instrument has one
             readpatt = next((k for k, v in patterns.items() if v == want), readpatt)
     elif readpatt not in patterns:
-        raise ValueError(
+        raise ConfigError(
             f"readpatt {readpatt!r} is not a {mode.instrument} pattern; "
             f"expected one of {', '.join(patterns)}"
         )
     nf = patterns[readpatt][0] if nframes is None else int(nframes)
     gg = patterns[readpatt][1] if groupgap is None else int(groupgap)
     if nf < 1 or gg < 0:
-        raise ValueError(f"need nframes >= 1 and groupgap >= 0, got {nf} and {gg}")
+        raise ConfigError(f"need nframes >= 1 and groupgap >= 0, got {nf} and {gg}")
     divisor = nf if frame_divisor is None else int(frame_divisor)
     return readpatt, nf, gg, divisor
 
@@ -430,14 +431,14 @@ def simulate(
         - ``bias`` float32 (ny, nx), ``gain`` float32 (ny, nx), ``refpix`` bool (ny, nx).
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     m = MODES[mode]
     nints, ngroups = int(nints), int(ngroups)
     if nints < 1 or ngroups < 1:
-        raise ValueError(f"need nints >= 1 and ngroups >= 1, got {nints} and {ngroups}")
+        raise ConfigError(f"need nints >= 1 and ngroups >= 1, got {nints} and {ngroups}")
     segnum, segtot = (int(v) for v in segment)
     if not 1 <= segnum <= segtot:
-        raise ValueError(f"segment must be (k, n) with 1 <= k <= n, got {segment!r}")
+        raise ConfigError(f"segment must be (k, n) with 1 <= k <= n, got {segment!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
