@@ -11,7 +11,7 @@ import pytest
 from tsogpu.config import PipelineConfig
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import read_uncal
-from tsogpu.pipeline import required_reftypes, run_segment
+from tsogpu.pipeline import required_reftypes, run_prejump
 from tsogpu.simulate import simulate
 
 
@@ -21,4 +21,4 @@ def test_prejump(benchmark, tmp_path, mode, nints, ngroups):
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     segment = read_uncal(sim.uncal)
     refs, _ = load_references(segment.exposure, required_reftypes(config), config.refs)
-    benchmark.pedantic(run_segment, args=(segment, refs, config), rounds=3, warmup_rounds=1)
+    benchmark.pedantic(run_prejump, args=(segment, refs, config), rounds=3, warmup_rounds=1)

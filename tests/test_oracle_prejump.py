@@ -11,7 +11,7 @@ import pytest
 from tsogpu.config import PipelineConfig
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import read_primary_header, read_uncal
-from tsogpu.pipeline import RAMP_STEPS, required_reftypes, run_segment
+from tsogpu.pipeline import RAMP_STEPS, required_reftypes, run_prejump
 from tsogpu.simulate import simulate
 
 pytestmark = pytest.mark.jwst
@@ -49,7 +49,7 @@ def run_tsogpu(sim, config):
             "zeroframe": None if seg.zeroframe is None else seg.zeroframe.copy(),
         }
 
-    result = run_segment(segment, refs, config, on_step=keep)
+    result = run_prejump(segment, refs, config, on_step=keep)
     return after, result.step_status
 
 

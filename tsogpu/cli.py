@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .config import BACKENDS, REFTYPES, STEP_ORDER, PipelineConfig, load_toml
+from .config import BACKENDS, REFTYPES, STEP_ORDER, PipelineConfig, load_toml, parse_size
 from .errors import ConfigError, TsogpuError
 
 log = logging.getLogger("tsogpu")
@@ -70,8 +70,11 @@ def build_parser():
 
 RUN_HELP = f"""\
 Process uncal segments through the near-infrared Stage-1 steps, in jwst's order:
-  {" -> ".join(s for s in STEP_ORDER if s != "gain_scale")}
-Products go to --out as <name>_ramp.fits (<name> is the input name without _uncal).
+  {" -> ".join(STEP_ORDER)}
+Products go to --out as <name>_rateints.fits and <name>_rate.fits (<name> is the input
+name without _uncal), and <name>_ramp.fits with --save-ramp or when ramp_fit is skipped.
+Segments are processed in chunks that keep memory within --max-memory; the products do
+not depend on the chunking.
 
 Reference files: --ref TYPE=PATH for each type ({", ".join(REFTYPES)}), or in the config
 file's [ref] table; types not given are looked up in CRDS when CRDS_PATH or
@@ -119,9 +122,12 @@ def _add_run_options(p):
         help="compute backend (default numpy, or the config file's)",
     )
     p.add_argument(
-        "--save-ramp",
-        action="store_true",
-        help="write <name>_ramp.fits (always written in this version)",
+        "--save-ramp", action="store_true", help="also write <name>_ramp.fits (after jump)"
+    )
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory budget, e.g. 4G or 500M (default: an eighth of the machine's memory)",
     )
     _add_common(p)
 
@@ -144,6 +150,7 @@ def make_config(args):
         skip=args.skip,
         backend=args.backend,
         save_ramp=args.save_ramp or None,
+        max_memory=parse_size(args.max_memory) if args.max_memory else None,
     )
 
 
@@ -155,7 +162,7 @@ def cmd_run(args):
     for path in args.uncal:
         t0 = time.perf_counter()
         try:
-            outputs = process_file(path, args.out, config)
+            outputs = process_file(path, args.out, config, progress=_progress(args, path))
         except TsogpuError as exc:
             failed += 1
             print(f"tsogpu: error: {exc}", file=sys.stderr)
@@ -167,6 +174,24 @@ def cmd_run(args):
         print(f"tsogpu: {failed} of {len(args.uncal)} file(s) failed", file=sys.stderr)
         return 2
     return 0
+
+
+def _progress(args, path):
+    """A progress line per segment and stage on stderr (a bar on a terminal); none with -q."""
+    if args.quiet:
+        return None
+    name = Path(path).name
+    tty = sys.stderr.isatty()
+
+    def show(stage, done, total):
+        if tty:
+            bar = "#" * (20 * done // total)
+            end = "\n" if done == total else ""
+            print(f"\r{name} {stage:<16} [{bar:<20}] {done}/{total}", end=end, file=sys.stderr)
+        else:
+            log.info("%s %s: %d/%d", name, stage, done, total)
+
+    return show
 
 
 def cmd_demo(args):

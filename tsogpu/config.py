@@ -172,6 +172,7 @@ class PipelineConfig:
     refs: dict = field(default_factory=dict)
     backend: str = "numpy"
     save_ramp: bool = False
+    max_memory: int | None = None  # bytes; None: a fraction of the machine's memory
 
     def __post_init__(self):
         unknown = set(self.skip) - set(STEP_ORDER)
@@ -191,7 +192,9 @@ class PipelineConfig:
     def params(self, step):
         return self.steps[step]
 
-    def with_overrides(self, *, sets=(), refs=None, skip=(), backend=None, save_ramp=None):
+    def with_overrides(
+        self, *, sets=(), refs=None, skip=(), backend=None, save_ramp=None, max_memory=None
+    ):
         """Return a new config with ``--set step.param=value`` strings and other options applied."""
         steps = dict(self.steps)
         for item in sets:
@@ -203,6 +206,7 @@ class PipelineConfig:
             refs={**self.refs, **(refs or {})},
             backend=backend or self.backend,
             save_ramp=self.save_ramp if save_ramp is None else save_ramp,
+            max_memory=self.max_memory if max_memory is None else max_memory,
         )
 
     def as_dict(self):
@@ -210,6 +214,7 @@ class PipelineConfig:
         return {
             "backend": self.backend,
             "save_ramp": self.save_ramp,
+            "max_memory": self.max_memory,
             "skip": sorted(self.skip),
             "ref": dict(sorted(self.refs.items())),
             **{name: dataclasses.asdict(self.steps[name]) for name in STEP_ORDER},
@@ -230,7 +235,7 @@ def load_toml(path):
 
 def from_dict(doc, source="config"):
     steps = {n: cls() for n, cls in STEP_PARAMS.items()}
-    top_keys = {"backend", "save_ramp", "skip", "ref"}
+    top_keys = {"backend", "save_ramp", "max_memory", "skip", "ref"}
     for key, value in doc.items():
         if key in STEP_PARAMS:
             if not isinstance(value, dict):
@@ -254,6 +259,7 @@ def from_dict(doc, source="config"):
         refs={str(k): str(v) for k, v in refs.items()},
         backend=doc.get("backend", "numpy"),
         save_ramp=bool(doc.get("save_ramp", False)),
+        max_memory=None if doc.get("max_memory") is None else parse_size(doc["max_memory"], source),
     )
 
 
@@ -263,6 +269,7 @@ def dump_toml(config):
     lines = [
         f"backend = {_toml_value(d['backend'])}",
         f"save_ramp = {_toml_value(d['save_ramp'])}",
+        *([f"max_memory = {d['max_memory']}"] if d["max_memory"] is not None else []),
         f"skip = {_toml_value(d['skip'])}",
         "",
         "[ref]",
@@ -272,6 +279,24 @@ def dump_toml(config):
         lines += ["", f"[{step}]"]
         lines += [f"{k} = {_toml_value(v)}" for k, v in d[step].items() if v is not None]
     return "\n".join(lines) + "\n"
+
+
+def parse_size(text, where="--max-memory"):
+    """``4G``, ``500M``, ``2.5GB``, ``1024`` (bytes) -> int bytes (powers of 1024)."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    if isinstance(text, int) and not isinstance(text, bool):
+        value, unit = text, ""
+    else:
+        raw = str(text).strip().upper().removesuffix("B").removesuffix("I")
+        unit = raw[-1:] if raw[-1:] in units else ""
+        try:
+            value = float(raw[: len(raw) - len(unit)])
+        except ValueError:
+            raise ConfigError(f"{where}: expected a size like 4G or 500M, got {text!r}") from None
+    size = int(value * units[unit])
+    if size <= 0:
+        raise ConfigError(f"{where}: the size must be positive, got {text!r}")
+    return size
 
 
 def _toml_value(v):

@@ -1,28 +1,41 @@
 """The Stage-1 order over one segment (jwst Detector1Pipeline, near-infrared branch).
 
-``run_segment`` is the array core (NumPy only). ``process_file`` adds the file side: read the
-uncal, resolve reference files, run, write products.
+The array core (NumPy only): ``run_prejump`` runs the steps before jump on a segment in
+memory, ``run_segment`` runs all of them. ``process_file`` adds the file side and bounds
+memory: pass 1 takes the segment in chunks of integrations through the pre-jump steps (each
+of them works on one integration at a time) into a scratch ramp on disk; pass 2 takes the
+scratch ramp in chunks of rows, with the halo jump's neighbour flagging needs, through jump
+and ramp fitting (which work on all integrations of a pixel). Chunk sizes follow from the
+memory budget; the products do not depend on them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 from .algorithms import (
     dark_current,
     dq_init,
+    gain_scale,
     group_scale,
+    jump,
     linearity,
+    ramp_fit,
     refpix,
     saturation,
     superbias,
 )
 from .config import STEP_ORDER, STEP_REFTYPES, PipelineConfig
-from .errors import BackendError, InputError
+from .errors import BackendError, ConfigError, InputError
+from .segment import Segment
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +64,14 @@ def required_reftypes(config):
     ``superbias=N/A`` to run saturation without it.
     """
     needed = []
-    for step in RAMP_STEPS:
+    for step in STEP_ORDER:
         if step not in config.skip:
             needed += [t for t in STEP_REFTYPES[step] if t not in needed]
     return needed
 
 
-def run_segment(segment, refs, config=None, on_step=None):
-    """Run the pre-jump steps on ``segment``.
+def run_prejump(segment, refs, config=None, on_step=None):
+    """Run the steps before jump on ``segment``.
 
     Parameters
     ----------
@@ -144,7 +157,12 @@ def _superbias(seg, refs, params):
 
 def _refpix(seg, refs, params):
     seg.data, seg.zeroframe, status = refpix.correct_refpix(
-        seg.data, seg.pixeldq, seg.exposure, params, zeroframe=seg.zeroframe
+        seg.data,
+        seg.pixeldq,
+        seg.exposure,
+        params,
+        zeroframe=seg.zeroframe,
+        first_plane=seg.first_integration == 0,
     )
     return status
 
@@ -200,41 +218,477 @@ _STEPS = {
 }
 
 
-def process_file(uncal_path, out_dir, config=None):
-    """Read ``uncal_path``, run the pipeline, write the products into ``out_dir``.
+@dataclass
+class Result:
+    """What one segment gives: the ramp after jump, per-integration and exposure slopes.
 
-    Returns the list of product paths written.
+    ``rateints`` and ``rate`` are (sci, err, dq, var_poisson, var_rnoise) tuples, arrays of
+    (nints, ny, nx) and (ny, nx); None when ramp fitting was skipped.
+    """
+
+    segment: Segment
+    rateints: tuple | None
+    rate: tuple | None
+    step_status: dict
+    primary_cosmic_rays: float | None = None
+    extended_emission_events: float | None = None
+
+
+def run_segment(segment, refs, config=None, on_step=None):
+    """All steps on a segment held in memory (the unchunked reference for ``process_file``)."""
+    config = config or PipelineConfig()
+    seg = run_prejump(segment, refs, config, on_step)
+    counts = _JumpCounts()
+    counts.add(0, _jump(seg, refs, config), seg.groupdq)
+    if on_step is not None and "jump" not in config.skip:
+        on_step("jump", seg)
+    saturated = _warn_if_saturated(seg.source, ramp_fit.exposure_fully_saturated(seg.groupdq))
+    rateints, rate = _fit_and_scale(seg, refs, config, saturated)
+    return Result(seg, rateints, rate, seg.step_status, *counts.rates(seg))
+
+
+class _JumpCounts:
+    """jwst's PRIMECRS and EXTNCRS from the parts of a segment (row chunks) jump ran on."""
+
+    def __init__(self):
+        self.parts = {}  # key -> (primary CRs, snowballs, all-DNU planes, pixels)
+
+    def add(self, key, result, groupdq, rows=slice(None)):
+        if result is not None and result.status == "COMPLETE":
+            planes = jump.all_dnu_planes(groupdq)
+            npix = groupdq.shape[2] * groupdq.shape[3]
+            self.parts[key] = (result.primary_crs_in(rows), result.n_snowballs, planes, npix)
+
+    def rates(self, seg):
+        if not self.parts:
+            return None, None
+        crs, snowballs, planes, npix = zip(*self.parts.values(), strict=True)
+        # -99: stcal skipped detection, in every chunk alike
+        total = -99 if -99 in crs else sum(crs)
+        all_dnu = np.logical_and.reduce(planes)
+        return jump.cosmic_ray_rates(total, sum(snowballs), all_dnu, seg.exposure.tgroup, sum(npix))
+
+
+def _jump(seg, refs, config, frame=None):
+    """Jump detection on ``seg`` (replacing its DQ arrays); the JumpResult, or None if skipped.
+
+    ``frame`` carries the whole-frame statistics when ``seg`` holds some rows of a segment.
+    """
+    if "jump" in config.skip:
+        seg.step_status["jump"] = "SKIPPED"
+        return None
+    exp = seg.exposure
+    out = jump.detect_jumps(
+        seg.data,
+        seg.groupdq,
+        seg.pixeldq,
+        refs["gain"].arrays["data"],
+        refs["readnoise"].arrays["data"],
+        config.params("jump"),
+        nframes=exp.nframes,
+        groupgap=exp.groupgap,
+        tgroup=exp.tgroup,
+        frame=frame,
+    )
+    seg.groupdq, seg.pixeldq = out.groupdq, out.pixeldq
+    seg.step_status["jump"] = out.status
+    return out
+
+
+def _warn_if_saturated(source, saturated):
+    if saturated:
+        log.warning(
+            "%s: every pixel is saturated in the first group of every integration; "
+            "no rate products (as jwst)",
+            source,
+        )
+    return saturated
+
+
+def _fit_and_scale(seg, refs, config, fully_saturated=False):
+    """Ramp fitting then gain_scale; (rateints, rate), or (None, None) when skipped.
+
+    ``fully_saturated``: group 0 is SATURATED in every pixel of the whole exposure; stcal
+    then fits nothing and jwst writes no rate products.
+    """
+    if "ramp_fit" in config.skip or fully_saturated:
+        seg.step_status["ramp_fit"] = seg.step_status["gain_scale"] = "SKIPPED"
+        return None, None
+    exp = seg.exposure
+    fit = ramp_fit.fit_ramps(
+        seg.data,
+        seg.groupdq,
+        seg.pixeldq,
+        refs["gain"].arrays["data"],
+        refs["readnoise"].arrays["data"],
+        config.params("ramp_fit"),
+        nframes=exp.nframes,
+        groupgap=exp.groupgap,
+        tgroup=exp.tgroup,
+        tframe=exp.tframe,
+        average_dark_current=seg.average_dark_current,
+        zeroframe=seg.zeroframe,
+    )
+    seg.step_status["ramp_fit"] = "COMPLETE"
+    rateints, rate = fit.rateints, fit.rate
+    factor = refs["gain"].header.get("GAINFACT")
+    if "gain_scale" in config.skip or factor is None:
+        seg.step_status["gain_scale"] = "SKIPPED"
+    else:
+        rateints, rate = _scale(rateints, factor), _scale(rate, factor)
+        seg.step_status["gain_scale"] = "COMPLETE"
+    return rateints, rate
+
+
+def _scale(product, factor):
+    sci, err, dq_, var_poisson, var_rnoise = product
+    sci, err, var_poisson, var_rnoise = gain_scale.gain_scale(
+        sci, err, var_poisson, var_rnoise, factor
+    )
+    return sci, err, dq_, var_poisson, var_rnoise
+
+
+# ------------------------------------------------------------------------------------------
+# Files, bounded memory
+
+# Peak bytes per ramp sample (one group of one pixel of one integration) while a chunk is in
+# work, measured with bench/memory.py on the NumPy backend (with margin); the products' own
+# arrays are counted separately.
+BYTES_PER_SAMPLE_PASS1 = 40
+BYTES_PER_SAMPLE_PASS2 = 64
+BYTES_PER_SAMPLE_IN_MEMORY = 72
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a segment is cut: integrations per pass-1 chunk, a rows x cols tile for pass 2."""
+
+    budget: int
+    ints: int
+    rows: int
+    cols: int
+    halo: int
+    in_memory: bool
+
+
+def default_memory_budget():
+    """An eighth of the machine's memory (of a cgroup limit, if lower), at least 1 GiB."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass
+    return max(total // 8, 2**30)
+
+
+def current_rss():
+    """Resident memory of this process now, in bytes (Linux; 0 where unknown)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def plan_chunks(shape, config, zeroframe=False, source="segment"):
+    """Chunk sizes that keep the peak resident memory within ``config.max_memory``."""
+    nints, ngroups, ny, nx = shape
+    budget = config.max_memory or default_memory_budget()
+    params = config.params("jump")
+    # neighbour flagging reaches one pixel; snowballs reach further: keep whole frames then
+    halo = int(params.flag_4_neighbors)
+    fits_products = "ramp_fit" not in config.skip
+    # products held until written (5 cubes) plus what writing them costs (about 2 cubes)
+    fixed = nints * ny * nx * 4 * ((7 if fits_products else 0) + (1 if zeroframe else 0))
+    free = budget - current_rss() - fixed
+    samples = nints * ngroups * ny * nx
+    if free >= BYTES_PER_SAMPLE_IN_MEMORY * samples:
+        return Plan(budget, nints, ny, nx, halo, True)
+    ints = min(nints, free // (BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx))
+    pixels = free // (BYTES_PER_SAMPLE_PASS2 * nints * ngroups)  # per tile, halo included
+    rows, cols = _tile(ny, nx, pixels, halo)
+    if params.expand_large_events:
+        rows, cols = (ny, nx) if pixels >= ny * nx else (0, 0)
+    if ints < 1 or rows < 1:
+        need = (
+            current_rss()
+            + fixed
+            + max(
+                BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx,
+                BYTES_PER_SAMPLE_PASS2
+                * nints
+                * ngroups
+                * (ny * nx if params.expand_large_events else (1 + 2 * halo) ** 2),
+            )
+        )
+        raise ConfigError(
+            f"{source}: a memory budget of {_gib(budget)} is too small for a "
+            f"{nints}x{ngroups}x{ny}x{nx} segment; it needs at least {_gib(need)} "
+            "(--max-memory)"
+        )
+    return Plan(budget, int(ints), rows, cols, halo, False)
+
+
+def _tile(ny, nx, pixels, halo):
+    """The largest tile, whole rows first, whose pixels with the halo number <= ``pixels``."""
+    if pixels < 1:
+        return 0, 0
+    # whole rows need no halo columns
+    rows = min(ny, pixels // nx - 2 * halo)
+    if rows >= 1:
+        return int(rows), nx
+    # narrower than the frame: squarish tiles keep the halo's share small
+    side = int(pixels**0.5) - 2 * halo
+    if side < 1:
+        return 0, 0
+    rows = min(ny, side)
+    cols = min(nx, pixels // (rows + 2 * halo) - 2 * halo)
+    return int(rows), int(cols)
+
+
+def _gib(n):
+    return f"{n / 2**30:.2f} GiB"
+
+
+def process_file(uncal_path, out_dir, config=None, progress=None):
+    """Read ``uncal_path``, run every step within the memory budget, write the products.
+
+    Parameters
+    ----------
+    progress : callable(stage: str, done: int, total: int), optional
+        Called as chunks complete.
+
+    Returns
+    -------
+    list of Path
+        The products written: ``_rateints`` and ``_rate``, and ``_ramp`` with
+        ``config.save_ramp`` or when ramp fitting is skipped.
     """
     from .io import products, reffiles, uncal
 
     config = config or PipelineConfig()
     backend = select_backend(config.backend)
+    progress = progress or (lambda stage, done, total: None)
     t0 = time.perf_counter()
-    segment = uncal.read_uncal(uncal_path)
+    exposure, shape, zeroframe = uncal.inspect_uncal(uncal_path)
+    header = uncal.read_primary_header(uncal_path)
     log.info(
         "%s: %s %s %s, %d ints x %d groups x %d x %d",
         uncal_path,
-        segment.exposure.instrument,
-        segment.exposure.detector,
-        segment.exposure.exp_type,
-        *segment.shape,
+        exposure.instrument,
+        exposure.detector,
+        exposure.exp_type,
+        *shape,
     )
-    header = uncal.read_primary_header(uncal_path)
     refs, context = reffiles.load_references(
-        segment.exposure, required_reftypes(config), config.refs, header=header
+        exposure, required_reftypes(config), config.refs, header=header
     )
-    log.info("read in %.2f s", time.perf_counter() - t0)
-    result = run_segment(segment, refs, config)
-    prov = products.Provenance(
-        version=__version__,
-        backend=backend,
-        params=config.as_dict(),
-        refs={t: (r.name if r is not None else "N/A") for t, r in refs.items()},
-        crds_context=context,
-        step_status=result.step_status,
+    plan = plan_chunks(shape, config, zeroframe, source=str(uncal_path))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tsogpu-scratch-", dir=out_dir) as scratch:
+        if plan.in_memory:
+            log.info("memory budget %s: whole segment in memory", _gib(plan.budget))
+            result = run_segment(uncal.read_uncal(uncal_path), refs, config)
+            progress("steps", 1, 1)
+        else:
+            log.info(
+                "memory budget %s: %d integrations per chunk, then tiles of %d x %d pixels (+%d halo)",
+                _gib(plan.budget),
+                plan.ints,
+                plan.rows,
+                plan.cols,
+                plan.halo,
+            )
+            result = _run_chunked(
+                uncal_path, exposure, shape, refs, config, plan, Path(scratch), progress
+            )
+        prov = products.Provenance(
+            version=__version__,
+            backend=backend,
+            params=config.as_dict(),
+            refs={t: (r.name if r is not None else "N/A") for t, r in refs.items()},
+            crds_context=context,
+            step_status=result.step_status,
+            primary_cosmic_rays=result.primary_cosmic_rays,
+            extended_emission_events=result.extended_emission_events,
+        )
+        written = []
+        if result.rateints is None or config.save_ramp:
+            path = out_dir / products.product_name(uncal_path, "ramp")
+            written.append(products.write_ramp(path, result.segment, prov))
+        if result.rateints is not None:
+            for suffix, arrays, writer in (
+                ("rateints", result.rateints, products.write_rateints),
+                ("rate", result.rate, products.write_rate),
+            ):
+                path = out_dir / products.product_name(uncal_path, suffix)
+                written.append(writer(path, uncal_path, *arrays, prov))
+    log.info("%s: done in %.2f s", uncal_path, time.perf_counter() - t0)
+    return written
+
+
+def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progress):
+    """Pass 1 by integrations into a scratch ramp on disk, pass 2 by rows to the products."""
+    from .io import uncal
+
+    nints, ngroups, ny, nx = shape
+    ramp = _Scratch(scratch, shape)
+    zeroframe = pixeldq = avg_dark = status = None
+    all_dnu = np.zeros((nints, ngroups), bool)  # jump's whole-frame plane test
+    saturated = True  # ramp fitting's whole-exposure test
+    chunks = range(0, nints, plan.ints)
+    for k, i0 in enumerate(chunks):
+        ints = slice(i0, min(i0 + plan.ints, nints))
+        seg = run_prejump(uncal.read_uncal(uncal_path, ints), refs, config)
+        ramp.write(np.s_[ints], seg.data, seg.groupdq)
+        all_dnu[ints] = jump.all_dnu_planes(seg.groupdq)
+        saturated = saturated and ramp_fit.exposure_fully_saturated(seg.groupdq)
+        if seg.zeroframe is not None:
+            zeroframe = np.zeros((nints, ny, nx), np.float32) if zeroframe is None else zeroframe
+            zeroframe[ints] = seg.zeroframe
+        # pixel DQ, the average dark and the statuses are the same for every integration
+        pixeldq, avg_dark, status = seg.pixeldq, seg.average_dark_current, seg.step_status
+        del seg
+        progress("pre-jump steps", k + 1, len(chunks))
+
+    _warn_if_saturated(uncal_path, saturated)
+    fits_ramps = "ramp_fit" not in config.skip and not saturated
+    keep_ramp = config.save_ramp or not fits_ramps
+    rateints = [np.empty((nints, ny, nx), dt) for dt in _PRODUCT_DTYPES] if fits_ramps else None
+    rate = [np.empty((ny, nx), dt) for dt in _PRODUCT_DTYPES] if fits_ramps else None
+    pixeldq_out = pixeldq.copy()
+    counts = _JumpCounts()
+    gain = refs.get("gain")
+    frame = jump.frame_stats(all_dnu, gain.arrays["data"]) if gain is not None else None
+
+    def tile(r0, c0, frame):
+        """Jump and ramp fitting on one tile (jump sees its halo too)."""
+        r1, c1 = min(r0 + plan.rows, ny), min(c0 + plan.cols, nx)
+        ylo, yhi = max(0, r0 - plan.halo), min(ny, r1 + plan.halo)
+        xlo, xhi = max(0, c0 - plan.halo), min(nx, c1 + plan.halo)
+        window = np.s_[ylo:yhi, xlo:xhi]
+        core = np.s_[r0 - ylo : r1 - ylo, c0 - xlo : c1 - xlo]
+        data, groupdq = ramp.read(np.s_[:, :, ylo:yhi, xlo:xhi])
+        seg = Segment(
+            data=data,
+            groupdq=groupdq,
+            pixeldq=pixeldq[window],
+            exposure=exposure,
+            zeroframe=None if zeroframe is None else zeroframe[:, ylo:yhi, xlo:xhi],
+            average_dark_current=None if avg_dark is None else avg_dark[window],
+            source=str(uncal_path),
+            step_status=dict(status),
+        )
+        found = _jump(seg, _cut(refs, window), config, frame)
+        seg = _core(seg, core)
+        counts.add((r0, c0), found, seg.groupdq, core)
+        if keep_ramp:
+            ramp.write(np.s_[:, :, r0:r1, c0:c1], None, seg.groupdq)
+        pixeldq_out[r0:r1, c0:c1] = seg.pixeldq
+        ri, ra = _fit_and_scale(seg, _cut(refs, np.s_[r0:r1, c0:c1]), config, saturated)
+        if fits_ramps:
+            for out, part in zip(rateints, ri, strict=True):
+                out[:, r0:r1, c0:c1] = part
+            for out, part in zip(rate, ra, strict=True):
+                out[r0:r1, c0:c1] = part
+        return found, seg.step_status
+
+    tiles = [(r0, c0) for r0 in range(0, ny, plan.rows) for c0 in range(0, nx, plan.cols)]
+    planes = {}
+    for k, (r0, c0) in enumerate(tiles):
+        found, status_out = tile(r0, c0, frame)
+        if found is not None and found.sigclip_planes is not None:
+            planes[r0, c0] = found.sigclip_planes
+        progress("jump + ramp fit", k + 1, len(tiles))
+    if planes:
+        # the sigma-clip path resets JUMP in planes that are JUMP/DNU everywhere: a
+        # whole-frame test; redo the (rare) tiles whose own test disagreed with it
+        whole = np.logical_and.reduce(list(planes.values()))
+        for (r0, c0), own in planes.items():
+            if not np.array_equal(own, whole):
+                tile(r0, c0, replace(frame, sigclip_planes=whole))
+
+    ramp_data, ramp_groupdq = ramp.read_all() if keep_ramp else (None, None)
+    segment = Segment(
+        data=ramp_data,
+        groupdq=ramp_groupdq,
+        pixeldq=pixeldq_out,
+        exposure=exposure,
+        zeroframe=zeroframe,
+        average_dark_current=avg_dark,
+        source=str(uncal_path),
+        step_status=status_out,
     )
-    out = products.write_ramp(
-        Path(out_dir) / products.product_name(uncal_path, "ramp"), result, prov
+    return Result(
+        segment,
+        tuple(rateints) if fits_ramps else None,
+        tuple(rate) if fits_ramps else None,
+        status_out,
+        *counts.rates(segment),
     )
-    log.info("wrote %s", out)
-    return [out]
+
+
+_PRODUCT_DTYPES = (np.float32, np.float32, np.uint32, np.float32, np.float32)
+
+
+def _cut(refs, window):
+    """The 2-D reference arrays jump and ramp fitting use, cut to ``window`` (rows, cols)."""
+    out = dict(refs)
+    for reftype in ("gain", "readnoise"):
+        ref = refs.get(reftype)
+        if ref is not None:
+            out[reftype] = replace(ref, arrays={k: v[window] for k, v in ref.arrays.items()})
+    return out
+
+
+def _core(seg, core):
+    """``seg`` without the halo: ``core`` is a (rows, cols) slice of its frame."""
+    return replace(
+        seg,
+        data=seg.data[(..., *core)],
+        groupdq=seg.groupdq[(..., *core)],
+        pixeldq=seg.pixeldq[core],
+        zeroframe=None if seg.zeroframe is None else seg.zeroframe[(..., *core)],
+        average_dark_current=(
+            None if seg.average_dark_current is None else seg.average_dark_current[core]
+        ),
+    )
+
+
+class _Scratch:
+    """The calibrated ramp between the passes: float32 data and uint8 GROUPDQ files on disk.
+
+    Each access maps the file, copies, and unmaps, so only the chunk at hand is resident.
+    """
+
+    def __init__(self, folder, shape):
+        self.shape = shape
+        self.paths = (folder / "data.f32", folder / "groupdq.u8")
+        for path, dtype in zip(self.paths, (np.float32, np.uint8), strict=True):
+            np.memmap(path, dtype, "w+", shape=shape).flush()
+
+    def _map(self, k, mode):
+        return np.memmap(self.paths[k], (np.float32, np.uint8)[k], mode, shape=self.shape)
+
+    def write(self, where, data, groupdq):
+        for k, arr in enumerate((data, groupdq)):
+            if arr is not None:
+                mm = self._map(k, "r+")
+                mm[where] = arr
+                mm.flush()
+                del mm
+
+    def read(self, where):
+        out = []
+        for k in range(2):
+            mm = self._map(k, "r")
+            out.append(np.array(mm[where]))
+            del mm
+        return out
+
+    def read_all(self):
+        """The whole ramp, memory-mapped read-only (for writing the _ramp product)."""
+        return self._map(0, "r"), self._map(1, "r")

@@ -53,6 +53,8 @@ class Segment:
     exposure : Exposure
     int_times : structured ndarray (INT_TIMES table) or None
     average_dark_current : float32 (ny, nx) or None, set by dark_current for ramp fitting
+    first_integration : int, the segment index of ``data[0]`` when this is a chunk of
+        integrations (jwst's refpix rounds the segment's first plane differently)
     """
 
     data: np.ndarray
@@ -64,6 +66,7 @@ class Segment:
     average_dark_current: np.ndarray | None = None
     source: str = ""
     step_status: dict = field(default_factory=dict)
+    first_integration: int = 0  # index in the segment of data[0] (chunks of integrations)
 
     @property
     def shape(self):

@@ -75,7 +75,7 @@ COMPLETE = "COMPLETE"
 SKIPPED = "SKIPPED"
 
 
-def correct_refpix(data, pixeldq, exposure, params, zeroframe=None):
+def correct_refpix(data, pixeldq, exposure, params, zeroframe=None, first_plane=True):
     """Apply the jwst reference-pixel correction (median algorithm).
 
     Parameters
@@ -92,6 +92,10 @@ def correct_refpix(data, pixeldq, exposure, params, zeroframe=None):
     zeroframe : ndarray of float32, shape (nints, ny, nx), or None
         Corrected (as a 1-group ramp) only when ``exposure.zero_frame`` is true, as in jwst;
         pixels that are 0.0 on input are 0.0 on output.
+    first_plane : bool
+        ``data`` starts with the segment's first plane (integration 0, group 0). False for a
+        later chunk of integrations: jwst's buffer turned float64 after that first plane
+        (4-output path with side pixels, see above), and stays so for the whole segment.
 
     Returns
     -------
@@ -160,7 +164,7 @@ def correct_refpix(data, pixeldq, exposure, params, zeroframe=None):
     if is_subarray and exposure.noutputs != 4:
         correct = _subarray_corrector(window_dq, c0, params)
     else:
-        correct = _fullframe_corrector(window_dq, (r0, c0), det_dq.shape, params)
+        correct = _fullframe_corrector(window_dq, (r0, c0), det_dq.shape, params, first_plane)
     if correct is not None:
         for source, target in planes:
             target[...] = correct(source)
@@ -311,7 +315,7 @@ def _average_with_none(a, b):
     return np.float64(0.5) * (np.float64(a) + np.float64(b))
 
 
-def _fullframe_corrector(window_dq, origin, full_shape, params):
+def _fullframe_corrector(window_dq, origin, full_shape, params, first_plane=True):
     """Path (A): return ``correct(plane) -> plane`` for full frame or 4-output subarrays.
 
     ``window_dq`` is the detector-frame PIXELDQ of the data, uint32 (dny, dnx); ``origin``
@@ -360,7 +364,7 @@ def _fullframe_corrector(window_dq, origin, full_shape, params):
             for lo in (0, ncols_full - REFPIX_WIDTH)
         ]
     side_gain = np.float64(params.side_gain)
-    state = {"float64_buffer": False}
+    state = {"float64_buffer": not first_plane}
 
     def correct(plane):
         work = plane.astype(np.float64) if state["float64_buffer"] else plane

@@ -46,6 +46,8 @@ class Provenance:
     refs: dict = field(default_factory=dict)  # reftype -> name (path or crds://file)
     crds_context: str | None = None
     step_status: dict = field(default_factory=dict)  # step -> COMPLETE / SKIPPED
+    primary_cosmic_rays: float | None = None  # PRIMECRS, from jump
+    extended_emission_events: float | None = None  # EXTNCRS, from jump
 
     def header_cards(self):
         cards = [
@@ -85,6 +87,10 @@ def _finish(model, prov, final_path):
             setattr(model.meta.cal_step, CAL_STEP[step], status)
     for reftype, name in prov.refs.items():
         getattr(model.meta.ref_file, reftype).name = name
+    if prov.primary_cosmic_rays is not None:
+        model.meta.exposure.primary_cosmic_rays = prov.primary_cosmic_rays
+    if prov.extended_emission_events is not None:
+        model.meta.exposure.extended_emission_events = prov.extended_emission_events
     if prov.crds_context:
         model.meta.ref_file.crds.context_used = prov.crds_context
     model.meta.calibration_software_name = "tsogpu"

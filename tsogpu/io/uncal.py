@@ -120,13 +120,51 @@ def read_primary_header(path):
         return {k: v for k, v in hdul[0].header.items() if k not in ("COMMENT", "HISTORY", "")}
 
 
-def read_uncal(path):
-    """Read one uncal segment.
+def inspect_uncal(path):
+    """Validate an uncal file's keywords and SCI layout without reading its data.
+
+    Returns
+    -------
+    exposure : Exposure
+    shape : tuple (nints, ngroups, ny, nx) of the segment
+    zeroframe : bool, whether the steps will use a ZEROFRAME
+    """
+    path = os.fspath(path)
+    with open_fits(path) as hdul:
+        exposure = read_exposure(hdul[0].header, path)
+        if "SCI" not in hdul:
+            raise InputError(f"{path}: no SCI extension")
+        sci = _read_array(hdul, "SCI", path)
+        _check_sci(path, exposure, sci)
+        if exposure.zero_frame and "ZEROFRAME" not in hdul:
+            raise InputError(f"{path}: ZEROFRAM is true but there is no ZEROFRAME extension")
+        return exposure, tuple(sci.shape), exposure.zero_frame
+
+
+def _check_sci(path, exposure, sci):
+    if sci.ndim != 4:
+        raise InputError(
+            f"{path}: SCI has {sci.ndim} dimensions {sci.shape}, "
+            "expected 4 (nints, ngroups, ny, nx)"
+        )
+    if sci.dtype.newbyteorder("=") != np.uint16:
+        raise InputError(
+            f"{path}: SCI has dtype {sci.dtype.name}, expected uint16 raw counts "
+            "(an uncal file; calibrated ramps cannot be re-run)"
+        )
+    _check_shape(path, exposure, sci.shape)
+
+
+def read_uncal(path, ints=None):
+    """Read one uncal segment, or a range of its integrations.
 
     Parameters
     ----------
     path : str or Path
         A Level-1b ``*_uncal.fits`` file.
+    ints : slice, optional
+        Integrations to read (0-based, within the segment); all by default. Only that part
+        of SCI is read from disk (memory-mapped).
 
     Returns
     -------
@@ -145,33 +183,25 @@ def read_uncal(path):
         if "SCI" not in hdul:
             raise InputError(f"{path}: no SCI extension")
         sci = _read_array(hdul, "SCI", path)
-        if sci.ndim != 4:
-            raise InputError(
-                f"{path}: SCI has {sci.ndim} dimensions {sci.shape}, "
-                "expected 4 (nints, ngroups, ny, nx)"
-            )
-        if sci.dtype.newbyteorder("=") != np.uint16:
-            raise InputError(
-                f"{path}: SCI has dtype {sci.dtype.name}, expected uint16 raw counts "
-                "(an uncal file; calibrated ramps cannot be re-run)"
-            )
+        _check_sci(path, exposure, sci)
         nints, ngroups, ny, nx = sci.shape
-        _check_shape(path, exposure, sci.shape)
-        data = sci.astype(np.float32)
+        ints = slice(0, nints) if ints is None else slice(*ints.indices(nints))
+        data = sci[ints].astype(np.float32)
+        nints = data.shape[0]
 
         pixeldq = _optional_dq(hdul, "PIXELDQ", (ny, nx), dq.PIXELDQ_DTYPE, path)
-        groupdq = _optional_dq(hdul, "GROUPDQ", sci.shape, dq.GROUPDQ_DTYPE, path)
+        groupdq = _optional_dq(hdul, "GROUPDQ", sci.shape, dq.GROUPDQ_DTYPE, path, ints)
 
         zeroframe = None
         if exposure.zero_frame:
             if "ZEROFRAME" not in hdul:
                 raise InputError(f"{path}: ZEROFRAM is true but there is no ZEROFRAME extension")
             zf = _read_array(hdul, "ZEROFRAME", path)
-            if zf.shape != (nints, ny, nx):
+            if zf.shape != (sci.shape[0], ny, nx):
                 raise InputError(
-                    f"{path}: ZEROFRAME has shape {zf.shape}, expected {(nints, ny, nx)}"
+                    f"{path}: ZEROFRAME has shape {zf.shape}, expected {(sci.shape[0], ny, nx)}"
                 )
-            zeroframe = zf.astype(np.float32)
+            zeroframe = zf[ints].astype(np.float32)
 
         int_times = _read_table(hdul, "INT_TIMES", path)
 
@@ -183,6 +213,7 @@ def read_uncal(path):
         zeroframe=zeroframe,
         int_times=int_times,
         source=path,
+        first_integration=ints.start,
     )
 
 
@@ -206,17 +237,31 @@ def _check_shape(path, exposure, shape):
         raise InputError(f"{path}: SCI has {nints} integrations but NINTS = {exposure.nints}")
 
 
+class _Unsigned16:
+    """A lazy uint16 view of an int16 + BZERO=32768 memory map: slicing reads only the slice."""
+
+    def __init__(self, raw):
+        self.raw, self.shape, self.ndim = raw, raw.shape, raw.ndim
+        self.dtype = np.dtype(raw.dtype.byteorder + "u2")
+
+    def __getitem__(self, key):
+        # int16 + 32768 == the same bits with the sign bit flipped, read as uint16
+        return np.asarray(self.raw[key]).view(self.dtype) ^ np.uint16(0x8000)
+
+    def astype(self, dtype):
+        return self[...].astype(dtype)
+
+
 def _read_array(hdul, extname, path):
-    """An image extension's values; unsigned 16-bit (int16 + BZERO=32768) undone exactly."""
+    """An image extension's values (memory-mapped where possible; uint16 undone exactly)."""
     hdu = hdul[extname]
     try:
-        raw = np.asarray(hdu.data)
+        raw = hdu.data
         bzero, bscale = hdu.header.get("BZERO", 0), hdu.header.get("BSCALE", 1)
         if raw.dtype.kind == "i" and raw.dtype.itemsize == 2 and bzero == 32768 and bscale == 1:
-            # int16 + 32768 == the same bits with the sign bit flipped, read as uint16
-            return raw.view(raw.dtype.byteorder + "u2") ^ np.uint16(0x8000)
+            return _Unsigned16(raw)
         if bzero != 0 or bscale != 1:
-            return np.asarray(hdu.data * bscale + bzero)
+            return np.asarray(raw * bscale + bzero)
         return raw
     except Exception as exc:
         raise InputError(
@@ -238,11 +283,12 @@ def image_dtype(hdu):
     return np.dtype("float32" if bitpix in (8, 16, -32) else "float64")
 
 
-def _optional_dq(hdul, extname, shape, dtype, path):
+def _optional_dq(hdul, extname, shape, dtype, path, ints=slice(None)):
     if extname in hdul and hdul[extname].data is not None:
         arr = _read_array(hdul, extname, path)
         if arr.shape == shape:
-            return arr.astype(dtype)
+            return np.asarray(arr[ints] if len(shape) == 4 else arr[...]).astype(dtype)
+    shape = shape if len(shape) == 2 else (len(range(shape[0])[ints]),) + shape[1:]
     return np.zeros(shape, dtype=dtype)
 
 

@@ -1,0 +1,131 @@
+"""Bounded memory: chunked runs give the same products as a whole-segment run, bit for bit,
+and stay within the memory budget."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from tsogpu.config import PipelineConfig
+from tsogpu.errors import ConfigError
+from tsogpu.io.reffiles import load_references
+from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.pipeline import (
+    Plan,
+    _run_chunked,
+    plan_chunks,
+    process_file,
+    required_reftypes,
+    run_segment,
+)
+from tsogpu.simulate import simulate
+
+EXTS = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE")
+
+
+@pytest.fixture(scope="module", params=["nircam_grism", "nrs_bots"])
+def case(request, tmp_path_factory):
+    kw = dict(nints=5, ngroups=6, ncols=96, seed=31, cr_rate=2e-3)
+    sim = simulate(request.param, tmp_path_factory.mktemp(request.param), **kw)
+    config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
+    exposure, shape, _ = inspect_uncal(sim.uncal)
+    refs, _ = load_references(
+        exposure, required_reftypes(config), config.refs, header=read_primary_header(sim.uncal)
+    )
+    whole = run_segment(read_uncal(sim.uncal), refs, config)
+    return sim, config, exposure, shape, refs, whole
+
+
+@pytest.mark.parametrize(
+    "ints, rows, cols", [(1, 1, 1000), (2, 5, 7), (4, 7, 96), (5, 100, 33), (3, 2, 1)]
+)
+def test_chunked_equals_whole(case, tmp_path, ints, rows, cols):
+    sim, config, exposure, shape, refs, whole = case
+    plan = Plan(budget=0, ints=ints, rows=rows, cols=cols, halo=1, in_memory=False)
+    chunked = _run_chunked(
+        sim.uncal, exposure, shape, refs, config, plan, tmp_path, lambda *a: None
+    )
+    assert chunked.step_status == whole.step_status
+    assert chunked.primary_cosmic_rays == whole.primary_cosmic_rays
+    for product in ("rateints", "rate"):
+        pairs = zip(EXTS, getattr(chunked, product), getattr(whole, product), strict=True)
+        for name, a, b in pairs:
+            # NaN where NaN, identical elsewhere
+            np.testing.assert_array_equal(a, b, err_msg=f"{product} {name}")
+    np.testing.assert_array_equal(chunked.segment.pixeldq, whole.segment.pixeldq)
+    # the jump step found something, so the halo mattered
+    assert whole.step_status["jump"] == "COMPLETE"
+
+
+def test_products_do_not_depend_on_the_budget(case, tmp_path):
+    sim = case[0]
+    config = case[1]
+    small = config.with_overrides(max_memory=plan_floor(sim, config))
+    big = config.with_overrides(max_memory=8 * 2**30)
+    a = process_file(sim.uncal, tmp_path / "a", small)
+    b = process_file(sim.uncal, tmp_path / "b", big)
+    assert [p.name for p in a] == [p.name for p in b]
+    for pa, pb in zip(a, b, strict=True):
+        for ext in EXTS:
+            np.testing.assert_array_equal(fits.getdata(pa, ext), fits.getdata(pb, ext))
+
+
+def plan_floor(sim, config):
+    """A budget just large enough for a chunked run of ``sim`` here and now."""
+    _, shape, zf = inspect_uncal(sim.uncal)
+    for mib in range(64, 4096, 8):
+        try:
+            plan = plan_chunks(shape, config.with_overrides(max_memory=mib * 2**20), zf)
+        except ConfigError:
+            continue
+        if not plan.in_memory:
+            return mib * 2**20
+    raise AssertionError("no budget gives a chunked plan")
+
+
+def test_too_small_a_budget_is_a_clear_error(case):
+    sim, config = case[0], case[1]
+    _, shape, zf = inspect_uncal(sim.uncal)
+    with pytest.raises(
+        ConfigError, match=r"seg.*memory budget of 0.00 GiB is too small.*--max-memory"
+    ):
+        plan_chunks(shape, config.with_overrides(max_memory=1000), zf, source=str(sim.uncal))
+
+
+@pytest.mark.slow
+def test_peak_memory_within_budget(tmp_path):
+    """A real run in a fresh process: peak RSS within 20% of --max-memory."""
+    sim = simulate("nrs_bots", tmp_path / "in", nints=60, ngroups=10, seed=4)
+    raw = fits.getdata(sim.uncal, "SCI")
+    assert raw.nbytes > 60e6  # the float32 ramp (~160 MB) would not fit twice in the budget
+    budget = 400 * 2**20
+    refs = [a for k, v in sim.refs.items() for a in ("--ref", f"{k}={v}")]
+    # VmHWM: the peak of this process's own memory (ru_maxrss would include the parent's,
+    # which Linux carries over fork and exec)
+    code = (
+        "import re, sys; from tsogpu.cli import main; rc = main(sys.argv[1:]); "
+        "status = open('/proc/self/status').read(); "
+        "print('MAXRSS', re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)); sys.exit(rc)"
+    )
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            str(sim.uncal),
+            "--out",
+            str(tmp_path / "out"),
+            "--max-memory",
+            str(budget),
+            "-q",
+            *refs,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    peak = int(res.stdout.split("MAXRSS")[1]) * 1024
+    assert peak <= 1.2 * budget, f"peak {peak / 2**20:.0f} MiB over budget {budget / 2**20:.0f} MiB"
