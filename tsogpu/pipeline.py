@@ -495,7 +495,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
             progress("steps", 1, 1)
         else:
             log.info(
-                "memory budget %s: %d integrations per chunk, then tiles of %d x %d pixels (+%d halo)",
+                "memory budget %s: %d integrations per chunk, then tiles of %d x %d (+%d halo)",
                 _gib(plan.budget),
                 plan.ints,
                 plan.rows,
