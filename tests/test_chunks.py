@@ -13,8 +13,10 @@ from tsogpu.errors import ConfigError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
 from tsogpu.pipeline import (
+    BYTES_PER_SAMPLE_IN_MEMORY,
     Plan,
     _run_chunked,
+    current_rss,
     plan_chunks,
     process_file,
     required_reftypes,
@@ -59,30 +61,21 @@ def test_chunked_equals_whole(case, tmp_path, ints, rows, cols):
     assert whole.step_status["jump"] == "COMPLETE"
 
 
-def test_products_do_not_depend_on_the_budget(case, tmp_path):
-    sim = case[0]
-    config = case[1]
-    small = config.with_overrides(max_memory=plan_floor(sim, config))
-    big = config.with_overrides(max_memory=8 * 2**30)
-    a = process_file(sim.uncal, tmp_path / "a", small)
-    b = process_file(sim.uncal, tmp_path / "b", big)
+def test_products_do_not_depend_on_the_budget(tmp_path):
+    sim = simulate("nrs_bots", tmp_path / "in", nints=20, ngroups=6, ncols=256, seed=33)
+    config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
+    _, shape, zf = inspect_uncal(sim.uncal)
+    nints, ngroups, ny, nx = shape
+    # half of what the whole segment in memory needs: chunked, with ~30 MB to spare
+    products = nints * ny * nx * 4 * 7
+    small = current_rss() + products + BYTES_PER_SAMPLE_IN_MEMORY * nints * ngroups * ny * nx // 2
+    assert not plan_chunks(shape, config.with_overrides(max_memory=small), zf).in_memory
+    a = process_file(sim.uncal, tmp_path / "a", config.with_overrides(max_memory=small))
+    b = process_file(sim.uncal, tmp_path / "b", config.with_overrides(max_memory=8 * 2**30))
     assert [p.name for p in a] == [p.name for p in b]
     for pa, pb in zip(a, b, strict=True):
         for ext in EXTS:
             np.testing.assert_array_equal(fits.getdata(pa, ext), fits.getdata(pb, ext))
-
-
-def plan_floor(sim, config):
-    """A budget just large enough for a chunked run of ``sim`` here and now."""
-    _, shape, zf = inspect_uncal(sim.uncal)
-    for mib in range(64, 4096, 8):
-        try:
-            plan = plan_chunks(shape, config.with_overrides(max_memory=mib * 2**20), zf)
-        except ConfigError:
-            continue
-        if not plan.in_memory:
-            return mib * 2**20
-    raise AssertionError("no budget gives a chunked plan")
 
 
 def test_too_small_a_budget_is_a_clear_error(case):
