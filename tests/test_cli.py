@@ -39,24 +39,33 @@ def test_help():
     )
 
 
-def test_run_writes_a_ramp_jwst_reads(sim, tmp_path):
+def test_run_writes_products_jwst_reads(sim, tmp_path):
     datamodels = pytest.importorskip("jwst.datamodels")
     before = hashlib.sha256(open(sim.uncal, "rb").read()).hexdigest()
-    res = tsogpu("run", sim.uncal, "--out", tmp_path, *ref_args(sim), "-q")
+    res = tsogpu("run", sim.uncal, "--out", tmp_path, *ref_args(sim), "--save-ramp", "-q")
     assert res.returncode == 0, res.stderr
-    product = tmp_path / os.path.basename(str(sim.uncal)).replace("_uncal", "_ramp")
-    assert res.stdout.strip() == str(product)
-    with datamodels.open(product) as model:
+    name = os.path.basename(str(sim.uncal))
+    written = [tmp_path / name.replace("_uncal", f"_{s}") for s in ("ramp", "rateints", "rate")]
+    assert res.stdout.split() == [str(p) for p in written]
+    nints, ngroups, ny, nx = fits.getdata(sim.uncal, "SCI").shape
+    with datamodels.open(written[1]) as model:
+        assert type(model).__name__ == "CubeModel" and model.data.shape == (nints, ny, nx)
+        assert model.meta.cal_step.ramp_fit == "COMPLETE"
+        assert model.meta.exposure.primary_cosmic_rays is not None
+    with datamodels.open(written[2]) as model:
+        assert type(model).__name__ == "ImageModel" and model.data.shape == (ny, nx)
+    with datamodels.open(written[0]) as model:
         assert type(model).__name__ == "RampModel"
-        assert model.data.shape == fits.getdata(sim.uncal, "SCI").shape
+        assert model.data.shape == (nints, ngroups, ny, nx)
         assert model.meta.cal_step.saturation == "COMPLETE"
-        assert model.meta.cal_step.dark_sub == "COMPLETE"
+        assert model.meta.cal_step.dark_sub == model.meta.cal_step.jump == "COMPLETE"
         assert model.meta.ref_file.saturation.name == os.path.abspath(sim.refs["saturation"])
         assert model.int_times is not None and len(model.int_times) > 0
-    header = fits.getheader(product)
+    header = fits.getheader(written[1])
     assert header["TSOBACK"] == "numpy" and "n_pix_grow_sat" in header["TSOPARS"]
     assert hashlib.sha256(open(sim.uncal, "rb").read()).hexdigest() == before
-    assert [p.name for p in tmp_path.iterdir()] == [product.name]  # no temp files left
+    # nothing else left behind: no temporary files, no scratch folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
 
 
 def test_info_on_uncal_and_product(sim, tmp_path):
@@ -95,10 +104,10 @@ def test_unknown_option_values(sim, tmp_path):
 def test_demo_in_process(tmp_path, capsys):
     datamodels = pytest.importorskip("jwst.datamodels")
     assert main(["demo", "--out", str(tmp_path), "--nints", "3", "--ngroups", "4", "-q"]) == 0
-    products = sorted(tmp_path.glob("*_ramp.fits"))
+    products = sorted(tmp_path.glob("*_rateints.fits"))
     assert len(products) == 1
     with datamodels.open(products[0]) as model:
-        assert model.meta.cal_step.refpix in ("COMPLETE", "SKIPPED")
+        assert model.meta.cal_step.refpix == model.meta.cal_step.ramp_fit == "COMPLETE"
 
 
 def test_config_file_skip_and_set_reach_the_product(sim, tmp_path):
@@ -120,7 +129,7 @@ def test_config_file_skip_and_set_reach_the_product(sim, tmp_path):
         "-q",
     )
     assert res.returncode == 0, res.stderr
-    header = fits.getheader(res.stdout.strip())
+    header = fits.getheader(res.stdout.split()[-1])
     assert header["S_DARK"] == "SKIPPED" and header["S_SATURA"] == "COMPLETE"
     params = json.loads(header["TSOPARS"])
     assert params["saturation"]["n_pix_grow_sat"] == 0

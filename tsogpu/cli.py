@@ -205,7 +205,7 @@ def cmd_demo(args):
     print(f"simulated {sim.uncal}")
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     t0 = time.perf_counter()
-    outputs = process_file(sim.uncal, out, config)
+    outputs = process_file(sim.uncal, out, config, progress=_progress(args, sim.uncal))
     print(f"processed in {time.perf_counter() - t0:.2f} s")
     for path in outputs:
         print(describe(path))

@@ -100,17 +100,17 @@ def run_prejump(segment, refs, config=None, on_step=None):
     for step in RAMP_STEPS:
         if step in config.skip:
             seg.step_status[step] = "SKIPPED"
-            log.info("%s: skipped by request", step)
+            log.debug("%s: skipped by request", step)
             continue
         main_ref = STEP_REFTYPES[step][0] if STEP_REFTYPES[step] else None
         if main_ref is not None and refs.get(main_ref) is None:
             seg.step_status[step] = "SKIPPED"  # reference given as N/A, as jwst skips
-            log.info("%s: skipped, %s reference is N/A", step, main_ref)
+            log.debug("%s: skipped, %s reference is N/A", step, main_ref)
             continue
         t0 = time.perf_counter()
         status = _STEPS[step](seg, refs, config.params(step))
         seg.step_status[step] = status
-        log.info("%s: %s in %.2f s", step, status, time.perf_counter() - t0)
+        log.debug("%s: %s in %.2f s", step, status, time.perf_counter() - t0)
         if on_step is not None:
             on_step(step, seg)
     return seg
@@ -491,8 +491,14 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
     with tempfile.TemporaryDirectory(prefix=".tsogpu-scratch-", dir=out_dir) as scratch:
         if plan.in_memory:
             log.info("memory budget %s: whole segment in memory", _gib(plan.budget))
-            result = run_segment(uncal.read_uncal(uncal_path), refs, config)
-            progress("steps", 1, 1)
+            steps = [s for s in STEP_ORDER[: STEP_ORDER.index("jump") + 1] if s not in config.skip]
+            done = iter(range(1, len(steps) + 1))
+            result = run_segment(
+                uncal.read_uncal(uncal_path),
+                refs,
+                config,
+                on_step=lambda step, seg: progress(step, next(done), len(steps)),
+            )
         else:
             log.info(
                 "memory budget %s: %d integrations per chunk, then tiles of %d x %d (+%d halo)",
