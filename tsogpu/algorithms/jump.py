@@ -480,8 +480,8 @@ def _kth_smallest_where(a, n, k, mask):
 def _kth_smallest(a, n, k):
     """N. Wirth's selection (astropy wirth_select.c) per column, permuting ``a`` in place.
 
-    One column is what one CUDA thread would run; here the columns advance in lock step, each
-    loop applying only to the columns still inside it.
+    One column is what one CUDA thread would run; here the columns advance in lock step, and
+    each loop works on the columns still inside it only (most leave after a few steps).
 
     Parameters
     ----------
@@ -493,41 +493,36 @@ def _kth_smallest(a, n, k):
     -------
     ndarray of float64, (ncol,): ``a[k[j], j]`` after the selection.
     """
-    col = np.arange(a.shape[1])
     low = np.zeros_like(n)
     high = n - 1
-    outer = low < high
-    while outer.any():
-        x = a[k, col]
-        i = low.copy()
-        j = high.copy()
-        inner = outer.copy()
-        while inner.any():
-            scan = inner.copy()
-            while True:
-                scan &= a[np.minimum(i, a.shape[0] - 1), col] < x
-                if not scan.any():
-                    break
-                i += scan
-            scan = inner.copy()
-            while True:
-                scan &= x < a[np.maximum(j, 0), col]
-                if not scan.any():
-                    break
-                j -= scan
-            swap = inner & (i <= j)
-            if swap.any():
-                ci = col[swap]
-                ai = a[i[swap], ci]
-                a[i[swap], ci] = a[j[swap], ci]
-                a[j[swap], ci] = ai
-                i += swap
-                j -= swap
-            inner &= i <= j
-        low = np.where(outer & (j < k), i, low)
-        high = np.where(outer & (k < i), j, high)
-        outer = low < high
-    return a[k, col]
+    cols = np.flatnonzero(low < high)  # the outer loop's columns
+    while cols.size:
+        x = a[k[cols], cols]
+        i, j = low[cols].copy(), high[cols].copy()
+        lanes = np.arange(cols.size)  # the inner loop's columns, as positions in ``cols``
+        while lanes.size:
+            # while (a[i] < x) i++;  the pivot x stops every scan inside [low, high]
+            scan = lanes
+            while scan.size:
+                scan = scan[a[i[scan], cols[scan]] < x[scan]]
+                i[scan] += 1
+            # while (x < a[j]) j--;
+            scan = lanes
+            while scan.size:
+                scan = scan[x[scan] < a[j[scan], cols[scan]]]
+                j[scan] -= 1
+            swap = lanes[i[lanes] <= j[lanes]]
+            if swap.size:
+                c, ii, jj = cols[swap], i[swap], j[swap]
+                a[ii, c], a[jj, c] = a[jj, c], a[ii, c].copy()
+                i[swap] += 1
+                j[swap] -= 1
+            lanes = lanes[i[lanes] <= j[lanes]]
+        kk = k[cols]
+        low[cols] = np.where(j < kk, i, low[cols])
+        high[cols] = np.where(kk < i, j, high[cols])
+        cols = cols[low[cols] < high[cols]]
+    return a[k, np.arange(a.shape[1])]
 
 
 # ---- iterative search (stcal iterative_jump) ------------------------------------------------
