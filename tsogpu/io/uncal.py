@@ -131,14 +131,20 @@ def inspect_uncal(path):
     """
     path = os.fspath(path)
     with open_fits(path) as hdul:
-        exposure = read_exposure(hdul[0].header, path)
-        if "SCI" not in hdul:
-            raise InputError(f"{path}: no SCI extension")
-        sci = _read_array(hdul, "SCI", path)
-        _check_sci(path, exposure, sci)
-        if exposure.zero_frame and "ZEROFRAME" not in hdul:
-            raise InputError(f"{path}: ZEROFRAM is true but there is no ZEROFRAME extension")
+        exposure, sci = _exposure_and_sci(hdul, path)
         return exposure, tuple(sci.shape), exposure.zero_frame
+
+
+def _exposure_and_sci(hdul, path):
+    """The keywords and the (lazy) SCI array of an open uncal file, validated."""
+    exposure = read_exposure(hdul[0].header, path)
+    if "SCI" not in hdul:
+        raise InputError(f"{path}: no SCI extension")
+    sci = _read_array(hdul, "SCI", path)
+    _check_sci(path, exposure, sci)
+    if exposure.zero_frame and "ZEROFRAME" not in hdul:
+        raise InputError(f"{path}: ZEROFRAM is true but there is no ZEROFRAME extension")
+    return exposure, sci
 
 
 def _check_sci(path, exposure, sci):
@@ -179,11 +185,7 @@ def read_uncal(path, ints=None):
     """
     path = os.fspath(path)
     with open_fits(path) as hdul:
-        exposure = read_exposure(hdul[0].header, path)
-        if "SCI" not in hdul:
-            raise InputError(f"{path}: no SCI extension")
-        sci = _read_array(hdul, "SCI", path)
-        _check_sci(path, exposure, sci)
+        exposure, sci = _exposure_and_sci(hdul, path)
         nints, ngroups, ny, nx = sci.shape
         ints = slice(0, nints) if ints is None else slice(*ints.indices(nints))
         data = sci[ints].astype(np.float32)
@@ -194,8 +196,6 @@ def read_uncal(path, ints=None):
 
         zeroframe = None
         if exposure.zero_frame:
-            if "ZEROFRAME" not in hdul:
-                raise InputError(f"{path}: ZEROFRAM is true but there is no ZEROFRAME extension")
             zf = _read_array(hdul, "ZEROFRAME", path)
             if zf.shape != (sci.shape[0], ny, nx):
                 raise InputError(
