@@ -82,7 +82,25 @@ CRDS_SERVER_URL is set. TYPE=N/A runs a step that allows it without that referen
 
 Parameters: --set STEP.PARAM=VALUE, or a [STEP] table in --config FILE.toml; e.g.
   --set saturation.n_pix_grow_sat=0   --set refpix.odd_even_columns=false
+The parameters and their defaults (jwst 3.0's):
 """
+
+
+def _parameter_list():
+    import dataclasses
+    import textwrap
+
+    from .config import STEP_PARAMS
+
+    lines = []
+    for step, cls in STEP_PARAMS.items():
+        fields = [f"{f.name}={f.default}" for f in dataclasses.fields(cls)]
+        text = f"{step}: {', '.join(fields) if fields else '(none)'}"
+        lines += textwrap.wrap(text, 88, initial_indent="  ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+RUN_HELP += _parameter_list()
 
 
 def _add_common(p):
