@@ -352,8 +352,9 @@ def _scale(product, factor):
 # Files, bounded memory
 
 # Peak bytes per ramp sample (one group of one pixel of one integration) while a chunk is in
-# work, measured with bench/memory.py on the NumPy backend (with margin); the products' own
-# arrays are counted separately.
+# work, on the NumPy backend, with margin: from the VmHWM of runs like
+# tests/test_chunks.py::test_peak_memory_within_budget and bench/big_segment.py. The products'
+# own arrays are counted separately.
 BYTES_PER_SAMPLE_PASS1 = 40
 BYTES_PER_SAMPLE_PASS2 = 64
 BYTES_PER_SAMPLE_IN_MEMORY = 72
@@ -617,6 +618,13 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
             if not np.array_equal(own, whole):
                 tile(r0, c0, replace(frame, sigclip_planes=whole))
 
+    if keep_ramp:
+        log.warning(
+            "%s: writing the _ramp product reads the whole calibrated ramp (%s), beyond the "
+            "memory budget",
+            uncal_path,
+            _gib(5 * nints * ngroups * ny * nx),
+        )
     ramp_data, ramp_groupdq = ramp.read_all() if keep_ramp else (None, None)
     segment = Segment(
         data=ramp_data,
