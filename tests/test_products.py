@@ -118,3 +118,20 @@ def test_rateints_accepted_by_spec2_steps(sim, tmp_path):
     result = PixelReplaceStep.call(result)
     assert result.meta.cal_step.pixel_replace == "COMPLETE"
     assert result.data.shape == (nints, ny, nx)
+
+
+def test_writing_does_not_read_the_uncal_pixels(tmp_path):
+    """The products take the uncal's metadata only: its SCI would double a large run's memory."""
+    import tracemalloc
+
+    sim = simulate("nrs_bots", tmp_path / "in", nints=40, ngroups=10, seed=2)
+    nints, _, ny, nx = fits.getdata(sim.uncal, "SCI").shape
+    sci_bytes = nints * 10 * ny * nx * 2
+    arrays = _arrays((nints, ny, nx))
+    tracemalloc.start()
+    try:
+        write_rateints(tmp_path / "x_rateints.fits", sim.uncal, *arrays, PROV)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.8 * sci_bytes, f"{peak / 2**20:.0f} MiB traced while writing"

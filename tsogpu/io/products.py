@@ -15,6 +15,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
 from ..errors import InputError
@@ -69,15 +71,36 @@ def product_name(uncal_path, suffix):
     return f"{stem}_{suffix}.fits"
 
 
+@contextlib.contextmanager
 def _meta_source(uncal_path):
+    """The uncal file as a Level1bModel for its metadata and tables, without its pixels.
+
+    stdatamodels would read every image extension (2 GB of SCI for a large segment); each is
+    replaced by a one-element stand-in of the same name, which the embedded ASDF tree needs.
+    """
     try:
-        with warnings.catch_warnings():
+        with fits.open(os.fspath(uncal_path), memmap=True) as hdul, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return datamodels.Level1bModel(os.fspath(uncal_path))
+            hdus = [
+                fits.ImageHDU(np.zeros((1,) * hdu.header["NAXIS"], np.uint16), name=hdu.name)
+                if hdu.is_image and hdu.name != "PRIMARY"
+                else hdu
+                for hdu in hdul
+            ]
+            model = datamodels.Level1bModel(fits.HDUList(hdus))
+            tables = {
+                name: np.array(getattr(model, name))
+                for name in ("int_times", "group")
+                if model.hasattr(name) and getattr(model, name) is not None
+            }
     except Exception as exc:
         raise InputError(
             f"{uncal_path}: cannot read its metadata with stdatamodels ({exc})"
         ) from None
+    for name, table in tables.items():  # copies, independent of the closed file
+        setattr(model, name, table)
+    with model:
+        yield model
 
 
 def _finish(model, prov, final_path):
