@@ -578,7 +578,7 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
         xlo, xhi = max(0, c0 - plan.halo), min(nx, c1 + plan.halo)
         window = np.s_[ylo:yhi, xlo:xhi]
         core = np.s_[r0 - ylo : r1 - ylo, c0 - xlo : c1 - xlo]
-        data, groupdq = ramp.read(np.s_[:, :, ylo:yhi, xlo:xhi])
+        data, groupdq = ramp.read(np.s_[ylo:yhi], np.s_[xlo:xhi])
         seg = Segment(
             data=data,
             groupdq=groupdq,
@@ -675,17 +675,22 @@ def _core(seg, core):
 class _Scratch:
     """The calibrated ramp between the passes: float32 data and uint8 GROUPDQ files on disk.
 
-    Each access maps the file, copies, and unmaps, so only the chunk at hand is resident.
+    Each access maps the file, copies, and unmaps. A mapped page stays resident until the
+    unmap, and a narrow tile touches a whole page per row of every plane, so tiles are read a
+    few integrations per mapping (``BATCH_BYTES`` of pages at most).
     """
+
+    BATCH_BYTES = 64 * 2**20
+    DTYPES = (np.float32, np.uint8)
 
     def __init__(self, folder, shape):
         self.shape = shape
         self.paths = (folder / "data.f32", folder / "groupdq.u8")
-        for path, dtype in zip(self.paths, (np.float32, np.uint8), strict=True):
+        for path, dtype in zip(self.paths, self.DTYPES, strict=True):
             np.memmap(path, dtype, "w+", shape=shape).flush()
 
     def _map(self, k, mode):
-        return np.memmap(self.paths[k], (np.float32, np.uint8)[k], mode, shape=self.shape)
+        return np.memmap(self.paths[k], self.DTYPES[k], mode, shape=self.shape)
 
     def write(self, where, data, groupdq):
         for k, arr in enumerate((data, groupdq)):
@@ -695,12 +700,22 @@ class _Scratch:
                 mm.flush()
                 del mm
 
-    def read(self, where):
+    def read(self, rows, cols):
+        """Data and GROUPDQ of all integrations and groups for ``rows`` x ``cols`` (slices)."""
+        nints, ngroups, ny, nx = self.shape
+        nrows, ncols = len(range(ny)[rows]), len(range(nx)[cols])
         out = []
-        for k in range(2):
-            mm = self._map(k, "r")
-            out.append(np.array(mm[where]))
-            del mm
+        for k, dtype in enumerate(self.DTYPES):
+            arr = np.empty((nints, ngroups, nrows, ncols), dtype)
+            # pages touched by one integration: every row of every group, whole pages
+            row_bytes = ncols * np.dtype(dtype).itemsize
+            touched = ngroups * nrows * (row_bytes // 4096 + 2) * 4096
+            batch = max(1, self.BATCH_BYTES // touched)
+            for i0 in range(0, nints, batch):
+                mm = self._map(k, "r")
+                arr[i0 : i0 + batch] = mm[i0 : i0 + batch, :, rows, cols]
+                del mm
+            out.append(arr)
         return out
 
     def read_all(self):
