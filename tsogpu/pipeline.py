@@ -248,16 +248,16 @@ def run_segment(segment, refs, config=None, on_step=None):
 
 
 class _JumpCounts:
-    """jwst's PRIMECRS and EXTNCRS from the parts of a segment (row chunks) jump ran on."""
+    """jwst's PRIMECRS and EXTNCRS from the parts of a segment (tiles) jump ran on."""
 
     def __init__(self):
         self.parts = {}  # key -> (primary CRs, snowballs, all-DNU planes, pixels)
 
-    def add(self, key, result, groupdq, rows=slice(None)):
+    def add(self, key, result, groupdq, window=slice(None)):
         if result is not None and result.status == "COMPLETE":
             planes = jump.all_dnu_planes(groupdq)
             npix = groupdq.shape[2] * groupdq.shape[3]
-            self.parts[key] = (result.primary_crs_in(rows), result.n_snowballs, planes, npix)
+            self.parts[key] = (result.primary_crs_in(window), result.n_snowballs, planes, npix)
 
     def rates(self, seg):
         if not self.parts:
@@ -492,7 +492,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
     with tempfile.TemporaryDirectory(prefix=".tsogpu-scratch-", dir=out_dir) as scratch:
         if plan.in_memory:
             log.info("memory budget %s: whole segment in memory", _gib(plan.budget))
-            steps = [s for s in STEP_ORDER[: STEP_ORDER.index("jump") + 1] if s not in config.skip]
+            steps = [s for s in (*RAMP_STEPS, "jump") if s not in config.skip]
             done = iter(range(1, len(steps) + 1))
             result = run_segment(
                 uncal.read_uncal(uncal_path),
