@@ -7,6 +7,7 @@ stated, so for a pixel whose other differences are all 10 DN the noise is
 """
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -484,6 +485,45 @@ def test_sigma_clip_bounds_are_bit_identical_to_astropy():
         lo2, hi2 = jump._sigma_clip_bounds(values, np.isfinite(values), 4.0, 5)
         np.testing.assert_array_equal(lo2, lo)
         np.testing.assert_array_equal(hi2, hi)
+
+
+@pytest.mark.jwst
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigma_clip_mask_is_astropys_including_ties_at_a_bound(dtype):
+    """The sorted fast path plus its exact fallback give astropy's mask, bit for bit."""
+    stats = pytest.importorskip("astropy.stats")
+    rng = np.random.default_rng(12)
+    for n in (2, 3, 4, 5, 17, 100, 129):
+        mag = 10.0 ** rng.uniform(-4, 5, (n, 300))
+        values = (rng.normal(0, 1, (n, 300)) * mag).astype(np.float32).astype(np.float64)
+        values[rng.random(values.shape) < 0.1] = np.nan
+        values[:, 0] = np.nan  # nothing valid
+        values[:, 1] = 3.0  # constant: every value on both bounds
+        values[:, 2] = np.round(values[:, 2])  # ties
+        values[: n // 2, 3], values[n // 2 :, 3] = 1.0, 2.0  # two values
+        values[:, 4] = rng.integers(-2, 3, n)  # few distinct values
+        values[0, 5] = 1e6  # one outlier
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expect = stats.sigma_clip(values, sigma=4.0, axis=0, maxiters=5).mask
+        got = jump._sigma_clip_mask(values.astype(dtype), np.isfinite(values), 4.0, 5)
+        np.testing.assert_array_equal(got, expect)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3, 4), (3, 4, 6, 9), (5, 19, 8, 33), (40, 19, 4, 4)])
+def test_nanmedian_is_numpys(shape):
+    rng = np.random.default_rng(13)
+    a = rng.normal(0, 10.0 ** rng.uniform(-3, 4, shape), shape).astype(np.float32)
+    a[rng.random(shape) < 0.3] = np.nan
+    a[:, :, 0, 0] = np.nan
+    a[:, :, 0, 1] = 2.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expect = np.nanmedian(a.astype(np.float64), axis=(0, 1))
+    for arr in (a, a.astype(np.float64)):
+        got = jump._nanmedian(arr, axis=(0, 1))
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, expect)
 
 
 # --------------------------------------------------------------------------------------------

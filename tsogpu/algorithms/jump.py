@@ -54,7 +54,6 @@ Snowballs use scikit-image (``measure.label``, ``measure.regionprops``, ``draw.e
 imported lazily, exactly as stcal calls them; nothing else here needs more than NumPy.
 """
 
-import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -70,6 +69,8 @@ _SAT_OR_DNU = np.uint8(dq.SATURATED | dq.DO_NOT_USE)
 
 # astropy.stats.sigma_clip default used by stcal
 _SIGCLIP_MAXITERS = 5
+_SIGCLIP_TOL = 1e-9  # relative margin around a clipping bound (see _sigma_clip_mask)
+_SIGCLIP_BLOCK = 1 << 16  # values per block of columns
 
 
 @dataclass(frozen=True)
@@ -306,16 +307,17 @@ def _two_point(data_e, gdq, rn_e, params, nframes, frame, e1, n1, e2, n2):
 
     # data NaN where DNU or SAT; float64 differences as stcal's "/ dt_group" (float64 ones) makes
     dat = np.where((gdq & _SAT_OR_DNU) != 0, np.float32(np.nan), data_e)
-    first_diffs = np.diff(dat, axis=1).astype(np.float64)
-    finite = np.isfinite(first_diffs)
-    median_diffs = _nanmedian(first_diffs, axis=(0, 1))
+    diffs32 = np.diff(dat, axis=1)  # exact in float32: the sorts below work on these
+    first_diffs = diffs32.astype(np.float64)
+    finite = np.isfinite(diffs32)
+    median_diffs = _nanmedian(diffs32, axis=(0, 1))
     # read_noise_2 is float32 (rn_e**2); / (0.5 * 2 * nframes) promotes to float64
     rn2_nf = np.square(rn_e).astype(np.float64) / (0.5 * (2.0 * nframes))
     sigma = _sigma(median_diffs, rn2_nf)
 
     sigclip_planes = None
     if path == "sigclip":
-        sigclip_planes = _flag_sigma_clip(gdq, first_diffs, finite, params, frame)
+        sigclip_planes = _flag_sigma_clip(gdq, diffs32, finite, params, frame)
     elif path == "single":
         for i in range(nints):
             for k in range(ngroups - 1):
@@ -387,8 +389,7 @@ def _flag_sigma_clip(gdq, first_diffs, finite, params, frame):
         # one clip per pixel over (integration, difference), integration-major order
         values = first_diffs.reshape(nints * nd, ny * nx)
         valid = finite.reshape(nints * nd, ny * nx)
-    lo, hi = _sigma_clip_bounds(values, valid, float(params.rejection_threshold), _SIGCLIP_MAXITERS)
-    clipped = ~valid | (values < lo) | (values > hi)
+    clipped = _sigma_clip_mask(values, valid, float(params.rejection_threshold), _SIGCLIP_MAXITERS)
     clipped = clipped.reshape(first_diffs.shape)
     jump = clipped & finite & ((gdq[:, 1:] & _SAT_OR_DNU) == 0)
     gdq[:, 1:] |= jump * _JUMP
@@ -402,6 +403,102 @@ def _flag_sigma_clip(gdq, first_diffs, finite, params, frame):
                 plane = gdq[i, g]
                 plane[plane == _JUMP] = 0
     return local
+
+
+def _sigma_clip_mask(values, valid, nsigma, maxiters):
+    """astropy ``sigma_clip(values, axis=0)``'s mask (invalid values masked), per column.
+
+    Fast path: each column sorted once, so the values kept by every iteration are a run
+    ``[s, e)`` of the sorted column; the median is read off it (the same multiset, so the same
+    value as astropy's), the mean and std are summed in NumPy's order, which may differ from
+    astropy's in the last bits. A column is decided here only when no value it compares lies
+    within ``_SIGCLIP_TOL`` (relative, far above that rounding difference) of a bound; the
+    others (ties at a bound, constant columns) go through ``_sigma_clip_bounds``, which
+    reproduces astropy's arithmetic exactly. The mask is therefore astropy's, bit for bit.
+    Columns are taken in blocks that stay in cache.
+
+    Parameters
+    ----------
+    values : ndarray of float32 or float64, (n, ncol); float32 values are taken as exact
+        (converted to float64 for every sum), and sorted as float32.
+    valid : ndarray of bool, (n, ncol)
+
+    Returns
+    -------
+    ndarray of bool, (n, ncol): True where clipped or invalid.
+    """
+    n, ncol = values.shape
+    clipped = np.empty((n, ncol), bool)
+    unsure = np.zeros(ncol, bool)
+    step = max(1, _SIGCLIP_BLOCK // max(n, 1))
+    for c0 in range(0, ncol, step):
+        cols = slice(c0, c0 + step)
+        v, ok = values[:, cols], valid[:, cols]
+        srt = np.sort(np.where(ok, v, np.nan).T)  # (columns, n), NaN last
+        lo, hi, unsure[cols] = _sigma_clip_sorted(srt, nsigma, maxiters)
+        clipped[:, cols] = ~ok | (v < lo) | (v > hi)
+    redo = np.flatnonzero(unsure)
+    if redo.size:
+        v, ok = values[:, redo].astype(np.float64), valid[:, redo]
+        lo, hi = _sigma_clip_bounds(v, ok, nsigma, maxiters)
+        clipped[:, redo] = ~ok | (v < lo) | (v > hi)
+    return clipped
+
+
+def _sigma_clip_sorted(srt, nsigma, maxiters):
+    """Bounds of each row of ``srt`` (sorted, NaN last) and whether a value lies near one."""
+    ncol, n = srt.shape
+    rows = np.arange(ncol)
+    nvalid = n - np.count_nonzero(np.isnan(srt), axis=1)
+
+    def near(lo_pos, hi_pos, bound, tol, first, last):
+        # the values on either side of a bound's position in the run [first, last]
+        lo_pos = np.clip(lo_pos, first, last)
+        hi_pos = np.clip(hi_pos, first, last)
+        below, above = srt[rows, lo_pos], srt[rows, hi_pos]
+        return (np.abs(below - bound) <= tol) | (np.abs(above - bound) <= tol)
+
+    start = np.zeros(ncol, np.int64)
+    count = nvalid.copy()
+    lo = np.full(ncol, np.nan)
+    hi = np.full(ncol, np.nan)
+    unsure = np.zeros(ncol, bool)
+    active = count > 0
+    idx = np.arange(n)
+    for _ in range(maxiters):
+        if not active.any():
+            break
+        s, c = start, np.maximum(count, 1)
+        med = 0.5 * (srt[rows, s + (c - 1) // 2].astype(np.float64) + srt[rows, s + c // 2])
+        inside = (idx >= s[:, None]) & (idx < (s + count)[:, None])
+        mean = np.add.reduce(srt, axis=1, dtype=np.float64, where=inside) / c
+        dev = srt - mean[:, None]
+        std = np.sqrt(np.add.reduce(dev * dev, axis=1, where=inside) / c)
+        lower = med - nsigma * std
+        upper = med + nsigma * std
+        lo = np.where(active, lower, lo)
+        hi = np.where(active, upper, hi)
+        tol = _SIGCLIP_TOL * (np.abs(med) + nsigma * std)
+        new_s = np.maximum(s, np.count_nonzero(srt < lower[:, None], axis=1))
+        new_e = np.minimum(s + count, np.count_nonzero(srt <= upper[:, None], axis=1))
+        first, last = s, s + count - 1
+        risky = near(new_s - 1, new_s, lower, tol, first, last)
+        risky |= near(new_e - 1, new_e, upper, tol, first, last)
+        unsure |= active & risky
+        new_count = np.maximum(new_e - new_s, 0)
+        done = (new_count == count) | (new_count == 0)
+        start = np.where(active, new_s, start)
+        count = np.where(active, new_count, count)
+        active &= ~done
+    # the final bounds are compared with every valid value
+    with np.errstate(invalid="ignore"):
+        tol = _SIGCLIP_TOL * (np.abs(0.5 * (lo + hi)) + 0.5 * (hi - lo))
+        p = np.count_nonzero(srt < lo[:, None], axis=1)
+        q = np.count_nonzero(srt <= hi[:, None], axis=1)
+        last = nvalid - 1
+        risky = near(p - 1, p, lo, tol, 0, last) | near(q - 1, q, hi, tol, 0, last)
+    unsure |= (nvalid > 0) & risky
+    return lo, hi, unsure
 
 
 def _sigma_clip_bounds(values, valid, nsigma, maxiters):
@@ -641,9 +738,27 @@ def _nanmin(a, axis):
 
 
 def _nanmedian(a, axis):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(a, axis=axis)
+    """``np.nanmedian(a, axis=(0, 1))`` of a 4-d array, per pixel, to the bit, in float64.
+
+    The valid values of each pixel are sorted (in blocks of pixels that stay in cache) and the
+    middle one, or the mean of the middle two (in float64), is taken: NumPy's value. ``a`` may
+    be float32 (sorted as it is, half the memory traffic) or float64.
+    """
+    assert axis == (0, 1) and a.ndim == 4
+    n = a.shape[0] * a.shape[1]
+    flat = a.reshape(n, -1)
+    out = np.empty(flat.shape[1])
+    step = max(1, _SIGCLIP_BLOCK // max(n, 1))
+    for c0 in range(0, flat.shape[1], step):
+        srt = np.sort(flat[:, c0 : c0 + step].T)  # NaN last
+        c = n - np.count_nonzero(np.isnan(srt), axis=1)
+        rows = np.arange(srt.shape[0])
+        lo, hi = np.maximum((c - 1) // 2, 0), c // 2
+        with np.errstate(invalid="ignore"):
+            pair = srt[rows, lo].astype(np.float64) + srt[rows, np.minimum(hi, n - 1)]
+            med = pair / 2
+        out[c0 : c0 + step] = np.where(c == 0, np.nan, med)
+    return out.reshape(a.shape[2:])
 
 
 # --------------------------------------------------------------------------------------------
