@@ -41,11 +41,12 @@ def case(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "ints, rows, cols", [(1, 1, 1000), (2, 5, 7), (4, 7, 96), (5, 100, 33), (3, 2, 1)]
+    "ints, rows, cols, threads",
+    [(1, 1, 1000, 1), (2, 5, 7, 1), (2, 5, 7, 3), (4, 7, 96, 2), (5, 100, 33, 1), (3, 2, 1, 2)],
 )
-def test_chunked_equals_whole(case, tmp_path, ints, rows, cols):
+def test_chunked_equals_whole(case, tmp_path, ints, rows, cols, threads):
     sim, config, exposure, shape, refs, whole = case
-    plan = Plan(budget=0, ints=ints, rows=rows, cols=cols, halo=1, in_memory=False)
+    plan = Plan(0, ints=ints, rows=rows, cols=cols, halo=1, in_memory=False, threads=threads)
     chunked = _run_chunked(
         sim.uncal, exposure, shape, refs, config, plan, tmp_path, lambda *a: None
     )

@@ -75,12 +75,20 @@ def test_toml_round_trip(tmp_path):
         sets=["saturation.n_pix_grow_sat=0", "refpix.side_smoothing_length=21"],
         refs={"mask": "/data/mask.fits"},
         skip=["dark_current"],
+        max_memory=3 * 2**30,
+        threads=3,
     )
     path = tmp_path / "c.toml"
     path.write_text(dump_toml(cfg))
     again = load_toml(path)
     assert again == cfg
     assert again.as_dict() == cfg.as_dict()
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "2"])
+def test_threads_must_be_a_positive_integer(threads):
+    with pytest.raises(ConfigError, match="threads must be a positive integer"):
+        PipelineConfig(threads=threads)
 
 
 def test_toml_errors_name_the_file(tmp_path):

@@ -147,6 +147,12 @@ def _add_run_options(p):
         metavar="SIZE",
         help="memory budget, e.g. 4G or 500M (default: an eighth of the machine's memory)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="pixel tiles processed at once, sharing the memory budget (default: the CPU cores)",
+    )
     _add_common(p)
 
 
@@ -169,6 +175,7 @@ def make_config(args):
         backend=args.backend,
         save_ramp=args.save_ramp or None,
         max_memory=parse_size(args.max_memory) if args.max_memory else None,
+        threads=args.threads,
     )
 
 

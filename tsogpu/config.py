@@ -173,6 +173,7 @@ class PipelineConfig:
     backend: str = "numpy"
     save_ramp: bool = False
     max_memory: int | None = None  # bytes; None: a fraction of the machine's memory
+    threads: int | None = None  # tiles processed at once; None: the usable CPU cores
 
     def __post_init__(self):
         unknown = set(self.skip) - set(STEP_ORDER)
@@ -186,6 +187,10 @@ class PipelineConfig:
                 f"--ref: unknown reference type {sorted(bad_refs)[0]!r}; "
                 f"types are {', '.join(REFTYPES)}"
             )
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise ConfigError(f"threads must be a positive integer, got {self.threads!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
@@ -193,7 +198,15 @@ class PipelineConfig:
         return self.steps[step]
 
     def with_overrides(
-        self, *, sets=(), refs=None, skip=(), backend=None, save_ramp=None, max_memory=None
+        self,
+        *,
+        sets=(),
+        refs=None,
+        skip=(),
+        backend=None,
+        save_ramp=None,
+        max_memory=None,
+        threads=None,
     ):
         """Return a new config with ``--set step.param=value`` strings and other options applied."""
         steps = dict(self.steps)
@@ -207,6 +220,7 @@ class PipelineConfig:
             backend=backend or self.backend,
             save_ramp=self.save_ramp if save_ramp is None else save_ramp,
             max_memory=self.max_memory if max_memory is None else max_memory,
+            threads=self.threads if threads is None else threads,
         )
 
     def as_dict(self):
@@ -215,6 +229,7 @@ class PipelineConfig:
             "backend": self.backend,
             "save_ramp": self.save_ramp,
             "max_memory": self.max_memory,
+            "threads": self.threads,
             "skip": sorted(self.skip),
             "ref": dict(sorted(self.refs.items())),
             **{name: dataclasses.asdict(self.steps[name]) for name in STEP_ORDER},
@@ -235,7 +250,7 @@ def load_toml(path):
 
 def from_dict(doc, source="config"):
     steps = {n: cls() for n, cls in STEP_PARAMS.items()}
-    top_keys = {"backend", "save_ramp", "max_memory", "skip", "ref"}
+    top_keys = {"backend", "save_ramp", "max_memory", "threads", "skip", "ref"}
     for key, value in doc.items():
         if key in STEP_PARAMS:
             if not isinstance(value, dict):
@@ -260,6 +275,7 @@ def from_dict(doc, source="config"):
         backend=doc.get("backend", "numpy"),
         save_ramp=bool(doc.get("save_ramp", False)),
         max_memory=None if doc.get("max_memory") is None else parse_size(doc["max_memory"], source),
+        threads=doc.get("threads"),
     )
 
 
@@ -270,6 +286,7 @@ def dump_toml(config):
         f"backend = {_toml_value(d['backend'])}",
         f"save_ramp = {_toml_value(d['save_ramp'])}",
         *([f"max_memory = {d['max_memory']}"] if d["max_memory"] is not None else []),
+        *([f"threads = {d['threads']}"] if d["threads"] is not None else []),
         f"skip = {_toml_value(d['skip'])}",
         "",
         "[ref]",

@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -370,6 +371,7 @@ class Plan:
     cols: int
     halo: int
     in_memory: bool
+    threads: int = 1  # tiles at once (each within budget / threads)
 
 
 def default_memory_budget():
@@ -382,6 +384,14 @@ def default_memory_budget():
     except OSError:
         pass
     return max(total // 8, 2**30)
+
+
+def usable_cores():
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def current_rss():
@@ -408,8 +418,13 @@ def plan_chunks(shape, config, zeroframe=False, source="segment"):
     if free >= BYTES_PER_SAMPLE_IN_MEMORY * samples:
         return Plan(budget, nints, ny, nx, halo, True)
     ints = min(nints, free // (BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx))
-    pixels = free // (BYTES_PER_SAMPLE_PASS2 * nints * ngroups)  # per tile, halo included
-    rows, cols = _tile(ny, nx, pixels, halo)
+    # tiles run ``threads`` at a time, so each gets its share of the budget
+    threads = 1 if params.expand_large_events else config.threads or usable_cores()
+    pixels = free // (BYTES_PER_SAMPLE_PASS2 * nints * ngroups)  # all tiles, halo included
+    rows, cols = _tile(ny, nx, pixels // threads, halo)
+    if threads > 1 and rows * cols < 1024:  # too small to share: one tile at a time
+        threads = 1
+        rows, cols = _tile(ny, nx, pixels, halo)
     if params.expand_large_events:
         rows, cols = (ny, nx) if pixels >= ny * nx else (0, 0)
     if ints < 1 or rows < 1:
@@ -429,7 +444,7 @@ def plan_chunks(shape, config, zeroframe=False, source="segment"):
             f"{nints}x{ngroups}x{ny}x{nx} segment; it needs at least {_gib(need)} "
             "(--max-memory)"
         )
-    return Plan(budget, int(ints), rows, cols, halo, False)
+    return Plan(budget, int(ints), rows, cols, halo, False, threads)
 
 
 def _tile(ny, nx, pixels, halo):
@@ -502,12 +517,14 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
             )
         else:
             log.info(
-                "memory budget %s: %d integrations per chunk, then tiles of %d x %d (+%d halo)",
+                "memory budget %s: %d integrations per chunk, then tiles of %d x %d (+%d halo), "
+                "%d at a time",
                 _gib(plan.budget),
                 plan.ints,
                 plan.rows,
                 plan.cols,
                 plan.halo,
+                plan.threads,
             )
             result = _run_chunked(
                 uncal_path, exposure, shape, refs, config, plan, Path(scratch), progress
@@ -605,11 +622,14 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
 
     tiles = [(r0, c0) for r0 in range(0, ny, plan.rows) for c0 in range(0, nx, plan.cols)]
     planes = {}
-    for k, (r0, c0) in enumerate(tiles):
-        found, status_out = tile(r0, c0, frame)
-        if found is not None and found.sigclip_planes is not None:
-            planes[r0, c0] = found.sigclip_planes
-        progress("jump + ramp fit", k + 1, len(tiles))
+    # tiles write disjoint parts of the outputs; NumPy releases the GIL in its loops
+    with ThreadPoolExecutor(plan.threads) as pool:
+        done = pool.map(lambda t: tile(*t, frame), tiles)
+        for k, ((r0, c0), (found, status)) in enumerate(zip(tiles, done, strict=True)):
+            status_out = status  # the same for every tile
+            if found is not None and found.sigclip_planes is not None:
+                planes[r0, c0] = found.sigclip_planes
+            progress("jump + ramp fit", k + 1, len(tiles))
     if planes:
         # the sigma-clip path resets JUMP in planes that are JUMP/DNU everywhere: a
         # whole-frame test; redo the (rare) tiles whose own test disagreed with it

@@ -77,7 +77,21 @@ def _meta_source(uncal_path):
 
     stdatamodels would read every image extension (2 GB of SCI for a large segment); each is
     replaced by a one-element stand-in of the same name, which the embedded ASDF tree needs.
+    Parsing the ASDF tree takes about a second, so the last file's model is kept for the next
+    product of the same file (unchanged size and modification time); writers only read it.
     """
+    st = os.stat(uncal_path)
+    key = (os.path.abspath(uncal_path), st.st_size, st.st_mtime_ns)
+    if _META_CACHE.get("key") != key:
+        _META_CACHE.clear()
+        _META_CACHE.update(key=key, model=_read_meta(uncal_path))
+    yield _META_CACHE["model"]
+
+
+_META_CACHE = {}
+
+
+def _read_meta(uncal_path):
     try:
         with fits.open(os.fspath(uncal_path), memmap=True) as hdul, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -99,8 +113,7 @@ def _meta_source(uncal_path):
         ) from None
     for name, table in tables.items():  # copies, independent of the closed file
         setattr(model, name, table)
-    with model:
-        yield model
+    return model
 
 
 def _finish(model, prov, final_path):
