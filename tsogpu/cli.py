@@ -180,9 +180,11 @@ def make_config(args):
 
 
 def cmd_run(args):
-    from .pipeline import process_file
+    from .pipeline import keep_freed_memory, process_file
 
     config = make_config(args)
+    if not keep_freed_memory():
+        log.debug("could not tune malloc (not glibc); large temporaries are mapped anew")
     failed = 0
     for path in args.uncal:
         t0 = time.perf_counter()
@@ -220,8 +222,10 @@ def _progress(args, path):
 
 
 def cmd_demo(args):
-    from .pipeline import process_file
+    from .pipeline import keep_freed_memory, process_file
     from .simulate import simulate
+
+    keep_freed_memory()
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="tsogpu-demo-"))
     sim = simulate(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -371,7 +372,7 @@ class Plan:
     cols: int
     halo: int
     in_memory: bool
-    threads: int = 1  # tiles at once (each within budget / threads)
+    threads: int = 1  # chunks and tiles at once (each within budget / threads)
 
 
 def default_memory_budget():
@@ -392,6 +393,28 @@ def usable_cores():
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def keep_freed_memory():
+    """Make glibc's malloc reuse freed memory instead of returning it to the system.
+
+    The steps make many array temporaries of tens to hundreds of MB; by default glibc maps
+    each from the kernel and unmaps it when freed, so every one is page-faulted and zeroed
+    anew (a third of the run time went to the kernel). With mmap off and trimming off,
+    freed blocks are reused: on NRS 200 x 20 the run took half the time, at a lower peak.
+    A process-wide setting, so the command line calls it, not the library. Returns whether
+    it took effect (glibc only).
+    """
+    import ctypes
+    import ctypes.util
+
+    m_trim_threshold, m_mmap_max = -1, -4
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(m_mmap_max, 0) == 1
+        return ok and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
+    except (OSError, AttributeError):
+        return False
 
 
 def current_rss():
@@ -417,14 +440,16 @@ def plan_chunks(shape, config, zeroframe=False, source="segment"):
     samples = nints * ngroups * ny * nx
     if free >= BYTES_PER_SAMPLE_IN_MEMORY * samples:
         return Plan(budget, nints, ny, nx, halo, True)
-    ints = min(nints, free // (BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx))
-    # tiles run ``threads`` at a time, so each gets its share of the budget
+    # chunks and tiles run ``threads`` at a time, so each gets its share of the budget
     threads = 1 if params.expand_large_events else config.threads or usable_cores()
+    ints = free // (BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx)  # all chunks at once
     pixels = free // (BYTES_PER_SAMPLE_PASS2 * nints * ngroups)  # all tiles, halo included
     rows, cols = _tile(ny, nx, pixels // threads, halo)
-    if threads > 1 and rows * cols < 1024:  # too small to share: one tile at a time
+    if threads > 1 and (rows * cols < 1024 or ints < threads):  # too small to share
         threads = 1
         rows, cols = _tile(ny, nx, pixels, halo)
+    # enough integrations per chunk to keep every thread busy, no more than its share
+    ints = min(nints, ints // threads, -(-nints // threads))
     if params.expand_large_events:
         rows, cols = (ny, nx) if pixels >= ny * nx else (0, 0)
     if ints < 1 or rows < 1:
@@ -563,20 +588,29 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
     zeroframe = pixeldq = avg_dark = status = None
     all_dnu = np.zeros((nints, ngroups), bool)  # jump's whole-frame plane test
     saturated = True  # ramp fitting's whole-exposure test
-    chunks = range(0, nints, plan.ints)
-    for k, i0 in enumerate(chunks):
-        ints = slice(i0, min(i0 + plan.ints, nints))
+    lock = threading.Lock()
+
+    def chunk(ints):
+        """The pre-jump steps on some integrations, into the scratch ramp."""
+        nonlocal zeroframe
         seg = run_prejump(uncal.read_uncal(uncal_path, ints), refs, config)
         ramp.write(np.s_[ints], seg.data, seg.groupdq)
         all_dnu[ints] = jump.all_dnu_planes(seg.groupdq)
-        saturated = saturated and ramp_fit.exposure_fully_saturated(seg.groupdq)
         if seg.zeroframe is not None:
-            zeroframe = np.zeros((nints, ny, nx), np.float32) if zeroframe is None else zeroframe
+            with lock:
+                if zeroframe is None:
+                    zeroframe = np.zeros((nints, ny, nx), np.float32)
             zeroframe[ints] = seg.zeroframe
         # pixel DQ, the average dark and the statuses are the same for every integration
-        pixeldq, avg_dark, status = seg.pixeldq, seg.average_dark_current, seg.step_status
-        del seg
-        progress("pre-jump steps", k + 1, len(chunks))
+        sat = ramp_fit.exposure_fully_saturated(seg.groupdq)
+        return sat, seg.pixeldq, seg.average_dark_current, seg.step_status
+
+    chunks = [slice(i0, min(i0 + plan.ints, nints)) for i0 in range(0, nints, plan.ints)]
+    with ThreadPoolExecutor(plan.threads) as pool:
+        for k, res in enumerate(pool.map(chunk, chunks)):
+            saturated = saturated and res[0]
+            progress("pre-jump steps", k + 1, len(chunks))
+    _, pixeldq, avg_dark, status = res
 
     _warn_if_saturated(uncal_path, saturated)
     fits_ramps = "ramp_fit" not in config.skip and not saturated

@@ -53,6 +53,7 @@ integration of the whole exposure has SATURATED in group 0, stcal returns no pro
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -70,6 +71,22 @@ _CHARGELOSS = np.uint32(dq.CHARGELOSS)
 _NO_GAIN = np.uint32(dq.NO_GAIN_VALUE)
 _INVALID = np.uint32(dq.DO_NOT_USE | dq.SATURATED)
 _NOT_PERS = np.uint32(~np.uint32(dq.PIXEL["PERSISTENCE"]))
+# the same flags for the uint8 GROUPDQ
+_DNU8 = np.uint8(dq.DO_NOT_USE)
+_SAT8 = np.uint8(dq.SATURATED)
+_JUMP8 = np.uint8(dq.JUMP_DET)
+_CHARGELOSS8 = np.uint8(dq.CHARGELOSS)
+_INVALID8 = np.uint8(dq.DO_NOT_USE | dq.SATURATED)
+_NOT_PERS8 = np.uint8(~np.uint8(dq.PIXEL["PERSISTENCE"]))
+_CHARGELOSS_TOGGLE8 = np.uint8(dq.CHARGELOSS | dq.DO_NOT_USE)
+
+# snr_power: the exponent is _POWERS[searchsorted(_SNR_BOUNDS, snr, "right")] (NaN -> 10)
+_SNR_BOUNDS = np.array([5.0, 10.0, 20.0, 50.0, 100.0])
+_POWERS = np.array([0.0, 0.4, 1.0, 3.0, 6.0, 10.0])
+
+# Ramps (integration x pixel) per block: the work arrays of a block, (ngroups, block), stay
+# in the CPU caches.
+BLOCK_RAMPS = 1 << 14
 
 
 class RateProduct(NamedTuple):
@@ -113,21 +130,23 @@ def flag_group_range(groupdq, firstgroup, lastgroup):
     ndarray of uint8, same shape; a new array.
     """
     out = groupdq.copy()
+    first, last = _group_range(groupdq.shape[1], firstgroup, lastgroup)
+    out[:, :first] |= _DNU8
+    out[:, last + 1 :] |= _DNU8
+    return out
+
+
+def _group_range(ngroups, firstgroup, lastgroup):
+    """The groups [first, last] that ``set_groupdq`` leaves usable (see flag_group_range)."""
     if firstgroup is None and lastgroup is None:
-        return out
-    ngroups = groupdq.shape[1]
+        return 0, ngroups - 1
     first = 0 if firstgroup is None else int(firstgroup)
     last = ngroups - 1 if lastgroup is None else int(lastgroup)
     if first < 0:
         first = 0
     if first >= last:
         first, last = 0, ngroups - 1
-    dnu = np.uint8(dq.DO_NOT_USE)
-    if first > 0:
-        out[:, :first] |= dnu
-    if last < ngroups - 1:
-        out[:, last + 1 :] |= dnu
-    return out
+    return first, last
 
 
 def suppress_one_good_group(groupdq):
@@ -188,156 +207,246 @@ def exposure_fully_saturated(groupdq):
 
 
 # ---------------------------------------------------------------------------------------
-# Per-pixel pieces (vectorised over a flat pixel axis of length npix)
+# Blocks of ramps. A ramp is one pixel in one integration; everything up to the exposure
+# sums is per ramp, so a block holds several integrations x several pixels on one flat ramp
+# axis (integration-major) and every array of the block is (ngroups, n) or (n,).
 
 
-class _Integration(NamedTuple):
-    data: np.ndarray  # float64 (ngroups, npix), SAT -> NaN, group 0 may be ZEROFRAME
-    gdq: np.ndarray  # uint32 (ngroups, npix), group 0 cleared where ZEROFRAME is used
-    cnt_sat: np.ndarray  # int32 (npix,)
-    cnt_dnu_sat: np.ndarray  # int32 (npix,)
-    jump: np.ndarray  # bool (npix,)
-    persistence: np.ndarray  # bool (npix,)
-    chargeloss: np.ndarray  # bool (npix,)
-    is_0th: np.ndarray  # bool (npix,)
-    is_zframe: np.ndarray  # bool (npix,)
+class _Block(NamedTuple):
+    data: np.ndarray  # float64 (ngroups, n), SAT -> NaN, group 0 may be ZEROFRAME
+    gdq: np.ndarray  # uint8 (ngroups, n), group 0 cleared where ZEROFRAME is used
+    flags: np.ndarray  # uint8 (n,), OR of the ramp's GROUPDQ
+    cnt_sat: np.ndarray  # int (n,)
+    cnt_dnu_sat: np.ndarray  # int (n,)
+    is_0th: np.ndarray  # bool (n,)
+    is_zframe: np.ndarray  # bool (n,)
+    chargeloss: np.ndarray  # intp (m,), the ramps with CHARGELOSS in some group
+    orig_gdq: np.ndarray  # uint8 (ngroups, m), their GROUPDQ before suppression
 
 
-def _load_integration(data_i, gdq_i, zframe_i, special):
-    """One integration of each pixel, as ``get_pixel_ramp`` loads it.
+class _Slot(NamedTuple):
+    """The s-th fitted segment of the ramps ``cols`` (None: every ramp, length 0 = none)."""
 
-    data_i : float32 (ngroups, npix); gdq_i : uint8 (ngroups, npix);
-    zframe_i : float32 (npix,) or None; special : not suppress_one_group.
+    cols: np.ndarray | None
+    start: np.ndarray  # intp, first group
+    length: np.ndarray  # intp, number of groups
+
+
+class _Consts(NamedTuple):
+    """Per-ramp constants (float64 unless noted), from the pixel's gain, noise and rate."""
+
+    gain: np.ndarray
+    rnoise: np.ndarray  # per-read read noise, electrons
+    rn2: np.ndarray  # rnoise * rnoise
+    invrn2: np.ndarray  # 1 / rn2
+    numer: np.ndarray  # Poisson numerator: median_rate + dark where median_rate > 0, else dark
+    pden2: np.ndarray  # TGROUP * gain
+    varr2: np.ndarray  # read-noise variance of a 2-group segment
+    rnum_long: np.ndarray  # 12 (rnoise / TGROUP)^2
+    bad_gain: np.ndarray  # bool, gain <= 0 or NaN
+    pdq: np.ndarray  # uint32, PIXELDQ (| DNU | NO_GAIN_VALUE for a bad gain)
+
+    def take(self, index):
+        return _Consts(*(a[index] for a in self))
+
+
+def _count(mask):
+    """Number of True along axis 0 of a (ngroups, n) bool array."""
+    return np.count_nonzero(mask, axis=0)
+
+
+def _load_block(data, groupdq, zeroframe, ints, pix, group_range, suppress):
+    """The ramps of integrations ``ints`` x pixels ``pix``, as ``get_pixel_ramp`` loads them.
+
+    ``data`` (nints, ngroups, npix) float32, ``groupdq`` the same in uint8 (as given to
+    fit_ramps), ``zeroframe`` (nints, npix) or None. GROUPDQ gets the firstgroup/lastgroup
+    DO_NOT_USE and, with ``suppress``, the one-good-group suppression here (stcal does both
+    on the whole array first; both are per ramp). Without suppression (``special``): one
+    exactly-zero group that is group 0 -> 0th-group timing; no exactly-zero group and a
+    non-zero ZEROFRAME -> group 0 := ZEROFRAME with DQ 0 (ZEROFRAME timing).
     """
-    ngroups, npix = data_i.shape
-    data = data_i.astype(np.float64)
-    gdq = gdq_i.astype(np.uint32)
-    cnt_good = np.zeros(npix, dtype=np.int32)
-    cnt_dnu_sat = np.zeros(npix, dtype=np.int32)
-    cnt_sat = np.zeros(npix, dtype=np.int32)
-    jump = np.zeros(npix, dtype=bool)
-    pers = np.zeros(npix, dtype=bool)
-    closs = np.zeros(npix, dtype=bool)
-    for g in range(ngroups):
-        f = gdq[g]
-        jump |= (f & _JUMP) != 0
-        pers |= (f & _PERS) != 0
-        closs |= (f & _CHARGELOSS) != 0
-        cnt_good += f == 0
-        cnt_dnu_sat += ((f & _DNU) != 0) | ((f & _SAT) != 0)
-        sat = (f & _SAT) != 0
-        cnt_sat += sat
-        data[g] = np.where(sat, np.nan, data[g])
+    block = data[ints, :, pix]  # (nb, ngroups, npb)
+    nb, ngroups, npb = block.shape
+    n = nb * npb
+    x = np.empty((ngroups, nb, npb), dtype=np.float64)
+    x[...] = block.transpose(1, 0, 2)
+    x = x.reshape(ngroups, n)
+    gdq = np.empty((ngroups, nb, npb), dtype=np.uint8)
+    gdq[...] = groupdq[ints, :, pix].transpose(1, 0, 2)
+    gdq = gdq.reshape(ngroups, n)
+    first, last = group_range
+    gdq[:first] |= _DNU8
+    gdq[last + 1 :] |= _DNU8
 
-    is_0th = np.zeros(npix, dtype=bool)
-    is_zframe = np.zeros(npix, dtype=bool)
-    if special:
+    flags = np.bitwise_or.reduce(gdq, axis=0)
+    chargeloss = np.flatnonzero(flags & _CHARGELOSS8)
+    orig_gdq = gdq[:, chargeloss]  # a copy, taken before the suppression
+    if suppress:
+        ngood = _count((gdq & _NOT_PERS8) == 0)
+        gdq[:, ngood == 1] |= _DNU8
+
+    sat = (gdq & _SAT8) != 0
+    np.copyto(x, np.nan, where=sat)
+    cnt_sat = _count(sat)
+    cnt_dnu_sat = _count((gdq & _INVALID8) != 0)
+    is_0th = np.zeros(n, dtype=bool)
+    is_zframe = np.zeros(n, dtype=bool)
+    if not suppress:
+        cnt_good = _count(gdq == 0)
         is_0th = (cnt_good == 1) & (gdq[0] == 0)
-        if zframe_i is not None:
-            zf = zframe_i.astype(np.float64)
+        if zeroframe is not None:
+            zf = zeroframe[ints, pix].reshape(n).astype(np.float64)
             # NaN != 0 is true in C too, so a NaN ZEROFRAME is used.
             is_zframe = ~is_0th & (cnt_good == 0) & (zf != 0.0)
-            data[0] = np.where(is_zframe, zf, data[0])
-            gdq[0] = np.where(is_zframe, np.uint32(0), gdq[0])
+            x[0] = np.where(is_zframe, zf, x[0])
+            gdq[0] = np.where(is_zframe, np.uint8(0), gdq[0])
             cnt_dnu_sat = np.where(is_zframe, cnt_dnu_sat - 1, cnt_dnu_sat)
             cnt_sat = np.where(is_zframe & (cnt_sat == ngroups), cnt_sat - 1, cnt_sat)
-    return _Integration(data, gdq, cnt_sat, cnt_dnu_sat, jump, pers, closs, is_0th, is_zframe)
+    return _Block(x, gdq, flags, cnt_sat, cnt_dnu_sat, is_0th, is_zframe, chargeloss, orig_gdq)
+
+
+@functools.lru_cache(maxsize=16)
+def _sorting_network(n):
+    """Batcher's odd-even merge sort for n inputs: the compare-exchange pairs, in order."""
+    size = 1
+    while size < n:
+        size *= 2
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    # inputs n..size-1 would be +inf and never move: drop their comparators
+    return tuple((a, b) for a, b in pairs if b < n)
 
 
 def _nan_median(values):
     """Median of the non-NaN entries along axis 0 (``real_nan_median`` after its qsort).
 
-    values : float64 (n, npix). NaN where all entries are NaN.
+    values : float64 (m, n). NaN where all entries are NaN. The entries are sorted with NaN
+    as +inf (a sorting network up to 64 entries) and the median is read at the positions the
+    non-NaN count gives, so only non-NaN values are read. Equal values may swap, so a zero
+    median may come out as -0.0 where C gives 0.0 or vice versa; the caller adds it to a sum
+    that starts at +0.0, which forgets the sign.
     """
-    srt = np.sort(values, axis=0)  # NaNs sort last, as the C comparison puts them
-    count = np.sum(~np.isnan(srt), axis=0)
+    m, n = values.shape
+    nan = np.isnan(values)
+    count = m - _count(nan)
+    if m > 64:
+        srt = np.sort(values, axis=0)  # NaNs sort last
+    else:
+        rows = list(np.where(nan, np.inf, values))
+        spare = np.empty(n, dtype=np.float64)
+        for a, b in _sorting_network(m):
+            lo = np.minimum(rows[a], rows[b], out=spare)
+            np.maximum(rows[a], rows[b], out=rows[b])
+            spare, rows[a] = rows[a], lo
+        srt = np.stack(rows)
     half = count >> 1
-    hi = np.take_along_axis(srt, np.minimum(half, srt.shape[0] - 1)[None], axis=0)[0]
-    lo = np.take_along_axis(srt, np.maximum(half - 1, 0)[None], axis=0)[0]
+    flat = srt.reshape(-1)
+    col = np.arange(n)
+    hi = flat[np.minimum(half, m - 1) * n + col]
+    lo = flat[np.maximum(half - 1, 0) * n + col]
     even = (hi + lo) / 2.0
     return np.where(count == 0, np.nan, np.where((count & 1) == 1, hi, even))
 
 
-def _integration_median_rate(ig, tgroup, tframe, one_group_time):
-    """One integration's median rate (``median_rate_default`` inner loop), NaN -> 0.
+def _median_rate(blk, tgroup, tframe, one_group_time):
+    """Each ramp's median rate (``median_rate_default`` inner loop), NaN -> 0.
 
-    Only for NGROUPS > 1. Returns float64 (npix,).
+    Only for NGROUPS > 1. Returns float64 (n,).
     """
-    ngroups = ig.data.shape[0]
-    rate = np.where((ig.gdq & _DNU) != 0, np.nan, ig.data / tgroup)
-    diffs = np.empty((ngroups - 1, rate.shape[1]), dtype=np.float64)
-    all_nan = np.ones(rate.shape[1], dtype=bool)
-    for k in range(ngroups - 1):
-        diffs[k] = np.where((ig.gdq[k + 1] & _JUMP) != 0, np.nan, rate[k + 1] - rate[k])
-        all_nan &= np.isnan(diffs[k])
+    data, gdq = blk.data, blk.gdq
+    rate = data / tgroup
+    np.copyto(rate, np.nan, where=(gdq & _DNU8) != 0)
+    diffs = rate[1:] - rate[:-1]
+    np.copyto(diffs, np.nan, where=(gdq[1:] & _JUMP8) != 0)
+    all_nan = np.isnan(diffs).all(axis=0)
     diffs[0] = np.where(all_nan & ~np.isnan(rate[0]), rate[0], diffs[0])
     mrate = _nan_median(diffs)
-    mrate = np.where(ig.is_0th, ig.data[0] / one_group_time, mrate)
-    mrate = np.where(ig.is_zframe, ig.data[0] / tframe, mrate)
+    mrate = np.where(blk.is_0th, data[0] / one_group_time, mrate)
+    mrate = np.where(blk.is_zframe, data[0] / tframe, mrate)
     return np.where(np.isnan(mrate), 0.0, mrate)
 
 
-def _segments(gdq, skip_sat0):
-    """Fit segments of one integration (``compute_integration_segments`` + pruning).
+def _segments(gdq, skip=None):
+    """Fit segments (``compute_integration_segments`` + pruning), slot by slot.
 
     A segment is a maximal run of groups with ``gdq & ~PERSISTENCE == 0``, end exclusive,
     that starts one group earlier when that group's flags are exactly JUMP_DET (ignoring
     PERSISTENCE). stcal's list rules (skip a length-1 run once a longer run exists, then
     ``prune_segment_list``) leave: every run of length >= 2 in order, or, when there is
-    none, only the first run of length 1. ``skip_sat0``: no segments where group 0 has
-    SATURATED (the main pass; the CHARGELOSS pass does not skip).
+    none, only the first run of length 1. ``skip`` (bool (n,)): ramps without segments.
+
+    Ramps without any flag (but PERSISTENCE) have the one segment [0, ngroups); the others
+    are listed run by run (``np.nonzero`` of the run edges, ramp by ramp, in group order).
 
     Parameters
     ----------
-    gdq : uint32 (ngroups, npix)
+    gdq : uint8 (ngroups, n)
 
     Returns
     -------
-    starts, lengths : int64 (max(1, ngroups // 2), npix); nseg : int64 (npix,)
+    nseg : intp (n,)
+    slots : list of _Slot; slot 0 covers every ramp (length 0 where nseg == 0), slot s > 0
+        lists the ramps with more than s segments.
     """
-    ngroups, npix = gdq.shape
-    nmax = max(1, ngroups // 2)  # runs of length >= 2 are disjoint
-    starts = np.zeros((nmax, npix), dtype=np.int64)
-    lengths = np.zeros((nmax, npix), dtype=np.int64)
-    nlong = np.zeros(npix, dtype=np.int64)
-    first1 = np.full(npix, -1, dtype=np.int64)  # start of the first length-1 run
-    in_seg = np.zeros(npix, dtype=bool)
-    start = np.zeros(npix, dtype=np.int64)
-    cols = np.arange(npix)
-
-    def close(mask, end):
+    ngroups, n = gdq.shape
+    flags = gdq & _NOT_PERS8
+    plain = np.bitwise_or.reduce(flags, axis=0) == 0
+    nseg = plain.astype(np.intp)
+    start0 = np.zeros(n, dtype=np.intp)
+    length0 = np.where(plain, ngroups, 0)
+    slots = [_Slot(None, start0, length0)]
+    mixed = np.flatnonzero(~plain)
+    if mixed.size:
+        sub = flags[:, mixed]
+        good = np.zeros((mixed.size, ngroups + 2), dtype=bool)
+        good[:, 1:-1] = (sub == 0).T
+        edge = good[:, 1:] != good[:, :-1]
+        ramp, pos = np.nonzero(edge)  # per ramp: start, end, start, end, ...
+        ramp, start, end = ramp[0::2], pos[0::2], pos[1::2]
+        jump_before = (start > 0) & (sub[np.maximum(start - 1, 0), ramp] == _JUMP8)
+        start = start - jump_before
         length = end - start
-        long_ = mask & (length >= 2)
-        starts[nlong[long_], cols[long_]] = start[long_]
-        lengths[nlong[long_], cols[long_]] = length[long_]
-        nlong[long_] += 1
-        one = mask & (length == 1) & (first1 < 0)
-        first1[one] = start[one]
+        long_ = length >= 2
+        has_long = np.zeros(mixed.size, dtype=bool)
+        has_long[ramp[long_]] = True
+        first = np.ones(ramp.size, dtype=bool)
+        first[1:] = ramp[1:] != ramp[:-1]
+        keep = long_ | (first & ~has_long[ramp])
+        cols = mixed[ramp[keep]]
+        start, length = start[keep], length[keep]
+        if skip is not None:
+            keep = ~skip[cols]
+            cols, start, length = cols[keep], start[keep], length[keep]
+        if cols.size:
+            idx = np.arange(cols.size)
+            new_ramp = np.ones(cols.size, dtype=bool)
+            new_ramp[1:] = cols[1:] != cols[:-1]
+            rank = idx - np.maximum.accumulate(np.where(new_ramp, idx, 0))
+            nseg += np.bincount(cols, minlength=n)
+            sel = rank == 0
+            start0[cols[sel]] = start[sel]
+            length0[cols[sel]] = length[sel]
+            for s in range(1, int(rank.max()) + 1):
+                sel = rank == s
+                slots.append(_Slot(cols[sel], start[sel], length[sel]))
+    if skip is not None:
+        nseg[skip] = 0
+        length0[skip] = 0
+    return nseg, slots
 
-    for g in range(ngroups):
-        good = (gdq[g] & _NOT_PERS) == 0
-        if g > 0:
-            prev_jump = (gdq[g - 1] & _NOT_PERS) == _JUMP
-        else:
-            prev_jump = np.zeros(npix, dtype=bool)
-        new = good & ~in_seg
-        start = np.where(new, np.where(prev_jump, g - 1, g), start)
-        close(~good & in_seg, g)
-        in_seg = good
-    close(in_seg, ngroups)
 
-    use1 = (nlong == 0) & (first1 >= 0)
-    starts[0] = np.where(use1, first1, starts[0])
-    lengths[0] = np.where(use1, 1, lengths[0])
-    nseg = np.where(use1, 1, nlong)
-    if skip_sat0:
-        nseg = np.where((gdq[0] & _SAT) != 0, 0, nseg)
-    return starts, lengths, nseg
-
-
-def _len1_timing(ig, tgroup, tframe, one_group_time):
+def _len1_timing(is_0th, is_zframe, tgroup, tframe, one_group_time):
     """``segment_len1_timing``: the time of a one-group segment."""
-    return np.where(ig.is_0th, one_group_time, np.where(ig.is_zframe, tframe, tgroup))
+    return np.where(is_0th, one_group_time, np.where(is_zframe, tframe, tgroup))
 
 
 def _rnoise_short(rnoise, gain, timing):
@@ -348,22 +457,11 @@ def _rnoise_short(rnoise, gain, timing):
     return rnum / rden
 
 
-def _rnoise_long(rnoise, gain, seglen, tgroup):
+def _rnoise_long(c, seglen):
     """``segment_rnoise_default``: ``12 (R/t)^2 / ((n^3 - n) G^2)``; 0 for a bad gain."""
-    rnum = rnoise / tgroup
-    rnum = 12.0 * rnum * rnum
     rden = seglen * seglen * seglen - seglen
-    rden = rden * gain * gain
-    return np.where((gain <= 0.0) | np.isnan(gain), 0.0, rnum / rden)
-
-
-def _snr_power(snr):
-    """``snr_power``: the optimal-weighting exponent; a NaN SNR gives 10 as in C."""
-    return np.select(
-        [snr < 5.0, snr < 10.0, snr < 20.0, snr < 50.0, snr < 100.0],
-        [0.0, 0.4, 1.0, 3.0, 6.0],
-        10.0,
-    )
+    rden = rden * c.gain * c.gain
+    return np.where(c.bad_gain, 0.0, c.rnum_long / rden)
 
 
 def _powf(x, p):
@@ -373,105 +471,260 @@ def _powf(x, p):
     return np.power(x32, p32).astype(np.float32).astype(np.float64)
 
 
-def _fit_segment(ig, start, length, px, tgroup, tframe, one_group_time):
-    """Slope, Poisson, read-noise and total variance of one segment per pixel.
+@functools.lru_cache(maxsize=8)
+def _weight_table(ngroups):
+    """The optimal-weighting powers ``powf(|(k - mid) / mid|, P)``, flat and read-only.
 
-    ``px`` holds the pixel quantities (float64 (npix,)): gain, rnoise (e-), dark,
-    median_rate. Returns four float64 (npix,) arrays; entries for pixels whose segment
-    length is 0 are meaningless.
+    The weight of group k of a segment depends only on the segment length L, k and the
+    power class c (the index of P in _POWERS), so the ramps read it from this table:
+    ``table[ngroups + (L * 6 + c) * ngroups + k]``, computed exactly as ``ramp_fit_segment``
+    does per pixel, zero for k >= L and for L < 3. For a group before the segment (k < 0)
+    that index falls into the zero tail of the previous row (its length is at most
+    ``ngroups - start``) or into the leading zeros, so a ramp reads 0 for every group
+    outside its segment.
     """
-    gain, rnoise, dark, mrate = px["gain"], px["rnoise"], px["dark"], px["median_rate"]
-    data = ig.data
-    last = data.shape[0] - 1
-    y0 = np.take_along_axis(data, np.minimum(start, last)[None], axis=0)[0]
-    y1 = np.take_along_axis(data, np.minimum(start + 1, last)[None], axis=0)[0]
-    yend = np.take_along_axis(data, np.clip(start + length - 1, 0, last)[None], axis=0)[0]
+    g = ngroups
+    table = np.zeros((g + 1, len(_POWERS), g), dtype=np.float64)
+    lengths = np.arange(3, g + 1)
+    seg = np.repeat(lengths, lengths)  # (L, k) for every L >= 3 and k < L
+    k = np.concatenate([np.arange(n) for n in lengths]) if lengths.size else seg
+    seglen = seg.astype(np.float64)
+    mid = (seglen - 1.0) / 2.0
+    invmid = 1.0 / mid
+    weight = np.abs((k.astype(np.float64) - mid) * invmid)
+    for c, power in enumerate(_POWERS):
+        table[seg, c, k] = _powf(weight, np.full(weight.shape, power))
+    flat = np.concatenate([np.zeros(g), table.reshape(-1)])
+    flat.flags.writeable = False
+    return flat
+
+
+def _weighted_sums(y, start, length, power_class, invrn2, exact):
+    """The optimal-weighted sums of each ramp's segment, over its groups in order.
+
+    ``y``: float64 (ngroups, n) data with NaN -> 0. One pass over the groups g accumulates
+    ``weight = powf(...) * invrn2``, ``xval = g`` into sumw += weight, sumx += xval*weight,
+    sumxx += xval*(xval*weight), sumy += y*weight, sumxy += y*(xval*weight), each sum from
+    +0.0 in group order as the C code does. The table gives weight 0 outside the segment,
+    so those terms are +-0.0 where ``invrn2`` and ``y`` are finite, and adding +-0.0 to a
+    sum that started at +0.0 (it can never be -0.0) changes nothing. The other ramps
+    (``~exact``: infinite data anywhere, or a zero / NaN read noise) are summed again with
+    the terms masked to the segment, as the reference loop does.
+
+    Returns five float64 (n,) arrays: sumw, sumx, sumxx, sumy, sumxy.
+    """
+    ngroups, n = y.shape
+    table = _weight_table(ngroups)
+    widx = ngroups + (length * len(_POWERS) + power_class) * ngroups - start
+    sums = tuple(np.zeros(n, dtype=np.float64) for _ in range(5))
+    fitted = np.flatnonzero(length >= 3)
+    if fitted.size == 0:
+        return sums
+    g0 = int(start[fitted].min())
+    g1 = int((start + length)[fitted].max())
+    _sum_groups(sums, y, widx, invrn2, table, g0, g1)
+    masked = fitted[~exact[fitted]]
+    if masked.size:
+        sub = tuple(np.zeros(masked.size, dtype=np.float64) for _ in range(5))
+        span = (start[masked], start[masked] + length[masked])
+        _sum_groups(sub, y[:, masked], widx[masked], invrn2[masked], table, g0, g1, span)
+        for full, part in zip(sums, sub, strict=True):
+            full[masked] = part
+    return sums
+
+
+def _sum_groups(sums, y, widx, invrn2, table, g0, g1, span=None):
+    """The group loop of :func:`_weighted_sums`; ``span`` (start, end): mask the terms."""
+    sumw, sumx, sumxx, sumy, sumxy = sums
+    weight = np.empty(y.shape[1], dtype=np.float64)
+    for g in range(g0, g1):
+        np.take(table, widx + g, out=weight)
+        weight *= invrn2
+        xval = np.float64(g)
+        xwt = xval * weight
+        terms = (weight, xwt, xval * xwt, y[g] * weight, y[g] * xwt)
+        if span is None:
+            for acc, term in zip(sums, terms, strict=True):
+                acc += term
+        else:
+            inside = (span[0] <= g) & (g < span[1])
+            for acc, term in zip(sums, terms, strict=True):
+                np.copyto(acc, acc + term, where=inside)
+
+
+def _fit_segments(data, y, slot, c, t1, tgroup, exact):
+    """Slope, Poisson, read-noise and total variance of one segment per ramp.
+
+    ``data`` (ngroups, n) as loaded, ``y`` the same with NaN -> 0; ``c`` per-ramp constants,
+    ``t1`` the one-group time, ``exact`` see :func:`_weighted_sums`. Returns four float64
+    (n,) arrays; entries of ramps whose segment length is 0 are meaningless.
+    """
+    start, length = slot.start, slot.length
+    ngroups, n = data.shape
+    last = ngroups - 1
+    flat = data.reshape(-1)
+    col = np.arange(n)
+    y0 = flat[np.minimum(start, last) * n + col]
+    y1 = flat[np.minimum(start + 1, last) * n + col]
+    yend = flat[np.clip(start + length - 1, 0, last) * n + col]
     seglen = length.astype(np.float64)
+    gain = c.gain
 
     # Length 1 (slope_seg_len1)
-    t1 = _len1_timing(ig, tgroup, tframe, one_group_time)
     slope1 = y0 / t1
-    pden1 = t1 * gain
-    varp1 = np.where(mrate > 0.0, (mrate + dark) / pden1, dark / pden1)
-    varr1 = _rnoise_short(rnoise, gain, t1)
+    varp1 = c.numer / (t1 * gain)
+    varr1 = _rnoise_short(c.rnoise, gain, t1)
 
     # Length 2 (slope_seg_len2)
     slope2 = (y1 - y0) / tgroup
-    pden2 = tgroup * gain
-    varp2 = np.where(mrate > 0.0, (mrate + dark) / pden2, dark / pden2)
-    varr2 = _rnoise_short(rnoise, gain, tgroup)
+    varp2 = c.numer / c.pden2
 
     # Length >= 3: optimal weights from the segment's SNR (segment_snr, snr_power)
     diff = yend - y0
-    den = rnoise * rnoise + diff * gain
+    den = c.rn2 + diff * gain
     s = (diff * gain) / np.sqrt(den)
     snr = np.where((den <= 0.0) | (gain == 0.0), 0.0, np.where(s < 0.0, 0.0, s))
-    power = _snr_power(snr)
-    mid = (seglen - 1.0) / 2.0
-    invmid = 1.0 / mid
-    invrn2 = 1.0 / (rnoise * rnoise)
-    sumw = np.zeros_like(y0)
-    sumx = np.zeros_like(y0)
-    sumxx = np.zeros_like(y0)
-    sumy = np.zeros_like(y0)
-    sumxy = np.zeros_like(y0)
-    for k in range(int(length.max(initial=0))):
-        inside = k < length
-        xval = np.float64(k)
-        weight = np.abs((xval - mid) * invmid)
-        weight = _powf(weight, power) * invrn2
-        xval = xval + start.astype(np.float64)
-        yk = np.take_along_axis(data, np.minimum(start + k, last)[None], axis=0)[0]
-        yk = np.where(np.isnan(yk), 0.0, yk)
-        xwt = xval * weight
-        sumw = np.where(inside, sumw + weight, sumw)
-        sumx = np.where(inside, sumx + xwt, sumx)
-        sumxx = np.where(inside, sumxx + xval * xwt, sumxx)
-        sumy = np.where(inside, sumy + yk * weight, sumy)
-        sumxy = np.where(inside, sumxy + yk * xwt, sumxy)
+    power_class = np.searchsorted(_SNR_BOUNDS, snr, side="right")  # NaN -> 5 (P = 10)
+    sumw, sumx, sumxx, sumy, sumxy = _weighted_sums(y, start, length, power_class, c.invrn2, exact)
     dden = sumw * sumxx - sumx * sumx
     num = sumw * sumxy - sumx * sumy
     invden = 1.0 / dden
     slope3 = (num * invden) / tgroup
-    pden3 = tgroup * gain * (seglen - 1.0)
-    varp3 = np.where(mrate > 0.0, (mrate + dark) / pden3, dark / pden3)
-    varr3 = _rnoise_long(rnoise, gain, seglen, tgroup)
+    varp3 = c.numer / (c.pden2 * (seglen - 1.0))
+    varr3 = _rnoise_long(c, seglen)
 
-    slope = np.where(length == 1, slope1, np.where(length == 2, slope2, slope3))
-    var_p = np.where(length == 1, varp1, np.where(length == 2, varp2, varp3))
-    var_r = np.where(length == 1, varr1, np.where(length == 2, varr2, varr3))
+    one, two = length == 1, length == 2
+    slope = np.where(one, slope1, np.where(two, slope2, slope3))
+    var_p = np.where(one, varp1, np.where(two, varp2, varp3))
+    var_r = np.where(one, varr1, np.where(two, c.varr2, varr3))
     return slope, var_p, var_r, var_p + var_r
 
 
-def _chargeloss_rnoise(ig, orig_gdq_i, px, tgroup, tframe, one_group_time):
+def _chargeloss_rnoise(orig_gdq, c, t1, tgroup):
     """Integration inverse read-noise variance with CHARGELOSS|DNU toggled off.
 
     ``ramp_fit_pixel_rnoise_chargeloss_remove`` XORs CHARGELOSS|DO_NOT_USE into every group
     that has CHARGELOSS (so a CHARGELOSS group without DNU GAINS DNU: stcal's quirk, kept);
     segments are rebuilt without the group-0 SATURATED shortcut and only positive segment
-    variances count. Returns float64 (npix,) = sum of 1 / var_r.
+    variances count. Returns float64 (m,) = sum of 1 / var_r over the segments in order.
     """
-    gdq = orig_gdq_i.astype(np.uint32)
-    toggle = np.uint32(dq.CHARGELOSS | dq.DO_NOT_USE)
-    gdq = np.where((gdq & _CHARGELOSS) != 0, gdq ^ toggle, gdq)
-    starts, lengths, nseg = _segments(gdq, skip_sat0=False)
-    gain, rnoise = px["gain"], px["rnoise"]
+    gdq = np.where((orig_gdq & _CHARGELOSS8) != 0, orig_gdq ^ _CHARGELOSS_TOGGLE8, orig_gdq)
+    _, slots = _segments(gdq)
     invvar_r = np.zeros(gdq.shape[1], dtype=np.float64)
-    t1 = _len1_timing(ig, tgroup, tframe, one_group_time)
-    for s in range(int(nseg.max(initial=0))):
-        length = lengths[s]
+    for slot in slots:
+        cols = slice(None) if slot.cols is None else slot.cols
+        cs = c if slot.cols is None else c.take(slot.cols)
+        length = slot.length
         svar = np.where(
             length == 1,
-            _rnoise_short(rnoise, gain, t1),
-            np.where(
-                length == 2,
-                _rnoise_short(rnoise, gain, tgroup),
-                _rnoise_long(rnoise, gain, length.astype(np.float64), tgroup),
-            ),
+            _rnoise_short(cs.rnoise, cs.gain, t1[cols]),
+            np.where(length == 2, cs.varr2, _rnoise_long(cs, length.astype(np.float64))),
         )
-        use = (s < nseg) & (svar > 0.0)
-        invvar_r = np.where(use, invvar_r + 1.0 / svar, invvar_r)
+        use = (length > 0) & (svar > 0.0)
+        invvar_r[cols] = np.where(use, invvar_r[cols] + 1.0 / svar, invvar_r[cols])
     return invvar_r
+
+
+class _BlockFit(NamedTuple):
+    sci: np.ndarray  # float64 (n,)
+    err: np.ndarray
+    var_poisson: np.ndarray
+    var_rnoise: np.ndarray
+    dq: np.ndarray  # uint32
+    invvar_p: np.ndarray  # float64, the integration's sums over segments
+    invvar_r: np.ndarray
+    slope_num: np.ndarray
+    fitted: np.ndarray  # bool, at least one segment
+    is_dnu: np.ndarray  # bool, DQ has DNU
+    is_sat: np.ndarray  # bool, DQ has SAT (before partial saturation is flagged)
+    chargeloss_inv: np.ndarray | None  # float64 (m,) for blk.chargeloss
+
+
+def _fit_block(blk, c, tgroup, tframe, one_group_time):
+    """Integration-level fit of every ramp of a block (``ramp_fit_pixel``, one integration)."""
+    ngroups, n = blk.data.shape
+    idq = c.pdq | (blk.flags & (_JUMP8 | np.uint8(_PERS))).astype(np.uint32)
+    sci = np.zeros(n, dtype=np.float64)
+    sat0 = (blk.gdq[0] & _SAT8) != 0
+    idq[sat0] |= _DNU | _SAT
+    sci[sat0] = np.nan
+    unusable = blk.cnt_dnu_sat == ngroups
+    idq[unusable] |= _DNU
+    idq[unusable & (blk.cnt_sat == ngroups)] |= _SAT
+    nseg, slots = _segments(blk.gdq, skip=sat0 | unusable)
+
+    t1 = _len1_timing(blk.is_0th, blk.is_zframe, tgroup, tframe, one_group_time)
+    y = np.where(np.isnan(blk.data), 0.0, blk.data)
+    exact = np.isfinite(c.invrn2)
+    if not np.isfinite(y.sum()):  # some data are +-inf
+        exact &= np.isfinite(y).all(axis=0)
+
+    # Sums over the segments, in segment order (slot by slot), each from +0.0.
+    invvar_r = np.zeros(n, dtype=np.float64)
+    invvar_p = np.zeros(n, dtype=np.float64)
+    invvar_e = np.zeros(n, dtype=np.float64)
+    slope_num = np.zeros(n, dtype=np.float64)
+    for slot in slots:
+        if slot.cols is None:
+            cols, active = slice(None), slot.length > 0
+            fit = _fit_segments(blk.data, y, slot, c, t1, tgroup, exact)
+        else:
+            cols, active = slot.cols, True
+            sub = (blk.data[:, cols], y[:, cols], slot, c.take(cols), t1[cols], tgroup)
+            fit = _fit_segments(*sub, exact[cols])
+        slope, var_p, var_r, var_e = fit
+        inv_p = invvar_p[cols]
+        invvar_r[cols] = np.where(active, invvar_r[cols] + 1.0 / var_r, invvar_r[cols])
+        invvar_p[cols] = np.where(active & (var_p > 0.0), inv_p + 1.0 / var_p, inv_p)
+        invvar_e[cols] = np.where(active, invvar_e[cols] + 1.0 / var_e, invvar_e[cols])
+        slope_num[cols] = np.where(active, slope_num[cols] + slope / var_r, slope_num[cols])
+
+    fitted = nseg > 0
+    vp = np.where(invvar_p > 0.0, 1.0 / invvar_p, 0.0)
+    vp = np.where(vp >= LARGE_VARIANCE_THRESHOLD, 0.0, vp)
+    vr = 1.0 / invvar_r
+    vr = np.where(vr >= LARGE_VARIANCE_THRESHOLD, 0.0, vr)
+    var_err = 1.0 / invvar_e
+    err = np.where(var_err > LARGE_VARIANCE_THRESHOLD, 0.0, np.sqrt(var_err))
+    bad = (idq & _INVALID) != 0
+    sci = np.where(fitted, np.where(bad, np.nan, slope_num * vr), sci)
+    used = fitted & ~bad
+    vp = np.where(used, vp, 0.0)
+    vr = np.where(used, vr, 0.0)
+    err = np.where(used, err, 0.0)
+
+    # ramp_fit_pixel: NaN for DNU and SAT integrations, then partial saturation.
+    is_dnu = (idq & _DNU) != 0
+    sci = np.where(is_dnu, np.nan, sci)
+    is_sat = (idq & _SAT) != 0
+    sci = np.where(is_sat, np.nan, sci)
+    idq = np.where(blk.cnt_sat > 0, idq | _SAT, idq)
+
+    closs = None
+    if blk.chargeloss.size:
+        cols = blk.chargeloss
+        closs = _chargeloss_rnoise(blk.orig_gdq, c.take(cols), t1[cols], tgroup)
+    return _BlockFit(
+        sci, err, vp, vr, idq, invvar_p, invvar_r, slope_num, fitted, is_dnu, is_sat, closs
+    )
+
+
+def _pixel_consts(gain, rnoise, dark, mrate, pdq, tgroup):
+    """The :class:`_Consts` of a range of pixels (float64 inputs, shape (npb,))."""
+    rn2 = rnoise * rnoise
+    rnum = rnoise / tgroup
+    return _Consts(
+        gain=gain,
+        rnoise=rnoise,
+        rn2=rn2,
+        invrn2=1.0 / rn2,
+        numer=np.where(mrate > 0.0, mrate + dark, dark),
+        pden2=tgroup * gain,
+        varr2=_rnoise_short(rnoise, gain, tgroup),
+        rnum_long=12.0 * rnum * rnum,
+        bad_gain=(gain <= 0.0) | np.isnan(gain),
+        pdq=pdq,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -518,17 +771,18 @@ def fit_ramps(
         ``rateints``: float32 (nints, ny, nx) arrays (DQ uint32); ``rate``: (ny, nx).
         Not gain-scaled. The caller must check :func:`exposure_fully_saturated` over the
         whole exposure: where it is true jwst writes no products.
+
+    Notes
+    -----
+    The pixels are taken in ranges of at most BLOCK_RAMPS; per range, pass 1 (median rates)
+    and pass 2 (fits) each run over blocks of whole integrations (up to BLOCK_RAMPS ramps),
+    in integration order, so the sums over integrations are sequential as in the C code.
     """
     del groupgap, dropframes1  # pedestal only (fitopt product)
     nints, ngroups, ny, nx = data.shape
     npix = ny * nx
     suppress = bool(params.suppress_one_group) and ngroups > 1
-    special = not suppress
-
-    gdq = flag_group_range(groupdq, params.firstgroup, params.lastgroup)
-    orig_gdq = gdq  # stcal copies GROUPDQ here, before suppression, for CHARGELOSS
-    if suppress:
-        gdq = suppress_one_good_group(gdq)
+    group_range = _group_range(ngroups, params.firstgroup, params.lastgroup)
 
     # The C code reads TGROUP and TFRAME through a float cast.
     tg = np.float64(np.float32(tgroup))
@@ -536,115 +790,92 @@ def fit_ramps(
     one_group_time = (np.float64(nframes) + 1.0) * tf / 2.0
 
     flat_data = data.reshape(nints, ngroups, npix)
-    flat_gdq = gdq.reshape(nints, ngroups, npix)
-    flat_orig = orig_gdq.reshape(nints, ngroups, npix)
+    flat_gdq = groupdq.reshape(nints, ngroups, npix)
     flat_zf = None if zeroframe is None else zeroframe.reshape(nints, npix)
 
-    def load(i):
-        zf = None if flat_zf is None else flat_zf[i]
-        return _load_integration(flat_data[i], flat_gdq[i], zf, special)
-
     g = gain.reshape(npix).astype(np.float64)
-    px = {
-        "gain": g,
-        "rnoise": ols_readnoise(readnoise, gain, nframes).reshape(npix).astype(np.float64),
-        "dark": (
-            np.zeros(npix, dtype=np.float64)
-            if average_dark_current is None
-            else average_dark_current.reshape(npix).astype(np.float64)
-        ),
-    }
+    rnoise = ols_readnoise(readnoise, gain, nframes).reshape(npix).astype(np.float64)
+    dark = (
+        np.zeros(npix, dtype=np.float64)
+        if average_dark_current is None
+        else average_dark_current.reshape(npix).astype(np.float64)
+    )
     pdq = pixeldq.reshape(npix).astype(np.uint32)
     pdq = np.where((g <= 0.0) | np.isnan(g), pdq | _DNU | _NO_GAIN, pdq)
 
+    ri_sci = np.empty((nints, npix), dtype=np.float32)
+    ri_err = np.empty((nints, npix), dtype=np.float32)
+    ri_vp = np.empty((nints, npix), dtype=np.float32)
+    ri_vr = np.empty((nints, npix), dtype=np.float64)  # float64 for the CHARGELOSS pass
+    ri_dq = np.empty((nints, npix), dtype=np.uint32)
+    chargeloss = np.zeros((nints, npix), dtype=bool)
+    chargeloss_inv = None  # float64 (nints, npix) once a CHARGELOSS ramp is found
+    rate_dq = pdq.copy()
+    rate_vp = np.zeros(npix, dtype=np.float64)
+    rate_vr = np.zeros(npix, dtype=np.float64)
+    rate_num = np.zeros(npix, dtype=np.float64)
+    dnu_cnt = np.zeros(npix, dtype=np.int64)
+    sat_cnt = np.zeros(npix, dtype=np.int64)
+    any_partial_sat = np.zeros(npix, dtype=bool)
+
+    nranges = -(-npix // BLOCK_RAMPS)
+    npb = -(-npix // nranges)  # pixels per range
+    nb = max(1, BLOCK_RAMPS // npb)  # integrations per block
+
+    def blocks(pix):
+        for i0 in range(0, nints, nb):
+            ints = slice(i0, min(i0 + nb, nints))
+            blk = _load_block(flat_data, flat_gdq, flat_zf, ints, pix, group_range, suppress)
+            yield ints, blk
+
     with np.errstate(all="ignore"):
-        # Pass 1: the pixel's median rate over all integrations.
-        accum = np.zeros(npix, dtype=np.float64)
-        for i in range(nints):
-            ig = load(i)
-            if ngroups == 1:
-                accum = accum + ig.data[0] / one_group_time
-            else:
-                accum = accum + _integration_median_rate(ig, tg, tf, one_group_time)
-        px["median_rate"] = accum / np.float64(nints)
+        for p0 in range(0, npix, npb):
+            pix = slice(p0, min(p0 + npb, npix))
+            width = pix.stop - pix.start
 
-        # Pass 2: per-integration fits, accumulating the exposure sums.
-        ri_sci = np.zeros((nints, npix), dtype=np.float64)
-        ri_err = np.zeros((nints, npix), dtype=np.float64)
-        ri_vp = np.zeros((nints, npix), dtype=np.float64)
-        ri_vr = np.zeros((nints, npix), dtype=np.float64)
-        ri_dq = np.empty((nints, npix), dtype=np.uint32)
-        rate_dq = pdq.copy()
-        rate_vp = np.zeros(npix, dtype=np.float64)
-        rate_vr = np.zeros(npix, dtype=np.float64)
-        rate_num = np.zeros(npix, dtype=np.float64)
-        dnu_cnt = np.zeros(npix, dtype=np.int64)
-        sat_cnt = np.zeros(npix, dtype=np.int64)
-        any_partial_sat = np.zeros(npix, dtype=bool)
-        chargeloss = np.zeros((nints, npix), dtype=bool)
-        for i in range(nints):
-            ig = load(i)
-            chargeloss[i] = ig.chargeloss
-            idq = pdq.copy()
-            idq = np.where(ig.jump, idq | _JUMP, idq)
-            idq = np.where(ig.persistence, idq | _PERS, idq)
-            rate_dq = np.where(ig.jump, rate_dq | _JUMP, rate_dq)
-            rate_dq = np.where(ig.persistence, rate_dq | _PERS, rate_dq)
-            sci = np.zeros(npix, dtype=np.float64)
+            # Pass 1: the pixel's median rate, the mean over integrations (in order) of the
+            # integrations' median rates. NGROUPS == 1: data[0] / one_group_time, NaN kept.
+            accum = np.zeros(width, dtype=np.float64)
+            for _, blk in blocks(pix):
+                if ngroups == 1:
+                    med = blk.data[0] / one_group_time
+                else:
+                    med = _median_rate(blk, tg, tf, one_group_time)
+                for row in med.reshape(-1, width):
+                    accum = accum + row
+            mrate = accum / np.float64(nints)
+            consts = _pixel_consts(g[pix], rnoise[pix], dark[pix], mrate, pdq[pix], tg)
 
-            starts, lengths, nseg = _segments(ig.gdq, skip_sat0=True)
-            sat0 = (ig.gdq[0] & _SAT) != 0
-            idq = np.where(sat0, idq | _DNU | _SAT, idq)
-            sci = np.where(sat0, np.nan, sci)
-
-            unusable = ig.cnt_dnu_sat == ngroups
-            idq = np.where(unusable, idq | _DNU, idq)
-            idq = np.where(unusable & (ig.cnt_sat == ngroups), idq | _SAT, idq)
-            nseg = np.where(unusable, 0, nseg)
-
-            invvar_r = np.zeros(npix, dtype=np.float64)
-            invvar_p = np.zeros(npix, dtype=np.float64)
-            invvar_e = np.zeros(npix, dtype=np.float64)
-            slope_num = np.zeros(npix, dtype=np.float64)
-            for s in range(int(nseg.max(initial=0))):
-                active = s < nseg
-                slope, var_p, var_r, var_e = _fit_segment(
-                    ig, starts[s], lengths[s], px, tg, tf, one_group_time
-                )
-                invvar_r = np.where(active, invvar_r + 1.0 / var_r, invvar_r)
-                invvar_p = np.where(active & (var_p > 0.0), invvar_p + 1.0 / var_p, invvar_p)
-                invvar_e = np.where(active, invvar_e + 1.0 / var_e, invvar_e)
-                slope_num = np.where(active, slope_num + slope / var_r, slope_num)
-
-            fitted = nseg > 0
-            vp = np.where(invvar_p > 0.0, 1.0 / invvar_p, 0.0)
-            vp = np.where(vp >= LARGE_VARIANCE_THRESHOLD, 0.0, vp)
-            vr = 1.0 / invvar_r
-            vr = np.where(vr >= LARGE_VARIANCE_THRESHOLD, 0.0, vr)
-            var_err = 1.0 / invvar_e
-            err = np.where(var_err > LARGE_VARIANCE_THRESHOLD, 0.0, np.sqrt(var_err))
-            bad = (idq & _INVALID) != 0
-            sci = np.where(fitted, np.where(bad, np.nan, slope_num * vr), sci)
-            ri_vp[i] = np.where(fitted & ~bad, vp, 0.0)
-            ri_vr[i] = np.where(fitted & ~bad, vr, 0.0)
-            ri_err[i] = np.where(fitted & ~bad, err, 0.0)
-
-            rate_vp = np.where(fitted & (invvar_p > 0.0), rate_vp + invvar_p, rate_vp)
-            rate_vr = np.where(fitted, rate_vr + invvar_r, rate_vr)
-            rate_num = np.where(fitted, rate_num + slope_num, rate_num)
-
-            # ramp_fit_pixel: NaN for DNU and SAT integrations, then partial saturation.
-            is_dnu = (idq & _DNU) != 0
-            dnu_cnt += is_dnu
-            sci = np.where(is_dnu, np.nan, sci)
-            is_sat = (idq & _SAT) != 0
-            sat_cnt += is_sat
-            sci = np.where(is_sat, np.nan, sci)
-            partial = ig.cnt_sat > 0
-            idq = np.where(partial, idq | _SAT, idq)
-            any_partial_sat |= partial
-            ri_sci[i] = sci
-            ri_dq[i] = idq
+            # Pass 2: per-integration fits; the exposure sums in integration order.
+            for ints, blk in blocks(pix):
+                k = ints.stop - ints.start
+                c = _Consts(*(np.tile(a, k) for a in consts))
+                fit = _fit_block(blk, c, tg, tf, one_group_time)
+                ri_sci[ints, pix] = fit.sci.reshape(k, width)
+                ri_err[ints, pix] = fit.err.reshape(k, width)
+                ri_vp[ints, pix] = fit.var_poisson.reshape(k, width)
+                ri_vr[ints, pix] = fit.var_rnoise.reshape(k, width)
+                ri_dq[ints, pix] = fit.dq.reshape(k, width)
+                for b in range(k):
+                    rows = slice(b * width, (b + 1) * width)
+                    fitted = fit.fitted[rows]
+                    inv_p, inv_r = fit.invvar_p[rows], fit.invvar_r[rows]
+                    vp, vr, num = rate_vp[pix], rate_vr[pix], rate_num[pix]
+                    rate_vp[pix] = np.where(fitted & (inv_p > 0.0), vp + inv_p, vp)
+                    rate_vr[pix] = np.where(fitted, vr + inv_r, vr)
+                    rate_num[pix] = np.where(fitted, num + fit.slope_num[rows], num)
+                dnu_cnt[pix] += fit.is_dnu.reshape(k, width).sum(axis=0)
+                sat_cnt[pix] += fit.is_sat.reshape(k, width).sum(axis=0)
+                partial = (blk.cnt_sat > 0).reshape(k, width)
+                any_partial_sat[pix] |= partial.any(axis=0)
+                jump_pers = (blk.flags & (_JUMP8 | np.uint8(_PERS))).reshape(k, width)
+                rate_dq[pix] |= np.bitwise_or.reduce(jump_pers, axis=0).astype(np.uint32)
+                if fit.chargeloss_inv is not None:
+                    if chargeloss_inv is None:
+                        chargeloss_inv = np.zeros((nints, npix), dtype=np.float64)
+                    i_cl, p_cl = np.divmod(blk.chargeloss, width)
+                    chargeloss[ints.start + i_cl, pix.start + p_cl] = True
+                    chargeloss_inv[ints.start + i_cl, pix.start + p_cl] = fit.chargeloss_inv
 
         # Exposure level.
         rate_dq = np.where(dnu_cnt == nints, rate_dq | _DNU, rate_dq)
@@ -663,30 +894,30 @@ def fit_ramps(
         rate_sci = np.where(np.isnan(rate_sci), rate_sci, rate_sci * rate_vr)
 
         # CHARGELOSS: read-noise variances only, for pixels with CHARGELOSS somewhere.
-        any_cl = chargeloss.any(axis=0)
-        if any_cl.any():
-            evar_r = np.zeros(npix, dtype=np.float64)
+        if chargeloss_inv is not None:
+            px = np.flatnonzero(chargeloss.any(axis=0))
+            cl_all, inv_all, vr_all = chargeloss[:, px], chargeloss_inv[:, px], ri_vr[:, px]
+            evar_r = np.zeros(px.size, dtype=np.float64)
             for i in range(nints):
-                cl = chargeloss[i] & any_cl
-                keep = any_cl & ~chargeloss[i] & (ri_vr[i] > 0.0)
-                evar_r = np.where(keep, evar_r + 1.0 / ri_vr[i], evar_r)
-                if cl.any():
-                    ig = load(i)
-                    inv = _chargeloss_rnoise(ig, flat_orig[i], px, tg, tf, one_group_time)
-                    vr = 1.0 / inv
-                    vr = np.where(vr >= LARGE_VARIANCE_THRESHOLD, 0.0, vr)
-                    ri_vr[i] = np.where(cl, vr, ri_vr[i])
-                    evar_r = np.where(cl, evar_r + inv, evar_r)
-            rate_vr = np.where(any_cl & (evar_r > 0.0), 1.0 / evar_r, rate_vr)
-            rate_vr = np.where(any_cl & (rate_vr >= LARGE_VARIANCE_THRESHOLD), 0.0, rate_vr)
+                cl, inv, vr_i = cl_all[i], inv_all[i], vr_all[i]
+                keep = ~cl & (vr_i > 0.0)
+                evar_r = np.where(keep, evar_r + 1.0 / vr_i, evar_r)
+                vr = 1.0 / inv
+                vr = np.where(vr >= LARGE_VARIANCE_THRESHOLD, 0.0, vr)
+                vr_all[i] = np.where(cl, vr, vr_i)
+                evar_r = np.where(cl, evar_r + inv, evar_r)
+            ri_vr[:, px] = vr_all
+            vr = rate_vr[px]
+            vr = np.where(evar_r > 0.0, 1.0 / evar_r, vr)
+            rate_vr[px] = np.where(vr >= LARGE_VARIANCE_THRESHOLD, 0.0, vr)
 
     cube = (nints, ny, nx)
     image = (ny, nx)
     rateints = RateProduct(
-        sci=ri_sci.astype(np.float32).reshape(cube),
-        err=ri_err.astype(np.float32).reshape(cube),
+        sci=ri_sci.reshape(cube),
+        err=ri_err.reshape(cube),
         dq=ri_dq.reshape(cube),
-        var_poisson=ri_vp.astype(np.float32).reshape(cube),
+        var_poisson=ri_vp.reshape(cube),
         var_rnoise=ri_vr.astype(np.float32).reshape(cube),
     )
     rate = RateProduct(
