@@ -527,6 +527,10 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
         exposure, required_reftypes(config), config.refs, header=header
     )
     plan = plan_chunks(shape, config, zeroframe, source=str(uncal_path))
+    # the products' metadata (stdatamodels' schemas: seconds) is read while the steps run
+    side = ThreadPoolExecutor(1)
+    meta = side.submit(products.load_meta, uncal_path)
+    side.shutdown(wait=False)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".tsogpu-scratch-", dir=out_dir) as scratch:
@@ -564,6 +568,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
             primary_cosmic_rays=result.primary_cosmic_rays,
             extended_emission_events=result.extended_emission_events,
         )
+        meta.result()  # its errors, if any, surface here
         written = []
         if result.rateints is None or config.save_ramp:
             path = out_dir / products.product_name(uncal_path, "ramp")

@@ -215,7 +215,8 @@ def exposure_fully_saturated(groupdq):
 class _Block(NamedTuple):
     data: np.ndarray  # float64 (ngroups, n), SAT -> NaN, group 0 may be ZEROFRAME
     gdq: np.ndarray  # uint8 (ngroups, n), group 0 cleared where ZEROFRAME is used
-    flags: np.ndarray  # uint8 (n,), OR of the ramp's GROUPDQ
+    flags: np.ndarray  # uint8 (n,), OR of the ramp's GROUPDQ (before the ZEROFRAME clear)
+    clean: np.ndarray  # bool (n,), False where the ramp's data may hold a NaN or an inf
     cnt_sat: np.ndarray  # int (n,)
     cnt_dnu_sat: np.ndarray  # int (n,)
     is_0th: np.ndarray  # bool (n,)
@@ -251,8 +252,8 @@ class _Consts(NamedTuple):
 
 
 def _count(mask):
-    """Number of True along axis 0 of a (ngroups, n) bool array."""
-    return np.count_nonzero(mask, axis=0)
+    """Number of True along axis 0 of a (ngroups, n) bool array: int32 (n,)."""
+    return np.add.reduce(mask.view(np.uint8), axis=0, dtype=np.int32)
 
 
 def _load_block(data, groupdq, zeroframe, ints, pix, group_range, suppress):
@@ -271,6 +272,8 @@ def _load_block(data, groupdq, zeroframe, ints, pix, group_range, suppress):
     x = np.empty((ngroups, nb, npb), dtype=np.float64)
     x[...] = block.transpose(1, 0, 2)
     x = x.reshape(ngroups, n)
+    # a finite sum: no NaN or inf anywhere (float32 data cannot overflow it)
+    clean = np.ones(n, dtype=bool) if np.isfinite(x.sum()) else np.isfinite(x).all(axis=0)
     gdq = np.empty((ngroups, nb, npb), dtype=np.uint8)
     gdq[...] = groupdq[ints, :, pix].transpose(1, 0, 2)
     gdq = gdq.reshape(ngroups, n)
@@ -282,13 +285,25 @@ def _load_block(data, groupdq, zeroframe, ints, pix, group_range, suppress):
     chargeloss = np.flatnonzero(flags & _CHARGELOSS8)
     orig_gdq = gdq[:, chargeloss]  # a copy, taken before the suppression
     if suppress:
-        ngood = _count((gdq & _NOT_PERS8) == 0)
-        gdq[:, ngood == 1] |= _DNU8
+        one_good = _count((gdq & _NOT_PERS8) == 0) == 1
+        gdq[:, one_good] |= _DNU8
+        flags[one_good] |= _DNU8
 
-    sat = (gdq & _SAT8) != 0
-    np.copyto(x, np.nan, where=sat)
-    cnt_sat = _count(sat)
-    cnt_dnu_sat = _count((gdq & _INVALID8) != 0)
+    # SATURATED groups -> NaN; the counts, on the ramps that have such flags at all
+    cnt_sat = np.zeros(n, dtype=np.int32)
+    cnt_dnu_sat = np.zeros(n, dtype=np.int32)
+    cols = np.flatnonzero(flags & _SAT8)
+    if cols.size:
+        sat = (gdq[:, cols] & _SAT8) != 0
+        sub = x[:, cols]
+        sub[sat] = np.nan
+        x[:, cols] = sub
+        cnt_sat[cols] = _count(sat)
+        clean[cols] = False
+    cols = np.flatnonzero(flags & _INVALID8)
+    if cols.size:
+        cnt_dnu_sat[cols] = _count((gdq[:, cols] & _INVALID8) != 0)
+
     is_0th = np.zeros(n, dtype=bool)
     is_zframe = np.zeros(n, dtype=bool)
     if not suppress:
@@ -302,12 +317,20 @@ def _load_block(data, groupdq, zeroframe, ints, pix, group_range, suppress):
             gdq[0] = np.where(is_zframe, np.uint8(0), gdq[0])
             cnt_dnu_sat = np.where(is_zframe, cnt_dnu_sat - 1, cnt_dnu_sat)
             cnt_sat = np.where(is_zframe & (cnt_sat == ngroups), cnt_sat - 1, cnt_sat)
-    return _Block(x, gdq, flags, cnt_sat, cnt_dnu_sat, is_0th, is_zframe, chargeloss, orig_gdq)
+            clean &= ~is_zframe | np.isfinite(zf)
+    return _Block(
+        x, gdq, flags, clean, cnt_sat, cnt_dnu_sat, is_0th, is_zframe, chargeloss, orig_gdq
+    )
 
 
 @functools.lru_cache(maxsize=16)
 def _sorting_network(n):
-    """Batcher's odd-even merge sort for n inputs: the compare-exchange pairs, in order."""
+    """Compare-exchange pairs, in order, that put the smallest ``n // 2 + 1`` of n first.
+
+    Batcher's odd-even merge sort, without the pairs of inputs n.. (they would be +inf and
+    never move) and without the pairs that only order the upper half (the median needs the
+    entries up to position n // 2).
+    """
     size = 1
     while size < n:
         size *= 2
@@ -318,60 +341,74 @@ def _sorting_network(n):
         while k >= 1:
             for j in range(k % p, size - k, 2 * k):
                 for i in range(min(k, size - j - k)):
-                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < n:
                         pairs.append((i + j, i + j + k))
             k //= 2
         p *= 2
-    # inputs n..size-1 would be +inf and never move: drop their comparators
-    return tuple((a, b) for a, b in pairs if b < n)
-
-
-def _nan_median(values):
-    """Median of the non-NaN entries along axis 0 (``real_nan_median`` after its qsort).
-
-    values : float64 (m, n). NaN where all entries are NaN. The entries are sorted with NaN
-    as +inf (a sorting network up to 64 entries) and the median is read at the positions the
-    non-NaN count gives, so only non-NaN values are read. Equal values may swap, so a zero
-    median may come out as -0.0 where C gives 0.0 or vice versa; the caller adds it to a sum
-    that starts at +0.0, which forgets the sign.
-    """
-    m, n = values.shape
-    nan = np.isnan(values)
-    count = m - _count(nan)
-    if m > 64:
-        srt = np.sort(values, axis=0)  # NaNs sort last
-    else:
-        rows = list(np.where(nan, np.inf, values))
-        spare = np.empty(n, dtype=np.float64)
-        for a, b in _sorting_network(m):
-            lo = np.minimum(rows[a], rows[b], out=spare)
-            np.maximum(rows[a], rows[b], out=rows[b])
-            spare, rows[a] = rows[a], lo
-        srt = np.stack(rows)
-    half = count >> 1
-    flat = srt.reshape(-1)
-    col = np.arange(n)
-    hi = flat[np.minimum(half, m - 1) * n + col]
-    lo = flat[np.maximum(half - 1, 0) * n + col]
-    even = (hi + lo) / 2.0
-    return np.where(count == 0, np.nan, np.where((count & 1) == 1, hi, even))
+    needed = set(range(n // 2 + 1))
+    kept = []
+    for a, b in reversed(pairs):
+        if a in needed or b in needed:
+            kept.append((a, b))
+            needed |= {a, b}
+    return tuple(reversed(kept))
 
 
 def _median_rate(blk, tgroup, tframe, one_group_time):
     """Each ramp's median rate (``median_rate_default`` inner loop), NaN -> 0.
 
-    Only for NGROUPS > 1. Returns float64 (n,).
+    The NaN-median of the first differences of ``data / TGROUP`` (DNU groups NaN, a
+    difference NaN when its later group has JUMP; if all differences are NaN the first rate
+    value is used), as ``real_nan_median`` after its qsort: the differences are sorted with
+    NaN as +inf and the median is read at the positions the non-NaN count gives, so only
+    non-NaN values are read. Equal values may come out swapped, so a zero median may be -0.0
+    where C has 0.0 or vice versa; the caller adds it to a sum that starts at +0.0, which
+    forgets the sign. Only for NGROUPS > 1. Returns float64 (n,).
     """
     data, gdq = blk.data, blk.gdq
+    m, n = data.shape[0] - 1, data.shape[1]
     rate = data / tgroup
-    np.copyto(rate, np.nan, where=(gdq & _DNU8) != 0)
     diffs = rate[1:] - rate[:-1]
-    np.copyto(diffs, np.nan, where=(gdq[1:] & _JUMP8) != 0)
-    all_nan = np.isnan(diffs).all(axis=0)
-    diffs[0] = np.where(all_nan & ~np.isnan(rate[0]), rate[0], diffs[0])
-    mrate = _nan_median(diffs)
-    mrate = np.where(blk.is_0th, data[0] / one_group_time, mrate)
-    mrate = np.where(blk.is_zframe, data[0] / tframe, mrate)
+    count = np.full(n, m)
+    # NaNs only in ramps with DNU or JUMP groups or non-finite data (SAT included)
+    odd = np.flatnonzero(~blk.clean | ((blk.flags & (_DNU8 | _JUMP8)) != 0))
+    if odd.size:
+        rate, q = rate[:, odd], gdq[:, odd]
+        rate[(q & _DNU8) != 0] = np.nan
+        d = rate[1:] - rate[:-1]
+        d[(q[1:] & _JUMP8) != 0] = np.nan
+        all_nan = np.isnan(d).all(axis=0)
+        d[0] = np.where(all_nan & ~np.isnan(rate[0]), rate[0], d[0])
+        nan = np.isnan(d)
+        count[odd] = m - _count(nan)
+        d[nan] = np.inf
+        diffs[:, odd] = d
+
+    if m > 64:
+        rows = list(np.sort(diffs, axis=0))
+    else:
+        rows = list(diffs)
+        spare = np.empty(n, dtype=np.float64)
+        for a, b in _sorting_network(m):
+            lo = np.minimum(rows[a], rows[b], out=spare)
+            np.maximum(rows[a], rows[b], out=rows[b])
+            spare, rows[a] = rows[a], lo
+    # count == m: the middle entry, or the mean of the two middle entries
+    h = m >> 1
+    mrate = rows[h] if m & 1 else (rows[h] + rows[h - 1]) / 2.0
+    if odd.size:
+        cnt = count[odd]
+        low = np.stack([r[odd] for r in rows[: h + 1]])  # sorted entries 0..h
+        half = cnt >> 1
+        col = np.arange(odd.size)
+        hi = low[np.minimum(half, m - 1), col]
+        lo = low[np.maximum(half - 1, 0), col]
+        even = (hi + lo) / 2.0
+        mrate = mrate.copy() if mrate is rows[h] else mrate
+        mrate[odd] = np.where(cnt == 0, np.nan, np.where((cnt & 1) == 1, hi, even))
+    if blk.is_0th.any() or blk.is_zframe.any():
+        mrate = np.where(blk.is_0th, data[0] / one_group_time, mrate)
+        mrate = np.where(blk.is_zframe, data[0] / tframe, mrate)
     return np.where(np.isnan(mrate), 0.0, mrate)
 
 
@@ -499,21 +536,20 @@ def _weight_table(ngroups):
     return flat
 
 
-def _weighted_sums(y, start, length, power_class, invrn2, exact):
+def _weighted_sums(data, start, length, power_class, invrn2, exact):
     """The optimal-weighted sums of each ramp's segment, over its groups in order.
 
-    ``y``: float64 (ngroups, n) data with NaN -> 0. One pass over the groups g accumulates
-    ``weight = powf(...) * invrn2``, ``xval = g`` into sumw += weight, sumx += xval*weight,
-    sumxx += xval*(xval*weight), sumy += y*weight, sumxy += y*(xval*weight), each sum from
-    +0.0 in group order as the C code does. The table gives weight 0 outside the segment,
-    so those terms are +-0.0 where ``invrn2`` and ``y`` are finite, and adding +-0.0 to a
-    sum that started at +0.0 (it can never be -0.0) changes nothing. The other ramps
-    (``~exact``: infinite data anywhere, or a zero / NaN read noise) are summed again with
-    the terms masked to the segment, as the reference loop does.
+    One pass over the groups g accumulates ``weight = powf(...) * invrn2``, ``xval = g``
+    into sumw += weight, sumx += xval*weight, sumxx += xval*(xval*weight), sumy +=
+    y*weight, sumxy += y*(xval*weight) (y: the data, NaN -> 0), each sum from +0.0 in group
+    order as the C code does. The table gives weight 0 outside the segment, so those terms
+    are +-0.0 where ``invrn2`` and the data are finite (``exact`` ramps), and adding +-0.0
+    to a sum that started at +0.0 (it can never be -0.0) changes nothing. The other ramps
+    are summed again with the terms masked to the segment, as the reference loop does.
 
     Returns five float64 (n,) arrays: sumw, sumx, sumxx, sumy, sumxy.
     """
-    ngroups, n = y.shape
+    ngroups, n = data.shape
     table = _weight_table(ngroups)
     widx = ngroups + (length * len(_POWERS) + power_class) * ngroups - start
     sums = tuple(np.zeros(n, dtype=np.float64) for _ in range(5))
@@ -522,12 +558,14 @@ def _weighted_sums(y, start, length, power_class, invrn2, exact):
         return sums
     g0 = int(start[fitted].min())
     g1 = int((start + length)[fitted].max())
-    _sum_groups(sums, y, widx, invrn2, table, g0, g1)
+    _sum_groups(sums, data, widx, invrn2, table, g0, g1)
     masked = fitted[~exact[fitted]]
     if masked.size:
         sub = tuple(np.zeros(masked.size, dtype=np.float64) for _ in range(5))
+        y = data[:, masked]
+        y[np.isnan(y)] = 0.0
         span = (start[masked], start[masked] + length[masked])
-        _sum_groups(sub, y[:, masked], widx[masked], invrn2[masked], table, g0, g1, span)
+        _sum_groups(sub, y, widx[masked], invrn2[masked], table, g0, g1, span)
         for full, part in zip(sums, sub, strict=True):
             full[masked] = part
     return sums
@@ -536,67 +574,78 @@ def _weighted_sums(y, start, length, power_class, invrn2, exact):
 def _sum_groups(sums, y, widx, invrn2, table, g0, g1, span=None):
     """The group loop of :func:`_weighted_sums`; ``span`` (start, end): mask the terms."""
     sumw, sumx, sumxx, sumy, sumxy = sums
-    weight = np.empty(y.shape[1], dtype=np.float64)
+    n = y.shape[1]
+    index = np.empty(n, dtype=np.intp)
+    weight = np.empty(n, dtype=np.float64)
+    xwt = np.empty(n, dtype=np.float64)
+    term = np.empty(n, dtype=np.float64)
     for g in range(g0, g1):
-        np.take(table, widx + g, out=weight)
+        np.add(widx, g, out=index)
+        np.take(table, index, out=weight, mode="clip")  # the index is always in range
         weight *= invrn2
         xval = np.float64(g)
-        xwt = xval * weight
-        terms = (weight, xwt, xval * xwt, y[g] * weight, y[g] * xwt)
+        np.multiply(xval, weight, out=xwt)
+        yg = y[g]
         if span is None:
-            for acc, term in zip(sums, terms, strict=True):
-                acc += term
+            sumw += weight
+            sumx += xwt
+            sumxx += np.multiply(xval, xwt, out=term)
+            sumy += np.multiply(yg, weight, out=term)
+            sumxy += np.multiply(yg, xwt, out=term)
         else:
             inside = (span[0] <= g) & (g < span[1])
-            for acc, term in zip(sums, terms, strict=True):
-                np.copyto(acc, acc + term, where=inside)
+            np.add(sumw, weight, out=sumw, where=inside)
+            np.add(sumx, xwt, out=sumx, where=inside)
+            np.add(sumxx, xval * xwt, out=sumxx, where=inside)
+            np.add(sumy, yg * weight, out=sumy, where=inside)
+            np.add(sumxy, yg * xwt, out=sumxy, where=inside)
 
 
-def _fit_segments(data, y, slot, c, t1, tgroup, exact):
+def _fit_segments(data, slot, c, t1, tgroup, exact):
     """Slope, Poisson, read-noise and total variance of one segment per ramp.
 
-    ``data`` (ngroups, n) as loaded, ``y`` the same with NaN -> 0; ``c`` per-ramp constants,
-    ``t1`` the one-group time, ``exact`` see :func:`_weighted_sums`. Returns four float64
-    (n,) arrays; entries of ramps whose segment length is 0 are meaningless.
+    ``data`` (ngroups, n) as loaded; ``c`` per-ramp constants, ``t1`` the one-group time,
+    ``exact`` see :func:`_weighted_sums`. Returns four float64 (n,) arrays; entries of ramps
+    whose segment length is 0 are meaningless.
     """
     start, length = slot.start, slot.length
     ngroups, n = data.shape
     last = ngroups - 1
     flat = data.reshape(-1)
     col = np.arange(n)
-    y0 = flat[np.minimum(start, last) * n + col]
-    y1 = flat[np.minimum(start + 1, last) * n + col]
-    yend = flat[np.clip(start + length - 1, 0, last) * n + col]
+    y0 = np.take(flat, np.minimum(start, last) * n + col)
+    y1 = np.take(flat, np.minimum(start + 1, last) * n + col)
+    yend = np.take(flat, np.clip(start + length - 1, 0, last) * n + col)
     seglen = length.astype(np.float64)
     gain = c.gain
 
-    # Length 1 (slope_seg_len1)
-    slope1 = y0 / t1
-    varp1 = c.numer / (t1 * gain)
-    varr1 = _rnoise_short(c.rnoise, gain, t1)
-
-    # Length 2 (slope_seg_len2)
-    slope2 = (y1 - y0) / tgroup
-    varp2 = c.numer / c.pden2
-
-    # Length >= 3: optimal weights from the segment's SNR (segment_snr, snr_power)
+    # Length >= 3: optimal weights from the segment's SNR (segment_snr, snr_power).
+    # snr_power of max(snr, 0), or of 0 where den <= 0 or gain == 0; NaN -> 10.
     diff = yend - y0
     den = c.rn2 + diff * gain
     s = (diff * gain) / np.sqrt(den)
-    snr = np.where((den <= 0.0) | (gain == 0.0), 0.0, np.where(s < 0.0, 0.0, s))
-    power_class = np.searchsorted(_SNR_BOUNDS, snr, side="right")  # NaN -> 5 (P = 10)
-    sumw, sumx, sumxx, sumy, sumxy = _weighted_sums(y, start, length, power_class, c.invrn2, exact)
+    power_class = np.searchsorted(_SNR_BOUNDS, s, side="right")
+    power_class[(den <= 0.0) | (gain == 0.0)] = 0
+    sumw, sumx, sumxx, sumy, sumxy = _weighted_sums(
+        data, start, length, power_class, c.invrn2, exact
+    )
     dden = sumw * sumxx - sumx * sumx
     num = sumw * sumxy - sumx * sumy
     invden = 1.0 / dden
-    slope3 = (num * invden) / tgroup
-    varp3 = c.numer / (c.pden2 * (seglen - 1.0))
-    varr3 = _rnoise_long(c, seglen)
+    slope = (num * invden) / tgroup
+    var_p = c.numer / (c.pden2 * (seglen - 1.0))
+    var_r = _rnoise_long(c, seglen)
 
-    one, two = length == 1, length == 2
-    slope = np.where(one, slope1, np.where(two, slope2, slope3))
-    var_p = np.where(one, varp1, np.where(two, varp2, varp3))
-    var_r = np.where(one, varr1, np.where(two, c.varr2, varr3))
+    one = length == 1
+    if one.any():  # slope_seg_len1
+        slope = np.where(one, y0 / t1, slope)
+        var_p = np.where(one, c.numer / (t1 * gain), var_p)
+        var_r = np.where(one, _rnoise_short(c.rnoise, gain, t1), var_r)
+    two = length == 2
+    if two.any():  # slope_seg_len2
+        slope = np.where(two, (y1 - y0) / tgroup, slope)
+        var_p = np.where(two, c.numer / c.pden2, var_p)
+        var_r = np.where(two, c.varr2, var_r)
     return slope, var_p, var_r, var_p + var_r
 
 
@@ -613,7 +662,7 @@ def _chargeloss_rnoise(orig_gdq, c, t1, tgroup):
     invvar_r = np.zeros(gdq.shape[1], dtype=np.float64)
     for slot in slots:
         cols = slice(None) if slot.cols is None else slot.cols
-        cs = c if slot.cols is None else c.take(slot.cols)
+        cs = c.take(cols)
         length = slot.length
         svar = np.where(
             length == 1,
@@ -644,20 +693,15 @@ def _fit_block(blk, c, tgroup, tframe, one_group_time):
     """Integration-level fit of every ramp of a block (``ramp_fit_pixel``, one integration)."""
     ngroups, n = blk.data.shape
     idq = c.pdq | (blk.flags & (_JUMP8 | np.uint8(_PERS))).astype(np.uint32)
-    sci = np.zeros(n, dtype=np.float64)
     sat0 = (blk.gdq[0] & _SAT8) != 0
     idq[sat0] |= _DNU | _SAT
-    sci[sat0] = np.nan
     unusable = blk.cnt_dnu_sat == ngroups
     idq[unusable] |= _DNU
     idq[unusable & (blk.cnt_sat == ngroups)] |= _SAT
     nseg, slots = _segments(blk.gdq, skip=sat0 | unusable)
 
     t1 = _len1_timing(blk.is_0th, blk.is_zframe, tgroup, tframe, one_group_time)
-    y = np.where(np.isnan(blk.data), 0.0, blk.data)
-    exact = np.isfinite(c.invrn2)
-    if not np.isfinite(y.sum()):  # some data are +-inf
-        exact &= np.isfinite(y).all(axis=0)
+    exact = blk.clean & np.isfinite(c.invrn2)
 
     # Sums over the segments, in segment order (slot by slot), each from +0.0.
     invvar_r = np.zeros(n, dtype=np.float64)
@@ -667,11 +711,11 @@ def _fit_block(blk, c, tgroup, tframe, one_group_time):
     for slot in slots:
         if slot.cols is None:
             cols, active = slice(None), slot.length > 0
-            fit = _fit_segments(blk.data, y, slot, c, t1, tgroup, exact)
+            fit = _fit_segments(blk.data, slot, c, t1, tgroup, exact)
         else:
             cols, active = slot.cols, True
-            sub = (blk.data[:, cols], y[:, cols], slot, c.take(cols), t1[cols], tgroup)
-            fit = _fit_segments(*sub, exact[cols])
+            sub = (blk.data[:, cols], slot, c.take(cols), t1[cols], tgroup, exact[cols])
+            fit = _fit_segments(*sub)
         slope, var_p, var_r, var_e = fit
         inv_p = invvar_p[cols]
         invvar_r[cols] = np.where(active, invvar_r[cols] + 1.0 / var_r, invvar_r[cols])
@@ -680,25 +724,26 @@ def _fit_block(blk, c, tgroup, tframe, one_group_time):
         slope_num[cols] = np.where(active, slope_num[cols] + slope / var_r, slope_num[cols])
 
     fitted = nseg > 0
-    vp = np.where(invvar_p > 0.0, 1.0 / invvar_p, 0.0)
-    vp = np.where(vp >= LARGE_VARIANCE_THRESHOLD, 0.0, vp)
+    vp = 1.0 / invvar_p
+    vp[~(invvar_p > 0.0) | (vp >= LARGE_VARIANCE_THRESHOLD)] = 0.0
     vr = 1.0 / invvar_r
-    vr = np.where(vr >= LARGE_VARIANCE_THRESHOLD, 0.0, vr)
+    vr[vr >= LARGE_VARIANCE_THRESHOLD] = 0.0
     var_err = 1.0 / invvar_e
-    err = np.where(var_err > LARGE_VARIANCE_THRESHOLD, 0.0, np.sqrt(var_err))
-    bad = (idq & _INVALID) != 0
-    sci = np.where(fitted, np.where(bad, np.nan, slope_num * vr), sci)
-    used = fitted & ~bad
-    vp = np.where(used, vp, 0.0)
-    vr = np.where(used, vr, 0.0)
-    err = np.where(used, err, 0.0)
-
-    # ramp_fit_pixel: NaN for DNU and SAT integrations, then partial saturation.
+    err = np.sqrt(var_err)
+    err[var_err > LARGE_VARIANCE_THRESHOLD] = 0.0
+    # ramp_fit_pixel: NaN for DNU and SAT integrations (a group-0 SATURATED one included),
+    # 0 for other integrations without segments.
     is_dnu = (idq & _DNU) != 0
-    sci = np.where(is_dnu, np.nan, sci)
     is_sat = (idq & _SAT) != 0
-    sci = np.where(is_sat, np.nan, sci)
-    idq = np.where(blk.cnt_sat > 0, idq | _SAT, idq)
+    bad = is_dnu | is_sat
+    sci = slope_num * vr
+    sci[~fitted] = 0.0
+    sci[bad] = np.nan
+    unused = ~fitted | bad
+    vp[unused] = 0.0
+    vr[unused] = 0.0
+    err[unused] = 0.0
+    idq[blk.cnt_sat > 0] |= _SAT  # partial saturation
 
     closs = None
     if blk.chargeloss.size:

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,15 +81,26 @@ def _meta_source(uncal_path):
     Parsing the ASDF tree takes about a second, so the last file's model is kept for the next
     product of the same file (unchanged size and modification time); writers only read it.
     """
+    yield load_meta(uncal_path)
+
+
+def load_meta(uncal_path):
+    """The metadata model of ``uncal_path`` (see ``_meta_source``), read once and kept.
+
+    The first call in a process also imports stdatamodels' schemas (seconds), so the
+    pipeline calls this on a side thread while the steps run.
+    """
     st = os.stat(uncal_path)
     key = (os.path.abspath(uncal_path), st.st_size, st.st_mtime_ns)
-    if _META_CACHE.get("key") != key:
-        _META_CACHE.clear()
-        _META_CACHE.update(key=key, model=_read_meta(uncal_path))
-    yield _META_CACHE["model"]
+    with _META_LOCK:
+        if _META_CACHE.get("key") != key:
+            _META_CACHE.clear()
+            _META_CACHE.update(key=key, model=_read_meta(uncal_path))
+        return _META_CACHE["model"]
 
 
 _META_CACHE = {}
+_META_LOCK = threading.Lock()
 
 
 def _read_meta(uncal_path):
