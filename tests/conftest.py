@@ -28,3 +28,48 @@ def simulated(tmp_path_factory):
         return cache[key]
 
     return make
+
+
+class KernelBackend:
+    """Where a kernel test runs: ``launch(name, n, *args)``, with ``xp`` the array module.
+
+    ``host``: the kernels compiled by g++ (tests/kernel_host.py), NumPy arrays; ``cuda``: the
+    same sources through CuPy on a GPU. One test body checks both against the NumPy backend.
+    """
+
+    def __init__(self, name, launcher, xp):
+        self.name, self.launcher, self.xp = name, launcher, xp
+
+    def launch(self, name, n, *args):
+        self.launcher.launch(name, n, *args)
+
+    def put(self, a):
+        return self.xp.asarray(a)
+
+    def get(self, a):
+        return a.get() if hasattr(a, "get") else a
+
+
+@pytest.fixture(scope="session")
+def host_kernels(tmp_path_factory):
+    import kernel_host
+
+    if kernel_host.compiler() is None:
+        pytest.skip("no g++ to build the kernels for the host")
+    lib = kernel_host.build(tmp_path_factory.mktemp("kernels"))
+    return KernelBackend("host", kernel_host.HostKernels(lib), __import__("numpy"))
+
+
+@pytest.fixture(scope="session", params=["host", pytest.param("cuda", marks=pytest.mark.gpu)])
+def kernels(request):
+    """The kernels on the host build and, where there is a GPU, on the device."""
+    if request.param == "host":
+        return request.getfixturevalue("host_kernels")
+    from tsogpu.cuda import loader
+
+    ok, why = loader.available()
+    if not ok:
+        pytest.skip(why)
+    import cupy
+
+    return KernelBackend("cuda", loader.DeviceKernels(), cupy)
