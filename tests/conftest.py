@@ -39,6 +39,7 @@ class KernelBackend:
 
     def __init__(self, name, launcher, xp):
         self.name, self.launcher, self.xp = name, launcher, xp
+        self.hash = getattr(launcher, "hash", None)
 
     def launch(self, name, n, *args):
         self.launcher.launch(name, n, *args)

@@ -49,7 +49,7 @@ class DeviceKernels:
     def __init__(self, defines=()):
         import cupy as cp
 
-        self._cp = cp
+        self.xp = cp  # the array module launchers allocate with (NumPy in the host build)
         self._module = module(defines)
         self._sms = cp.cuda.Device().attributes["MultiProcessorCount"]
         self.hash = source_hash(defines)
