@@ -47,16 +47,61 @@ NIR_INSTRUMENTS = ("NIRSPEC", "NIRISS", "NIRCAM")
 
 
 def select_backend(name):
-    """Resolve ``numpy | cupy | auto`` to the backend that will run; no silent fallback."""
+    """Resolve ``numpy | cupy | auto`` to the backend that will run; no silent fallback.
+
+    ``cupy`` without a usable GPU is an error; ``auto`` takes the GPU when there is one.
+    """
     if name == "numpy":
         return "numpy"
+    from .cuda import loader  # imports CuPy only inside available()
+
+    ok, what = loader.available()
     if name == "cupy":
-        raise BackendError(
-            "--backend cupy: the CUDA backend is not part of this tsogpu version yet; "
-            "use --backend numpy"
-        )
-    log.info("backend auto: using numpy (no CUDA backend in this version)")
+        if not ok:
+            raise BackendError(f"--backend cupy: {what}; use --backend numpy")
+        return "cupy"
+    if ok:
+        log.info("backend auto: using the GPU, %s", what)
+        return "cupy"
+    log.info("backend auto: using numpy (%s)", what)
     return "numpy"
+
+
+class NumpyOps:
+    """The step functions of the NumPy backend. ``tsogpu.cuda.backend.CudaOps`` has the same
+    names and signatures, working on CuPy arrays; the pipeline calls steps through these."""
+
+    name = "numpy"
+    xp = np
+    group_scale = staticmethod(group_scale.group_scale)
+    dq_init = staticmethod(dq_init.dq_init)
+    flag_saturation = staticmethod(saturation.flag_saturation)
+    subtract_superbias = staticmethod(superbias.subtract_superbias)
+    correct_refpix = staticmethod(refpix.correct_refpix)
+    correct_linearity = staticmethod(linearity.correct_linearity)
+    subtract_dark = staticmethod(dark_current.subtract_dark)
+    detect_jumps = staticmethod(jump.detect_jumps)
+    fit_ramps = staticmethod(ramp_fit.fit_ramps)
+    gain_scale = staticmethod(gain_scale.gain_scale)
+    kernel_hash = None
+    out_of_memory = ()  # the backend's out-of-memory exceptions
+
+    @staticmethod
+    def to_device(segment, refs):
+        return segment, refs
+
+    @staticmethod
+    def to_host(a):
+        return a
+
+
+def backend_ops(backend):
+    """The ops object of a resolved backend name (see :func:`select_backend`)."""
+    if backend == "numpy":
+        return NumpyOps
+    from .cuda.backend import CudaOps
+
+    return CudaOps.current()
 
 
 def required_reftypes(config):
@@ -72,7 +117,7 @@ def required_reftypes(config):
     return needed
 
 
-def run_prejump(segment, refs, config=None, on_step=None):
+def run_prejump(segment, refs, config=None, on_step=None, ops=NumpyOps):
     """Run the steps before jump on ``segment``.
 
     Parameters
@@ -85,6 +130,9 @@ def run_prejump(segment, refs, config=None, on_step=None):
     config : PipelineConfig
     on_step : callable(step_name, Segment), optional
         Called after each step that ran, with the segment as it then is (for tests).
+    ops : NumpyOps or CudaOps
+        The backend; with CudaOps, ``segment`` and ``refs`` are on the device
+        (``ops.to_device``) and so is the result.
 
     Returns
     -------
@@ -110,7 +158,7 @@ def run_prejump(segment, refs, config=None, on_step=None):
             log.debug("%s: skipped, %s reference is N/A", step, main_ref)
             continue
         t0 = time.perf_counter()
-        status = _STEPS[step](seg, refs, config.params(step))
+        status = _STEPS[step](seg, refs, config.params(step), ops)
         seg.step_status[step] = status
         log.debug("%s: %s in %.2f s", step, status, time.perf_counter() - t0)
         if on_step is not None:
@@ -118,23 +166,23 @@ def run_prejump(segment, refs, config=None, on_step=None):
     return seg
 
 
-def _group_scale(seg, refs, params):
+def _group_scale(seg, refs, params, ops):
     exp = seg.exposure
     if not group_scale.needs_group_scale(exp.nframes, exp.frame_divisor):
         return "SKIPPED"
-    seg.data = group_scale.group_scale(seg.data, exp.nframes, exp.frame_divisor)
+    seg.data = ops.group_scale(seg.data, exp.nframes, exp.frame_divisor)
     return "COMPLETE"
 
 
-def _dq_init(seg, refs, params):
-    seg.pixeldq, seg.groupdq = dq_init.dq_init(seg.pixeldq, seg.groupdq, refs["mask"].arrays["dq"])
+def _dq_init(seg, refs, params, ops):
+    seg.pixeldq, seg.groupdq = ops.dq_init(seg.pixeldq, seg.groupdq, refs["mask"].arrays["dq"])
     return "COMPLETE"
 
 
-def _saturation(seg, refs, params):
+def _saturation(seg, refs, params, ops):
     sat = refs["saturation"]
     bias = refs["superbias"].arrays["data"] if refs.get("superbias") is not None else None
-    seg.groupdq, seg.pixeldq, seg.zeroframe = saturation.flag_saturation(
+    seg.groupdq, seg.pixeldq, seg.zeroframe = ops.flag_saturation(
         seg.data,
         seg.groupdq,
         seg.pixeldq,
@@ -149,16 +197,16 @@ def _saturation(seg, refs, params):
     return "COMPLETE"
 
 
-def _superbias(seg, refs, params):
+def _superbias(seg, refs, params, ops):
     ref = refs["superbias"]
-    seg.data, seg.pixeldq, seg.zeroframe = superbias.subtract_superbias(
+    seg.data, seg.pixeldq, seg.zeroframe = ops.subtract_superbias(
         seg.data, seg.pixeldq, ref.arrays["data"], ref.arrays["dq"], zeroframe=seg.zeroframe
     )
     return "COMPLETE"
 
 
-def _refpix(seg, refs, params):
-    seg.data, seg.zeroframe, status = refpix.correct_refpix(
+def _refpix(seg, refs, params, ops):
+    seg.data, seg.zeroframe, status = ops.correct_refpix(
         seg.data,
         seg.pixeldq,
         seg.exposure,
@@ -169,9 +217,9 @@ def _refpix(seg, refs, params):
     return status
 
 
-def _linearity(seg, refs, params):
+def _linearity(seg, refs, params, ops):
     ref = refs["linearity"]
-    seg.data, seg.pixeldq, seg.zeroframe = linearity.correct_linearity(
+    seg.data, seg.pixeldq, seg.zeroframe = ops.correct_linearity(
         seg.data,
         seg.groupdq,
         seg.pixeldq,
@@ -184,10 +232,10 @@ def _linearity(seg, refs, params):
     return "COMPLETE"
 
 
-def _dark_current(seg, refs, params):
+def _dark_current(seg, refs, params, ops):
     ref = refs["dark"]
     exp = seg.exposure
-    out = dark_current.subtract_dark(
+    out = ops.subtract_dark(
         seg.data,
         seg.pixeldq,
         ref.arrays["data"],
@@ -200,12 +248,14 @@ def _dark_current(seg, refs, params):
     if out is None:
         return "SKIPPED"
     seg.data, seg.pixeldq = out
-    seg.average_dark_current = dark_current.average_dark_current(
+    avg = ref.arrays.get("average_dark_current")
+    avg = dark_current.average_dark_current(  # a small image: made on the host
         seg.pixeldq.shape,
         params.average_dark_current,
-        ref.arrays.get("average_dark_current"),
+        None if avg is None else ops.to_host(avg),
         ref.header.get("AVDRKCUR"),
     )
+    seg.average_dark_current = ops.xp.asarray(avg)
     return "COMPLETE"
 
 
@@ -237,16 +287,43 @@ class Result:
 
 
 def run_segment(segment, refs, config=None, on_step=None):
-    """All steps on a segment held in memory (the unchunked reference for ``process_file``)."""
+    """All steps on a segment held in memory (the unchunked reference for ``process_file``).
+
+    With ``config.backend`` cupy (or auto on a GPU machine) the segment goes to the device
+    once, every step runs there, and the result comes back as NumPy arrays.
+    """
     config = config or PipelineConfig()
-    seg = run_prejump(segment, refs, config, on_step)
+    ops = backend_ops(select_backend(config.backend))
+    segment, refs = ops.to_device(segment, refs)
+    seg = run_prejump(segment, refs, config, on_step, ops)
     counts = _JumpCounts()
-    counts.add(0, _jump(seg, refs, config), seg.groupdq)
+    counts.add(0, _jump(seg, refs, config, ops=ops), seg.groupdq)
     if on_step is not None and "jump" not in config.skip:
         on_step("jump", seg)
-    saturated = _warn_if_saturated(seg.source, ramp_fit.exposure_fully_saturated(seg.groupdq))
-    rateints, rate = _fit_and_scale(seg, refs, config, saturated)
-    return Result(seg, rateints, rate, seg.step_status, *counts.rates(seg))
+    saturated = ramp_fit.exposure_fully_saturated(ops.to_host(seg.groupdq[:, :1]))
+    saturated = _warn_if_saturated(seg.source, saturated)
+    rateints, rate = _fit_and_scale(seg, refs, config, saturated, ops)
+    return Result(
+        _segment_to_host(seg, ops),
+        _product_to_host(rateints, ops),
+        _product_to_host(rate, ops),
+        seg.step_status,
+        *counts.rates(seg),
+    )
+
+
+def _segment_to_host(seg, ops):
+    if ops is NumpyOps:
+        return seg
+    host = {
+        name: None if getattr(seg, name) is None else ops.to_host(getattr(seg, name))
+        for name in ("data", "groupdq", "pixeldq", "zeroframe", "average_dark_current")
+    }
+    return replace(seg, **host)
+
+
+def _product_to_host(product, ops):
+    return None if product is None else tuple(ops.to_host(a) for a in product)
 
 
 class _JumpCounts:
@@ -258,6 +335,7 @@ class _JumpCounts:
     def add(self, key, result, groupdq, window=slice(None)):
         if result is not None and result.status == "COMPLETE":
             planes = jump.all_dnu_planes(groupdq)
+            planes = planes.get() if hasattr(planes, "get") else planes  # from the device
             npix = groupdq.shape[2] * groupdq.shape[3]
             self.parts[key] = (result.primary_crs_in(window), result.n_snowballs, planes, npix)
 
@@ -271,7 +349,7 @@ class _JumpCounts:
         return jump.cosmic_ray_rates(total, sum(snowballs), all_dnu, seg.exposure.tgroup, sum(npix))
 
 
-def _jump(seg, refs, config, frame=None):
+def _jump(seg, refs, config, frame=None, ops=NumpyOps):
     """Jump detection on ``seg`` (replacing its DQ arrays); the JumpResult, or None if skipped.
 
     ``frame`` carries the whole-frame statistics when ``seg`` holds some rows of a segment.
@@ -280,7 +358,7 @@ def _jump(seg, refs, config, frame=None):
         seg.step_status["jump"] = "SKIPPED"
         return None
     exp = seg.exposure
-    out = jump.detect_jumps(
+    out = ops.detect_jumps(
         seg.data,
         seg.groupdq,
         seg.pixeldq,
@@ -307,7 +385,7 @@ def _warn_if_saturated(source, saturated):
     return saturated
 
 
-def _fit_and_scale(seg, refs, config, fully_saturated=False):
+def _fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     """Ramp fitting then gain_scale; (rateints, rate), or (None, None) when skipped.
 
     ``fully_saturated``: group 0 is SATURATED in every pixel of the whole exposure; stcal
@@ -317,7 +395,7 @@ def _fit_and_scale(seg, refs, config, fully_saturated=False):
         seg.step_status["ramp_fit"] = seg.step_status["gain_scale"] = "SKIPPED"
         return None, None
     exp = seg.exposure
-    fit = ramp_fit.fit_ramps(
+    fit = ops.fit_ramps(
         seg.data,
         seg.groupdq,
         seg.pixeldq,
@@ -337,16 +415,14 @@ def _fit_and_scale(seg, refs, config, fully_saturated=False):
     if "gain_scale" in config.skip or factor is None:
         seg.step_status["gain_scale"] = "SKIPPED"
     else:
-        rateints, rate = _scale(rateints, factor), _scale(rate, factor)
+        rateints, rate = _scale(rateints, factor, ops), _scale(rate, factor, ops)
         seg.step_status["gain_scale"] = "COMPLETE"
     return rateints, rate
 
 
-def _scale(product, factor):
+def _scale(product, factor, ops=NumpyOps):
     sci, err, dq_, var_poisson, var_rnoise = product
-    sci, err, var_poisson, var_rnoise = gain_scale.gain_scale(
-        sci, err, var_poisson, var_rnoise, factor
-    )
+    sci, err, var_poisson, var_rnoise = ops.gain_scale(sci, err, var_poisson, var_rnoise, factor)
     return sci, err, dq_, var_poisson, var_rnoise
 
 
@@ -426,8 +502,11 @@ def current_rss():
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def plan_chunks(shape, config, zeroframe=False, source="segment"):
-    """Chunk sizes that keep the peak resident memory within ``config.max_memory``."""
+def plan_chunks(shape, config, zeroframe=False, source="segment", threads=None):
+    """Chunk sizes that keep the peak resident memory within ``config.max_memory``.
+
+    ``threads``: chunks and tiles at once (default ``config.threads`` or the CPU cores).
+    """
     nints, ngroups, ny, nx = shape
     budget = config.max_memory or default_memory_budget()
     params = config.params("jump")
@@ -441,7 +520,8 @@ def plan_chunks(shape, config, zeroframe=False, source="segment"):
     if free >= BYTES_PER_SAMPLE_IN_MEMORY * samples:
         return Plan(budget, nints, ny, nx, halo, True)
     # chunks and tiles run ``threads`` at a time, so each gets its share of the budget
-    threads = 1 if params.expand_large_events else config.threads or usable_cores()
+    threads = threads or config.threads or usable_cores()
+    threads = 1 if params.expand_large_events else threads
     ints = free // (BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx)  # all chunks at once
     pixels = free // (BYTES_PER_SAMPLE_PASS2 * nints * ngroups)  # all tiles, halo included
     rows, cols = _tile(ny, nx, pixels // threads, halo)
@@ -526,7 +606,10 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
     refs, context = reffiles.load_references(
         exposure, required_reftypes(config), config.refs, header=header
     )
-    plan = plan_chunks(shape, config, zeroframe, source=str(uncal_path))
+    ops = backend_ops(backend)
+    # one device: its kernels already use the whole GPU, so one chunk at a time
+    threads = 1 if ops is not NumpyOps else None
+    plan = plan_chunks(shape, config, zeroframe, source=str(uncal_path), threads=threads)
     # the products' metadata (stdatamodels' schemas: seconds) is read while the steps run
     side = ThreadPoolExecutor(1)
     meta = side.submit(products.load_meta, uncal_path)
@@ -534,30 +617,36 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".tsogpu-scratch-", dir=out_dir) as scratch:
-        if plan.in_memory:
-            log.info("memory budget %s: whole segment in memory", _gib(plan.budget))
-            steps = [s for s in (*RAMP_STEPS, "jump") if s not in config.skip]
-            done = iter(range(1, len(steps) + 1))
-            result = run_segment(
-                uncal.read_uncal(uncal_path),
-                refs,
-                config,
-                on_step=lambda step, seg: progress(step, next(done), len(steps)),
-            )
-        else:
-            log.info(
-                "memory budget %s: %d integrations per chunk, then tiles of %d x %d (+%d halo), "
-                "%d at a time",
-                _gib(plan.budget),
-                plan.ints,
-                plan.rows,
-                plan.cols,
-                plan.halo,
-                plan.threads,
-            )
-            result = _run_chunked(
-                uncal_path, exposure, shape, refs, config, plan, Path(scratch), progress
-            )
+        try:
+            if plan.in_memory:
+                log.info("memory budget %s: whole segment in memory", _gib(plan.budget))
+                steps = [s for s in (*RAMP_STEPS, "jump") if s not in config.skip]
+                done = iter(range(1, len(steps) + 1))
+                result = run_segment(
+                    uncal.read_uncal(uncal_path, raw=ops is not NumpyOps),
+                    refs,
+                    config,
+                    on_step=lambda step, seg: progress(step, next(done), len(steps)),
+                )
+            else:
+                log.info(
+                    "memory budget %s: %d integrations per chunk, then tiles of %d x %d "
+                    "(+%d halo), %d at a time",
+                    _gib(plan.budget),
+                    plan.ints,
+                    plan.rows,
+                    plan.cols,
+                    plan.halo,
+                    plan.threads,
+                )
+                result = _run_chunked(
+                    uncal_path, exposure, shape, refs, config, plan, Path(scratch), progress, ops
+                )
+        except ops.out_of_memory as exc:
+            raise BackendError(
+                f"{uncal_path}: the GPU ran out of memory ({exc}); a smaller --max-memory "
+                "processes the segment in smaller chunks"
+            ) from None
         prov = products.Provenance(
             version=__version__,
             backend=backend,
@@ -567,6 +656,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
             step_status=result.step_status,
             primary_cosmic_rays=result.primary_cosmic_rays,
             extended_emission_events=result.extended_emission_events,
+            kernel_hash=ops.kernel_hash,
         )
         meta.result()  # its errors, if any, surface here
         written = []
@@ -584,8 +674,11 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
     return written
 
 
-def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progress):
-    """Pass 1 by integrations into a scratch ramp on disk, pass 2 by rows to the products."""
+def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops=NumpyOps):
+    """Pass 1 by integrations into a scratch ramp on disk, pass 2 by tiles to the products.
+
+    With CudaOps each chunk and tile goes to the device for its steps and comes back.
+    """
     from .io import uncal
 
     nints, ngroups, ny, nx = shape
@@ -594,11 +687,14 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
     all_dnu = np.zeros((nints, ngroups), bool)  # jump's whole-frame plane test
     saturated = True  # ramp fitting's whole-exposure test
     lock = threading.Lock()
+    dev_refs = ops.to_device(None, refs)[1]
 
     def chunk(ints):
         """The pre-jump steps on some integrations, into the scratch ramp."""
         nonlocal zeroframe
-        seg = run_prejump(uncal.read_uncal(uncal_path, ints), refs, config)
+        seg = uncal.read_uncal(uncal_path, ints, raw=ops is not NumpyOps)
+        seg = run_prejump(ops.to_device(seg, {})[0], dev_refs, config, ops=ops)
+        seg = _segment_to_host(seg, ops)
         ramp.write(np.s_[ints], seg.data, seg.groupdq)
         all_dnu[ints] = jump.all_dnu_planes(seg.groupdq)
         if seg.zeroframe is not None:
@@ -645,13 +741,17 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
             source=str(uncal_path),
             step_status=dict(status),
         )
-        found = _jump(seg, _cut(refs, window), config, frame)
-        seg = _core(seg, core)
+        seg = ops.to_device(seg, {})[0]
+        found = _jump(seg, _cut(dev_refs, window, ops), config, frame, ops)
+        seg = _segment_to_host(_core(seg, core), ops)
         counts.add((r0, c0), found, seg.groupdq, core)
         if keep_ramp:
             ramp.write(np.s_[:, :, r0:r1, c0:c1], None, seg.groupdq)
         pixeldq_out[r0:r1, c0:c1] = seg.pixeldq
-        ri, ra = _fit_and_scale(seg, _cut(refs, np.s_[r0:r1, c0:c1]), config, saturated)
+        seg = ops.to_device(seg, {})[0]
+        core_refs = _cut(dev_refs, np.s_[r0:r1, c0:c1], ops)
+        ri, ra = _fit_and_scale(seg, core_refs, config, saturated, ops)
+        ri, ra = _product_to_host(ri, ops), _product_to_host(ra, ops)
         if fits_ramps:
             for out, part in zip(rateints, ri, strict=True):
                 out[:, r0:r1, c0:c1] = part
@@ -707,13 +807,14 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
 _PRODUCT_DTYPES = (np.float32, np.float32, np.uint32, np.float32, np.float32)
 
 
-def _cut(refs, window):
+def _cut(refs, window, ops=NumpyOps):
     """The 2-D reference arrays jump and ramp fitting use, cut to ``window`` (rows, cols)."""
     out = dict(refs)
     for reftype in ("gain", "readnoise"):
         ref = refs.get(reftype)
         if ref is not None:
-            out[reftype] = replace(ref, arrays={k: v[window] for k, v in ref.arrays.items()})
+            arrays = {k: ops.xp.ascontiguousarray(v[window]) for k, v in ref.arrays.items()}
+            out[reftype] = replace(ref, arrays=arrays)
     return out
 
 

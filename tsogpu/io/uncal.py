@@ -161,7 +161,7 @@ def _check_sci(path, exposure, sci):
     _check_shape(path, exposure, sci.shape)
 
 
-def read_uncal(path, ints=None):
+def read_uncal(path, ints=None, raw=False):
     """Read one uncal segment, or a range of its integrations.
 
     Parameters
@@ -171,6 +171,8 @@ def read_uncal(path, ints=None):
     ints : slice, optional
         Integrations to read (0-based, within the segment); all by default. Only that part
         of SCI is read from disk (memory-mapped).
+    raw : bool
+        Keep ``data`` as the uint16 counts (for the GPU, which converts them on the device).
 
     Returns
     -------
@@ -188,7 +190,10 @@ def read_uncal(path, ints=None):
         exposure, sci = _exposure_and_sci(hdul, path)
         nints, ngroups, ny, nx = sci.shape
         ints = slice(0, nints) if ints is None else slice(*ints.indices(nints))
-        data = sci[ints].astype(np.float32)
+        if raw and np.dtype(sci.dtype).kind == "u" and np.dtype(sci.dtype).itemsize == 2:
+            data = np.ascontiguousarray(sci[ints], dtype=np.uint16)  # native byte order
+        else:
+            data = sci[ints].astype(np.float32)
         nints = data.shape[0]
 
         pixeldq = _optional_dq(hdul, "PIXELDQ", (ny, nx), dq.PIXELDQ_DTYPE, path)

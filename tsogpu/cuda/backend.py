@@ -1,0 +1,101 @@
+"""The CUDA backend's step functions: the pipeline's ``ops`` when the backend is cupy.
+
+Each method has the signature of the NumPy function it replaces (``tsogpu.pipeline.NumpyOps``)
+and runs the launcher of the same name in ``tsogpu.cuda.<step>`` with this device's compiled
+kernels. Arrays are CuPy arrays on the current device; ``to_device`` moves a segment there
+once (its uint16 ramps converted on the device) and ``to_host`` brings results back.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+
+from . import jump, loader, prejump, ramp_fit, refpix
+
+
+class CudaOps:
+    name = "cupy"
+    _by_device = {}
+
+    @classmethod
+    def current(cls):
+        """The ops of the current CUDA device (kernels compiled once per device)."""
+        import cupy
+
+        dev = cupy.cuda.Device().id
+        if dev not in cls._by_device:
+            cls._by_device[dev] = cls()
+        return cls._by_device[dev]
+
+    def __init__(self):
+        import cupy
+
+        self.xp = cupy
+        self.k = loader.DeviceKernels()
+        self.kernel_hash = self.k.hash
+        self.out_of_memory = (cupy.cuda.memory.OutOfMemoryError,)
+
+    # ---- the steps (see the NumPy functions of the same names in tsogpu.algorithms)
+    def group_scale(self, *args, **kwargs):
+        return prejump.group_scale(self.k, *args, **kwargs)
+
+    def dq_init(self, *args, **kwargs):
+        return prejump.dq_init(self.k, *args, **kwargs)
+
+    def flag_saturation(self, *args, **kwargs):
+        return prejump.flag_saturation(self.k, *args, **kwargs)
+
+    def subtract_superbias(self, *args, **kwargs):
+        return prejump.subtract_superbias(self.k, *args, **kwargs)
+
+    def correct_refpix(self, *args, **kwargs):
+        return refpix.correct_refpix(self.k, *args, **kwargs)
+
+    def correct_linearity(self, *args, **kwargs):
+        return prejump.correct_linearity(self.k, *args, **kwargs)
+
+    def subtract_dark(self, *args, **kwargs):
+        return prejump.subtract_dark(self.k, *args, **kwargs)
+
+    def detect_jumps(self, *args, **kwargs):
+        return jump.detect_jumps(self.k, *args, **kwargs)
+
+    def fit_ramps(self, *args, **kwargs):
+        return ramp_fit.fit_ramps(self.k, *args, **kwargs)
+
+    def gain_scale(self, *args, **kwargs):
+        return prejump.gain_scale(self.k, *args, **kwargs)
+
+    # ---- moving data
+    def to_device(self, segment, refs):
+        """``segment`` and the reference arrays on the device (ramps as float32)."""
+        xp = self.xp
+        dev_refs = {
+            t: None
+            if r is None
+            else replace(r, arrays={n: xp.asarray(a) for n, a in r.arrays.items()})
+            for t, r in refs.items()
+        }
+        if segment is None:
+            return None, dev_refs
+        data = segment.data
+        if data.dtype == np.uint16:  # raw counts: 2 bytes a sample over the bus, not 4
+            raw = xp.asarray(data)
+            out = xp.empty(raw.shape, xp.float32)
+            self.k.launch("tso_u16_to_f32", raw.size, raw, out, np.int64(raw.size))
+            data = out
+        else:
+            data = xp.asarray(data, dtype=xp.float32)
+        seg = replace(
+            segment,
+            data=data,
+            groupdq=xp.asarray(segment.groupdq),
+            pixeldq=xp.asarray(segment.pixeldq),
+            zeroframe=None if segment.zeroframe is None else xp.asarray(segment.zeroframe),
+            step_status=dict(segment.step_status),
+        )
+        return seg, dev_refs
+
+    @staticmethod
+    def to_host(a):
+        return a.get() if hasattr(a, "get") else a
