@@ -19,8 +19,13 @@
 #define TSO_FOR_EACH(i, n)                                                        \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;          \
          i < (long long)(n); i += (long long)blockDim.x * gridDim.x)
-#define TSO_NANF __int_as_float(0x7fc00000)
-#define TSO_NAN __longlong_as_double(0x7ff8000000000000LL)
+// quiet NaNs usable in TSO_HD functions (the __int_as_float intrinsics are device-only)
+TSO_HD float tso_nanf(void) { union { unsigned int u; float f; } v; v.u = 0x7fc00000u; return v.f; }
+TSO_HD double tso_nan(void) {
+    union { unsigned long long u; double d; } v; v.u = 0x7ff8000000000000ULL; return v.d;
+}
+#define TSO_NANF tso_nanf()
+#define TSO_NAN tso_nan()
 #else
 #include <math.h>
 #include <string.h>

@@ -53,3 +53,21 @@ def test_u16_to_f32(kernels):
     out = kernels.put(np.full(raw.size, np.nan, np.float32))
     kernels.launch("tso_u16_to_f32", raw.size, kernels.put(raw), out, np.int64(raw.size))
     np.testing.assert_array_equal(kernels.get(out), raw.astype(np.float32))
+
+
+def test_the_module_compiles_with_nvcc_as_one_unit(tmp_path):
+    """What NVRTC compiles: every kernel file in one translation unit (names must not clash)."""
+    import os
+    import shutil
+    import subprocess
+
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("no nvcc")
+    src = tmp_path / "module.cu"
+    src.write_text(sources.module_source())
+    flags = [*sources.OPTIONS, "-arch=sm_90", "-Werror", "all-warnings"]
+    res = subprocess.run(
+        [nvcc, *flags, "-c", str(src), "-o", os.devnull], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr[-3000:]

@@ -1,0 +1,178 @@
+// ramp_fit (OLS_C): tsogpu/algorithms/ramp_fit.py: fit_ramps (stcal 1.20 slope_fitter.c).
+#include "common.cuh"
+#include "ramp_fit.cuh"
+
+// fit_ramps: one index = one pixel p (of npix = ny * nx), all its integrations.
+//
+// data (nints, ngroups, npix) float32, gdq the same in uint8 (as given to fit_ramps: the
+// group range and the one-good-group suppression are applied here), pixeldq/gain/readnoise/
+// dark (npix); zeroframe (nints, npix), read only when has_zf. readnoise is the CDS read noise
+// in DN, converted as ols_readnoise does: float32(rn * (gain / sqrt(2 NFRAMES))), sqrt2n =
+// sqrt(2.0 * NFRAMES). first/last: the usable group range (flag_group_range); suppress:
+// suppress_one_group and NGROUPS > 1; tg, tf: TGROUP and TFRAME through float; t0:
+// one_group_time. Outputs: the rateints arrays (nints, npix) and the rate arrays (npix).
+TSO_KERNEL void tso_rf_fit_pixels(
+    const float* __restrict__ data, const unsigned char* __restrict__ gdq,
+    const unsigned int* __restrict__ pixeldq, const float* __restrict__ gain,
+    const float* __restrict__ readnoise, const float* __restrict__ dark,
+    const float* __restrict__ zeroframe, float* __restrict__ ri_sci, float* __restrict__ ri_err,
+    unsigned int* __restrict__ ri_dq, float* __restrict__ ri_vp, float* __restrict__ ri_vr,
+    float* __restrict__ r_sci, float* __restrict__ r_err, unsigned int* __restrict__ r_dq,
+    float* __restrict__ r_vp, float* __restrict__ r_vr, const unsigned int* __restrict__ dqv,
+    long long nints, long long ngroups, long long npix, long long first, long long last,
+    int suppress, int has_zf, double sqrt2n, double tg, double tf, double t0) {
+    const unsigned int dnu = dqv[DQ_DO_NOT_USE];
+    const unsigned int sat = dqv[DQ_SATURATED];
+    const unsigned int invalid = dnu | sat;
+    const unsigned int jump_pers = dqv[DQ_JUMP_DET] | dqv[DQ_PERSISTENCE];
+    const double thr = RF_LARGE_VARIANCE_THRESHOLD;
+    TSO_FOR_EACH(p, npix) {
+        RfPixel px;
+        px.data = data + p;
+        px.gdq = gdq + p;
+        px.zf = has_zf ? zeroframe + p : 0;
+        px.ngroups = ngroups;
+        px.npix = npix;
+        px.first = first;
+        px.last = last;
+        px.suppress = suppress;
+        px.tg = tg;
+        px.tf = tf;
+        px.t0 = t0;
+        px.dnu = (unsigned char)dnu;
+        px.sat = (unsigned char)sat;
+        px.jump = (unsigned char)dqv[DQ_JUMP_DET];
+        px.pers = (unsigned char)dqv[DQ_PERSISTENCE];
+        px.cl = (unsigned char)dqv[DQ_CHARGELOSS];
+        // get_pixel_ramp_meta; the read noise as ols_readnoise (float64 product -> float32)
+        px.gain = (double)gain[p];
+        px.rnoise = (double)(float)((double)readnoise[p] * (px.gain / sqrt2n));
+        px.dark = (double)dark[p];
+        unsigned int pdq = pixeldq[p];
+        if (px.gain <= 0. || isnan(px.gain)) pdq |= dnu | dqv[DQ_NO_GAIN_VALUE];
+
+        // Pass 1: compute_median_rate, over every integration.
+        double buf[RF_MAX_GROUPS];
+        px.mrate = rf_median_rate(&px, nints, buf);
+
+        // Pass 2: ramp_fit_pixel, with ramp_fit_pixel_rnoise_chargeloss's sum alongside.
+        unsigned int rate_dq = pdq;
+        double rate_vp = 0., rate_vr = 0., rate_num = 0., evar_r = 0.;
+        long long dnu_cnt = 0, sat_cnt = 0;
+        int set_rate_sat = 0, any_cl = 0;
+        for (long long i = 0; i < nints; ++i) {
+            RfRamp r;
+            rf_ramp_info(&px, i, &r);
+            unsigned int idq = pdq | ((unsigned int)r.flags & jump_pers);
+            rate_dq |= (unsigned int)r.flags & jump_pers;
+            double sci = 0., vp = 0., vr = 0., err = 0.;
+            // compute_integration_segments: group 0 SATURATED -> no segments
+            int sat0 = (rf_gdq(&px, &r, i, 0) & px.sat) != 0;
+            if (sat0) {
+                idq |= dnu | sat;
+                sci = TSO_NAN;
+            }
+            if (r.cnt_dnu_sat == ngroups) {  // ramp_fit_pixel_integration: whole ramp unusable
+                idq |= dnu;
+                if (r.cnt_sat == ngroups) idq |= sat;
+            } else if (!sat0) {
+                RfIntSums t;
+                rf_fit_integration(&px, &r, i, &t);
+                if (t.nseg > 0) {  // ramp_fit_pixel_integration_fit_slope
+                    if (t.invvar_p > 0.) vp = 1. / t.invvar_p;
+                    if (vp >= thr) vp = 0.;
+                    vr = 1. / t.invvar_r;
+                    if (vr >= thr) vr = 0.;
+                    if (idq & invalid) {
+                        sci = TSO_NAN;
+                        vp = 0.;
+                        vr = 0.;
+                        err = 0.;
+                    } else {
+                        double var_err = 1. / t.invvar_e;
+                        sci = t.slope_num * vr;  // JP-4318
+                        err = (var_err > thr) ? 0. : sqrt(var_err);
+                    }
+                    if (t.invvar_p > 0.) rate_vp += t.invvar_p;
+                    rate_vr += t.invvar_r;
+                    rate_num += t.slope_num;
+                }
+            }
+            // ramp_fit_pixel
+            if (idq & dnu) {
+                dnu_cnt++;
+                sci = TSO_NAN;
+            }
+            if (idq & sat) {
+                sat_cnt++;
+                sci = TSO_NAN;
+            }
+            if (r.cnt_sat > 0) {  // partial saturation
+                idq |= sat;
+                set_rate_sat = 1;
+            }
+            // ramp_fit_pixel_rnoise_chargeloss, this integration's term
+            if (r.flags & px.cl) {
+                any_cl = 1;
+                double inv = rf_chargeloss_invvar(&px, &r, i);
+                vr = 1. / inv;
+                if (vr >= thr) vr = 0.;
+                evar_r += inv;
+            } else if (vr > 0.) {
+                evar_r += 1. / vr;
+            }
+            long long o = i * npix + p;
+            ri_sci[o] = (float)sci;
+            ri_err[o] = (float)err;
+            ri_dq[o] = idq;
+            ri_vp[o] = (float)vp;
+            ri_vr[o] = (float)vr;
+        }
+
+        // ramp_fit_pixel: the exposure level
+        if (dnu_cnt == nints) rate_dq |= dnu;
+        if (sat_cnt == nints) rate_dq |= sat;
+        if (rate_vp > 0.) rate_vp = 1. / rate_vp;
+        if ((rate_vp >= thr) || (rate_vp < 0.)) rate_vp = 0.;
+        if (rate_vr > 0.) rate_vr = 1. / rate_vr;
+        if (rate_vr >= thr) rate_vr = 0.;
+        double rate_err = sqrt(rate_vp + rate_vr);
+        double rate_sci = rate_num;
+        if (rate_dq & invalid) {
+            rate_sci = TSO_NAN;
+            rate_vp = 0.;
+            rate_vr = 0.;
+            rate_err = 0.;
+        }
+        if (set_rate_sat) rate_dq |= sat;
+        if (!isnan(rate_sci)) rate_sci = rate_sci * rate_vr;
+        // ramp_fit_pixel_rnoise_chargeloss: only VAR_RNOISE changes
+        if (any_cl) {
+            if (evar_r > 0.) rate_vr = 1. / evar_r;
+            if (rate_vr >= thr) rate_vr = 0.;
+        }
+        r_sci[p] = (float)rate_sci;
+        r_err[p] = (float)rate_err;
+        r_dq[p] = rate_dq;
+        r_vp[p] = (float)rate_vp;
+        r_vr[p] = (float)rate_vr;
+    }
+}
+
+// Tests only: every optimal weight the fit can use (rf_weight), for segment lengths
+// len = 3..lmax, power class c (snr_power's 0, 0.4, 1, 3, 6, 10) and group k < len, at
+// out[(len * 6 + c) * lmax + k]; 0 elsewhere. One index = one table entry.
+TSO_KERNEL void tso_rf_weight_table(double* __restrict__ out, long long lmax) {
+    const double powers[6] = {0., 0.4, 1., 3., 6., 10.};
+    TSO_FOR_EACH(idx, (lmax + 1) * 6 * lmax) {
+        long long k = idx % lmax;
+        long long c = (idx / lmax) % 6;
+        long long len = idx / (6 * lmax);
+        double v = 0.;
+        if (len >= 3 && k < len) {
+            double mid = (double)(len - 1) / 2.;
+            v = rf_weight(mid, 1. / mid, k, powers[c]);
+        }
+        out[idx] = v;
+    }
+}

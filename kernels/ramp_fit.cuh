@@ -1,0 +1,404 @@
+// ramp_fit (OLS_C) per pixel: tsogpu/algorithms/ramp_fit.py: fit_ramps, which follows
+// stcal 1.20 src/slope_fitter.c (get_pixel_ramp, ramp_fit_pixel, ramp_fit_pixel_rnoise_chargeloss).
+//
+// One thread = one pixel, looping over its integrations as ols_slope_fit_pixels does: pass 1
+// the median rate over every integration, pass 2 the per-integration fits with the exposure
+// sums accumulated in integration order, the CHARGELOSS read-noise recomputation folded into
+// pass 2 (each integration's term of its exposure sum depends on that integration only, and
+// the terms are added in the same order). Every intermediate is double (real_t), as in C.
+//
+// GROUPDQ is read as given to fit_ramps; the preparation done on the Python side by jwst and
+// stcal is applied per group on the fly:
+//   rf_gdq_range: flag_group_range (jwst set_groupdq): DO_NOT_USE outside [first, last]; this
+//                 is also the copy stcal keeps for CHARGELOSS (orig_gdq);
+//   rf_gdq:       + suppress_one_good_group (DO_NOT_USE in every group of a ramp with exactly
+//                 one group of gdq & ~PERSISTENCE == 0) + the ZEROFRAME clear of group 0.
+#pragma once
+
+// Groups per integration the median-rate buffer holds (the launcher checks NGROUPS against
+// it: tsogpu/cuda/ramp_fit.py RF_MAX_GROUPS).
+#define RF_MAX_GROUPS 512
+// slope_fitter.c: LARGE_VARIANCE_THRESHOLD
+#define RF_LARGE_VARIANCE_THRESHOLD 1.0e6
+
+// What a thread knows about its pixel (pointers already offset to the pixel).
+struct RfPixel {
+    const float* data;          // group g of integration i at [(i * ngroups + g) * npix]
+    const unsigned char* gdq;   // same layout
+    const float* zf;            // ZEROFRAME, integration i at [i * npix]; 0: none
+    long long ngroups, npix, first, last;
+    int suppress;               // suppress_one_group and NGROUPS > 1
+    double gain, rnoise, dark, mrate;
+    double tg, tf, t0;          // TGROUP, TFRAME (through float), one_group_time
+    unsigned char dnu, sat, jump, pers, cl;
+};
+
+// One integration of the pixel (get_pixel_ramp: the stats, is_0th, is_zframe).
+struct RfRamp {
+    unsigned char flags;        // OR of the groups' DQ (rf_gdq_range, + DNU if suppressed)
+    int one_good;               // suppressed: DO_NOT_USE in every group
+    long long cnt_sat, cnt_dnu_sat;
+    int is_0th, is_zframe;
+    double zf;                  // the ZEROFRAME value used as group 0 (is_zframe)
+};
+
+// A quiet NaN (0x7ff8000000000000, NumPy's np.nan) usable in TSO_HD functions: common.cuh's
+// TSO_NAN calls a __device__-only intrinsic, which nvcc refuses in __host__ __device__ code.
+TSO_HD double rf_nan(void) {
+    union {
+        unsigned long long u;
+        double d;
+    } v;
+    v.u = 0x7ff8000000000000ULL;
+    return v.d;
+}
+
+// One fitted segment (simple_ll_node).
+struct RfSeg {
+    double slope, var_p, var_r, var_e;
+};
+
+// GROUPDQ after flag_group_range (stcal's orig_gdq).
+TSO_HD unsigned char rf_gdq_range(const RfPixel* px, long long i, long long g) {
+    unsigned char f = px->gdq[(i * px->ngroups + g) * px->npix];
+    if (g < px->first || g > px->last) f = (unsigned char)(f | px->dnu);
+    return f;
+}
+
+// GROUPDQ as the C code sees it (pr->groupdq): suppression and the ZEROFRAME clear.
+TSO_HD unsigned char rf_gdq(const RfPixel* px, const RfRamp* r, long long i, long long g) {
+    if (g == 0 && r->is_zframe) return 0;
+    unsigned char f = rf_gdq_range(px, i, g);
+    if (r->one_good) f = (unsigned char)(f | px->dnu);
+    return f;
+}
+
+// pr->data: float -> double, SATURATED groups NaN, group 0 ZEROFRAME (get_pixel_ramp).
+TSO_HD double rf_data(const RfPixel* px, const RfRamp* r, long long i, long long g) {
+    if (g == 0 && r->is_zframe) return r->zf;
+    if (rf_gdq(px, r, i, g) & px->sat) return rf_nan();
+    return (double)px->data[(i * px->ngroups + g) * px->npix];
+}
+
+// get_pixel_ramp_integration (stats) + suppress_one_good_group_ramps + the 0th-group and
+// ZEROFRAME checks of get_pixel_ramp.
+TSO_HD void rf_ramp_info(const RfPixel* px, long long i, RfRamp* r) {
+    unsigned char npers = (unsigned char)~px->pers;
+    unsigned char flags = 0;
+    long long n_not_pers = 0, cnt_good = 0, cnt_dnu_sat = 0, cnt_sat = 0;
+    for (long long g = 0; g < px->ngroups; ++g) {
+        unsigned char f = rf_gdq_range(px, i, g);
+        flags = (unsigned char)(flags | f);
+        if ((f & npers) == 0) n_not_pers++;
+        if (f == 0) cnt_good++;
+        if (f & (px->dnu | px->sat)) cnt_dnu_sat++;
+        if (f & px->sat) cnt_sat++;
+    }
+    r->one_good = px->suppress && n_not_pers == 1;
+    if (r->one_good) {  // every group gains DO_NOT_USE
+        flags = (unsigned char)(flags | px->dnu);
+        cnt_good = 0;
+        cnt_dnu_sat = px->ngroups;
+    }
+    r->flags = flags;
+    r->is_0th = 0;
+    r->is_zframe = 0;
+    r->zf = 0.0;
+    if (!px->suppress) {
+        if (cnt_good == 1 && rf_gdq_range(px, i, 0) == 0) {
+            r->is_0th = 1;
+        } else if (cnt_good == 0 && px->zf) {
+            double zf = (double)px->zf[i * px->npix];
+            if (0.0 != zf) {  // a NaN ZEROFRAME is used, as in C
+                r->zf = zf;
+                r->is_zframe = 1;
+                cnt_dnu_sat--;
+                if (cnt_sat == px->ngroups) cnt_sat--;
+            }
+        }
+    }
+    r->cnt_sat = cnt_sat;
+    r->cnt_dnu_sat = cnt_dnu_sat;
+}
+
+// The k-th smallest of a[0..n-1] (no NaN), a reordered so that a[0..k-1] <= a[k] (Wirth's
+// selection). Only values are returned; equal values (0.0 and -0.0) may come out in any
+// order, which can only flip the sign of a zero median: the caller adds the median to a sum
+// that starts at +0.0, which forgets that sign (as NumPy's and C's sorts do).
+TSO_HD double rf_select(double* a, long long n, long long k) {
+    long long l = 0, m = n - 1;
+    while (l < m) {
+        double x = a[k];
+        long long i = l, j = m;
+        do {
+            while (a[i] < x) i++;
+            while (x < a[j]) j--;
+            if (i <= j) {
+                double t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        } while (i <= j);
+        if (j < k) l = i;
+        if (k < i) m = j;
+    }
+    return a[k];
+}
+
+// real_nan_median of the n non-NaN values in a (their order does not matter).
+TSO_HD double rf_nan_median(double* a, long long n) {
+    if (n == 0) return rf_nan();
+    long long h = n >> 1;
+    double hi = rf_select(a, n, h);
+    if (n & 1) return hi;
+    double lo = a[0];  // the largest of a[0..h-1], the (h-1)-th smallest
+    for (long long j = 1; j < h; ++j) {
+        if (a[j] > lo) lo = a[j];
+    }
+    return (hi + lo) / 2.;
+}
+
+// median_rate_default, one integration (NGROUPS > 1), NaN -> 0: median_rate_integration and
+// median_rate_integration_sort. buf: RF_MAX_GROUPS doubles.
+TSO_HD double rf_median_rate_int(const RfPixel* px, const RfRamp* r, long long i, double* buf) {
+    double mrate;
+    if (r->is_0th) {
+        mrate = rf_data(px, r, i, 0) / px->t0;
+    } else if (r->is_zframe) {
+        mrate = r->zf / px->tf;
+    } else {
+        // loc_integ[k]: NaN for DO_NOT_USE, else data / TGROUP (SATURATED data is NaN);
+        // first differences, NaN where the later group has JUMP_DET; only non-NaN kept.
+        long long n = 0;
+        double prev = (rf_gdq(px, r, i, 0) & px->dnu) ? rf_nan() : rf_data(px, r, i, 0) / px->tg;
+        double loc0 = prev;
+        for (long long g = 1; g < px->ngroups; ++g) {
+            unsigned char f = rf_gdq(px, r, i, g);
+            double cur = (f & px->dnu) ? rf_nan() : rf_data(px, r, i, g) / px->tg;
+            double d = (f & px->jump) ? rf_nan() : cur - prev;
+            if (!isnan(d)) buf[n++] = d;
+            prev = cur;
+        }
+        if (n == 0 && !isnan(loc0)) buf[n++] = loc0;  // all differences NaN
+        mrate = rf_nan_median(buf, n);
+    }
+    if (isnan(mrate)) mrate = 0.;
+    return mrate;
+}
+
+// compute_median_rate: the pixel's rate, the mean over integrations (in order).
+TSO_HD double rf_median_rate(const RfPixel* px, long long nints, double* buf) {
+    double accum = 0.;
+    RfRamp r;
+    for (long long i = 0; i < nints; ++i) {
+        rf_ramp_info(px, i, &r);
+        if (px->ngroups == 1) {
+            accum += rf_data(px, &r, i, 0) / px->t0;  // median_rate_1ngroup: NaN kept
+        } else {
+            accum += rf_median_rate_int(px, &r, i, buf);
+        }
+    }
+    return accum / (double)nints;
+}
+
+// segment_len1_timing (is_0th and is_zframe are only set without suppression)
+TSO_HD double rf_len1_timing(const RfPixel* px, const RfRamp* r) {
+    if (r->is_0th) return px->t0;
+    if (r->is_zframe) return px->tf;
+    return px->tg;
+}
+
+// segment_rnoise_len1 / segment_rnoise_len2: 12 (R/t)^2 / (6 G^2), in the C order.
+TSO_HD double rf_rnoise_short(const RfPixel* px, double timing) {
+    double rnum = px->rnoise / timing;
+    rnum = 12. * rnum * rnum;
+    double rden = 6.;
+    rden = rden * px->gain * px->gain;
+    return rnum / rden;
+}
+
+// segment_rnoise_default: 12 (R/t)^2 / ((n^3 - n) G^2); 0 for a bad gain.
+TSO_HD double rf_rnoise_long(const RfPixel* px, double seglen) {
+    if ((px->gain <= 0.) || isnan(px->gain)) return 0.;
+    double rnum = px->rnoise / px->tg;
+    rnum = 12. * rnum * rnum;
+    double rden = seglen * seglen * seglen - seglen;
+    rden = rden * px->gain * px->gain;
+    return rnum / rden;
+}
+
+// snr_power (a NaN SNR gives 10)
+TSO_HD double rf_snr_power(double snr) {
+    if (snr < 5.) return 0.;
+    if (snr < 10.) return 0.4;
+    if (snr < 20.) return 1.;
+    if (snr < 50.) return 3.;
+    if (snr < 100.) return 6.;
+    return 10.;
+}
+
+// The optimal weight of group k of a segment before the read-noise factor:
+// powf(fabs((k - mid) * invmid), power), both arguments rounded to float as C's powf call
+// does. powf is taken as the correctly rounded float of the exact power, as the NumPy
+// backend does (_powf): (float)pow((double)x, (double)p). Host build: glibc pow, within
+// 1 ulp in double; checked against NumPy for every segment length <= RF_MAX_GROUPS, group
+// and power (tests/test_kernels_ramp_fit.py: test_weight_table). Device: CUDA's double pow
+// (at most 2 ulp in double): its float rounding is the correctly rounded one except where the
+// exact power lies within 2 double ulps of a float rounding boundary (astronomically rare for
+// these arguments; the same test checks every weight on a GPU).
+TSO_HD double rf_weight(double mid, double invmid, long long k, double power) {
+    double w = fabs(((double)k - mid) * invmid);
+    return (double)(float)pow((double)(float)w, (double)(float)power);
+}
+
+// Poisson variance numerator / pden (the segment fits' var_p).
+TSO_HD double rf_var_p(const RfPixel* px, double pden) {
+    if (px->mrate > 0.) return (px->mrate + px->dark) / pden;
+    return px->dark / pden;
+}
+
+// ramp_fit_pixel_integration_fit_slope_seg: one segment [start, start + len) of integration i.
+TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, long long i, long long start,
+                           long long len, RfSeg* s) {
+    if (len == 1) {  // _seg_len1
+        double timing = rf_len1_timing(px, r);
+        s->slope = rf_data(px, r, i, start) / timing;
+        s->var_p = rf_var_p(px, timing * px->gain);
+        s->var_r = rf_rnoise_short(px, timing);
+    } else if (len == 2) {  // _seg_len2
+        double data0 = rf_data(px, r, i, start);
+        double data1 = rf_data(px, r, i, start + 1);
+        s->slope = (data1 - data0) / px->tg;
+        s->var_p = rf_var_p(px, px->tg * px->gain);
+        s->var_r = rf_rnoise_short(px, px->tg);
+    } else {  // _seg_default: segment_snr, snr_power, _weighted_ols, _weighted_seg
+        double y0 = rf_data(px, r, i, start);
+        double yend = rf_data(px, r, i, start + len - 1);
+        double diff = yend - y0;
+        double den = px->rnoise * px->rnoise + diff * px->gain;
+        double snr;
+        if ((den <= 0.) || (px->gain == 0.)) {
+            snr = 0.;
+        } else {
+            double sn = (diff * px->gain) / sqrt(den);
+            snr = (sn < 0.) ? 0. : sn;
+        }
+        double power = rf_snr_power(snr);
+        double mid = (double)(len - 1) / 2.;
+        double invmid = 1. / mid;
+        double invrn2 = 1. / (px->rnoise * px->rnoise);
+        double sumw = 0., sumx = 0., sumxx = 0., sumy = 0., sumxy = 0.;
+        for (long long k = 0; k < len; ++k) {
+            double weight = rf_weight(mid, invmid, k, power) * invrn2;
+            double xval = (double)k + (double)start;
+            double y = rf_data(px, r, i, start + k);
+            y = isnan(y) ? 0. : y;
+            double xwt = xval * weight;
+            sumw += weight;
+            sumx += xwt;
+            sumxx += (xval * xwt);
+            sumy += (y * weight);
+            sumxy += (y * xwt);
+        }
+        double dden = (sumw * sumxx - sumx * sumx);
+        double num = (sumw * sumxy - sumx * sumy);
+        double invden = 1. / dden;
+        s->slope = (num * invden) / px->tg;
+        double seglen = (double)len;
+        s->var_p = rf_var_p(px, px->tg * px->gain * (seglen - 1.));
+        s->var_r = rf_rnoise_long(px, seglen);
+    }
+    s->var_e = s->var_p + s->var_r;
+}
+
+// The DQ compute_integration_segments reads: pr->groupdq, or for the CHARGELOSS pass
+// orig_gdq with CHARGELOSS|DO_NOT_USE toggled in CHARGELOSS groups
+// (ramp_fit_pixel_rnoise_chargeloss_remove: a CHARGELOSS group without DNU gains DNU).
+TSO_HD unsigned char rf_seg_flag(const RfPixel* px, const RfRamp* r, long long i, long long g,
+                                 int chargeloss) {
+    if (!chargeloss) return rf_gdq(px, r, i, g);
+    unsigned char f = rf_gdq_range(px, i, g);
+    if (f & px->cl) f = (unsigned char)(f ^ (px->cl | px->dnu));
+    return f;
+}
+
+// compute_integration_segments: the next run of groups with gdq & ~PERSISTENCE == 0 at or
+// after group g, [*start, *end); it starts one group earlier when that group's flags are
+// exactly JUMP_DET (ignoring PERSISTENCE). Returns 0 when there is none.
+TSO_HD int rf_next_run(const RfPixel* px, const RfRamp* r, long long i, int chargeloss,
+                       long long g, long long* start, long long* end) {
+    unsigned char npers = (unsigned char)~px->pers;
+    while (g < px->ngroups && (rf_seg_flag(px, r, i, g, chargeloss) & npers) != 0) g++;
+    if (g >= px->ngroups) return 0;
+    *start = g;
+    if (g > 0 && (rf_seg_flag(px, r, i, g - 1, chargeloss) & npers) == px->jump) *start = g - 1;
+    while (g < px->ngroups && (rf_seg_flag(px, r, i, g, chargeloss) & npers) == 0) g++;
+    *end = g;
+    return 1;
+}
+
+// Integration sums over the segments (ramp_fit_pixel_integration_fit_slope), in order.
+struct RfIntSums {
+    double invvar_r, invvar_p, invvar_e, slope_num;
+    long long nseg;
+};
+
+// The segments stcal keeps (add_segment_to_list + prune_segment_list): every run of length
+// >= 2 in order or, when there is none, only the first run of length 1.
+TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, long long i, RfIntSums* t) {
+    t->invvar_r = 0.;
+    t->invvar_p = 0.;
+    t->invvar_e = 0.;
+    t->slope_num = 0.;
+    t->nseg = 0;
+    long long g = 0, start, end, first1 = -1;
+    RfSeg s;
+    while (rf_next_run(px, r, i, 0, g, &start, &end)) {
+        if (end - start >= 2) {
+            rf_fit_segment(px, r, i, start, end - start, &s);
+            t->nseg++;
+            t->invvar_r += (1. / s.var_r);
+            if (s.var_p > 0.) t->invvar_p += (1. / s.var_p);
+            t->invvar_e += (1. / s.var_e);
+            t->slope_num += (s.slope / s.var_r);  // JP-4318
+        } else if (first1 < 0) {
+            first1 = start;
+        }
+        g = end;
+    }
+    if (t->nseg == 0 && first1 >= 0) {
+        rf_fit_segment(px, r, i, first1, 1, &s);
+        t->nseg = 1;
+        t->invvar_r += (1. / s.var_r);
+        if (s.var_p > 0.) t->invvar_p += (1. / s.var_p);
+        t->invvar_e += (1. / s.var_e);
+        t->slope_num += (s.slope / s.var_r);
+    }
+}
+
+// ramp_fit_pixel_rnoise_chargeloss_segs: the integration's 1 / var_r sum on the segments of
+// orig_gdq with CHARGELOSS|DNU toggled (no group-0 SATURATED shortcut); positive only.
+TSO_HD double rf_chargeloss_invvar(const RfPixel* px, const RfRamp* r, long long i) {
+    double invvar_r = 0.;
+    long long g = 0, start, end, first1 = -1;
+    int nlong = 0;
+    while (rf_next_run(px, r, i, 1, g, &start, &end)) {
+        long long len = end - start;
+        if (len >= 2) {
+            double svar = (len == 2) ? rf_rnoise_short(px, px->tg)
+                                     : rf_rnoise_long(px, (double)len);
+            if (svar > 0.) invvar_r += (1. / svar);
+            nlong++;
+        } else if (first1 < 0) {
+            first1 = start;
+        }
+        g = end;
+    }
+    if (nlong == 0 && first1 >= 0) {
+        double svar = rf_rnoise_short(px, rf_len1_timing(px, r));
+        if (svar > 0.) invvar_r += (1. / svar);
+    }
+    return invvar_r;
+}

@@ -1,0 +1,392 @@
+"""ramp_fit kernels (kernels/ramp_fit.cu, tsogpu/cuda/ramp_fit.py) against the NumPy backend.
+
+Every array of ``rateints`` and ``rate`` must be bit-identical to
+``tsogpu.algorithms.ramp_fit.fit_ramps``: DQ equal, floats equal as bits (so -0.0 != 0.0),
+NaNs in the same places (a NaN's sign and payload are not compared: NumPy's own NaN results
+depend on array positions, see the module doc of ramp_fit.py).
+"""
+
+import re
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tsogpu import dq
+from tsogpu.algorithms import ramp_fit as np_rf
+from tsogpu.config import RampFit
+from tsogpu.cuda import ramp_fit as cu_rf
+from tsogpu.cuda import sources
+
+DNU = dq.DO_NOT_USE
+SAT = dq.SATURATED
+JUMP = dq.JUMP_DET
+PERS = dq.PIXEL["PERSISTENCE"]
+CL = dq.CHARGELOSS
+FIELDS = ("sci", "err", "dq", "var_poisson", "var_rnoise")
+POISON_F32 = np.float32(-1234.5)
+POISON_U32 = np.uint32(0xDEADBEEF)
+
+
+class _PoisonXp:
+    """The array module, with ``empty`` returning poisoned arrays (unwritten outputs show)."""
+
+    def __init__(self, xp):
+        self._xp = xp
+
+    def __getattr__(self, name):
+        return getattr(self._xp, name)
+
+    def empty(self, shape, dtype=float):
+        dtype = np.dtype(dtype)
+        poison = POISON_U32 if dtype == np.uint32 else POISON_F32
+        return self._xp.full(shape, poison, dtype=dtype)
+
+
+class _Poisoned:
+    def __init__(self, kernels):
+        self.kernels = kernels
+        self.xp = _PoisonXp(kernels.xp)
+
+    def launch(self, *args):
+        self.kernels.launch(*args)
+
+
+def _assert_same(got, want, label):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape, label
+    if got.dtype.kind == "f":
+        nan_g, nan_w = np.isnan(got), np.isnan(want)
+        if not np.array_equal(nan_g, nan_w):
+            first = np.argwhere(nan_g != nan_w)[:5].tolist()
+            raise AssertionError(f"{label}: NaN positions differ, first at {first}")
+        got = np.where(nan_g, 0, got).astype(got.dtype)
+        want = np.where(nan_w, 0, want).astype(want.dtype)
+    u = f"u{got.itemsize}"
+    diff = got.view(u) != want.view(u)
+    if diff.any():
+        first = np.argwhere(diff)[:5].tolist()
+        at = tuple(first[0])
+        raise AssertionError(
+            f"{label}: {diff.sum()} of {diff.size} differ, first at {first}: "
+            f"{got[at]!r} != {want[at]!r}"
+        )
+
+
+def _run_both(kernels, arrays, params, timing, dark=None, zeroframe=None):
+    """Both backends on the same inputs; asserts bit identity and untouched inputs."""
+    inputs = [a for a in (*arrays, dark, zeroframe) if a is not None]
+    copies = [a.copy() for a in inputs]
+    want = np_rf.fit_ramps(
+        *arrays, params, average_dark_current=dark, zeroframe=zeroframe, **timing
+    )
+    put = kernels.put
+    dev = [put(a) for a in arrays]
+    got = cu_rf.fit_ramps(
+        _Poisoned(kernels),
+        *dev,
+        params,
+        average_dark_current=None if dark is None else put(dark),
+        zeroframe=None if zeroframe is None else put(zeroframe),
+        **timing,
+    )
+    for before, after in zip(copies, inputs, strict=True):
+        np.testing.assert_array_equal(before, after)
+    for d, a in zip(dev, arrays, strict=True):  # device inputs untouched
+        np.testing.assert_array_equal(kernels.get(d), a)
+    for product in ("rateints", "rate"):
+        for name, g, w in zip(FIELDS, getattr(got, product), getattr(want, product), strict=True):
+            _assert_same(kernels.get(g), w, f"{product}.{name}")
+    return want
+
+
+# ---------------------------------------------------------------------------------------
+# Build constants and helpers
+
+
+def test_max_groups_matches_the_kernel_header():
+    text = (sources.kernel_dir() / "ramp_fit.cuh").read_text()
+    value = int(re.search(r"#define RF_MAX_GROUPS (\d+)", text).group(1))
+    assert value == cu_rf.RF_MAX_GROUPS
+    threshold = float(re.search(r"#define RF_LARGE_VARIANCE_THRESHOLD (\S+)", text).group(1))
+    assert threshold == np_rf.LARGE_VARIANCE_THRESHOLD
+
+
+def test_too_many_groups_is_a_clear_error(kernels):
+    n = cu_rf.RF_MAX_GROUPS + 1
+    data = kernels.put(np.zeros((1, n, 1, 1), np.float32))
+    with pytest.raises(ValueError, match="RF_MAX_GROUPS"):
+        cu_rf.fit_ramps(
+            kernels,
+            data,
+            kernels.put(np.zeros((1, n, 1, 1), np.uint8)),
+            kernels.put(np.zeros((1, 1), np.uint32)),
+            kernels.put(np.ones((1, 1), np.float32)),
+            kernels.put(np.ones((1, 1), np.float32)),
+            RampFit(),
+            nframes=1,
+            groupgap=0,
+            tgroup=1.0,
+            tframe=1.0,
+        )
+
+
+def _powf(x, p):
+    """powf(x, p) correctly rounded, as the NumPy backend takes it (module doc of ramp_fit)."""
+    x32 = x.astype(np.float32).astype(np.float64)
+    p32 = np.float64(np.float32(p))
+    return np.power(x32, p32).astype(np.float32).astype(np.float64)
+
+
+def test_weight_table(kernels):
+    """Every optimal weight (segment length <= RF_MAX_GROUPS, group, power) as NumPy has it.
+
+    On the host this checks glibc's pow; on a GPU, CUDA's double pow (see rf_weight).
+    """
+    lmax = cu_rf.RF_MAX_GROUPS
+    powers = (0.0, 0.4, 1.0, 3.0, 6.0, 10.0)
+    out = kernels.put(np.full((lmax + 1) * 6 * lmax, np.nan))
+    kernels.launch("tso_rf_weight_table", out.size, out, np.int64(lmax))
+    got = kernels.get(out).reshape(lmax + 1, 6, lmax)
+    want = np.zeros_like(got)
+    for length in range(3, lmax + 1):
+        k = np.arange(length, dtype=np.float64)
+        mid = (np.float64(length) - 1.0) / 2.0
+        w = np.abs((k - mid) * (1.0 / mid))
+        for c, p in enumerate(powers):
+            want[length, c, :length] = _powf(w, p)
+    _assert_same(got, want, "weights")
+
+
+def test_helpers(kernels):
+    rng = np.random.default_rng(5)
+    flags = np.array([0, DNU, SAT, JUMP, PERS, CL, PERS | JUMP, DNU | CL], np.uint8)
+    gdq = rng.choice(flags, size=(3, 6, 4, 5), p=[0.5, 0.1, 0.1, 0.1, 0.1, 0.04, 0.03, 0.03])
+    gdq = gdq.astype(np.uint8)
+    d = kernels.put(gdq)
+    for first, last in [(None, None), (1, 4), (-2, 3), (3, 3), (2, None), (None, 2), (0, 9)]:
+        _assert_same(
+            kernels.get(cu_rf.flag_group_range(kernels, d, first, last)),
+            np_rf.flag_group_range(gdq, first, last),
+            f"flag_group_range {first} {last}",
+        )
+    _assert_same(
+        kernels.get(cu_rf.suppress_one_good_group(kernels, d)),
+        np_rf.suppress_one_good_group(gdq),
+        "suppress_one_good_group",
+    )
+    np.testing.assert_array_equal(kernels.get(d), gdq)
+    rn = rng.uniform(0, 30, (7, 9)).astype(np.float32)
+    gain = rng.uniform(-1, 3, (7, 9)).astype(np.float32)
+    gain[0, :3] = [np.nan, 0.0, np.inf]
+    for nframes in (1, 2, 4, 5):
+        _assert_same(
+            kernels.get(cu_rf.ols_readnoise(kernels, kernels.put(rn), kernels.put(gain), nframes)),
+            np_rf.ols_readnoise(rn, gain, nframes),
+            f"ols_readnoise {nframes}",
+        )
+    sat = np.full((2, 3, 2, 2), SAT, np.uint8)
+    assert cu_rf.exposure_fully_saturated(kernels, kernels.put(sat)) is True
+    sat[1, 0, 1, 1] = JUMP
+    assert cu_rf.exposure_fully_saturated(kernels, kernels.put(sat)) is False
+
+
+# ---------------------------------------------------------------------------------------
+# Random ramps covering every branch
+
+
+def _random_case(seed, nints, ngroups, ny=9, nx=14, nframes=1, groupgap=0, tframe=1.5):
+    """Ramps with noise and a per-pixel mix of every case ramp fitting distinguishes."""
+    rng = np.random.default_rng(seed)
+    shape = (nints, ngroups, ny, nx)
+    tgroup = tframe * (nframes + groupgap)
+    gain = rng.uniform(1.0, 2.5, (ny, nx)).astype(np.float32)
+    gain[0, :4] = [0.0, np.nan, -1.0, 1e-30]
+    rn = rng.uniform(3.0, 25.0, (ny, nx)).astype(np.float32)
+    rn[1, :2] = [0.0, np.nan]
+    # rates from very faint to bright (every SNR power class), some negative
+    rate = 10 ** rng.uniform(-1, 5, (ny, nx)) * rng.choice([-1, 1, 1, 1], (ny, nx))
+    t = tgroup * np.arange(1, ngroups + 1)
+    level = rate[None, None] * t[None, :, None, None] * rng.uniform(0.8, 1.2, (nints, 1, ny, nx))
+    data = level + rng.normal(0.0, 10.0, shape)
+    gdq = np.zeros(shape, np.uint8)
+    u = rng.random(shape)
+    cr = u < 0.08
+    gdq[cr] |= JUMP
+    data += np.cumsum(np.where(cr, rng.uniform(50, 5000, shape), 0.0), axis=1)
+    gdq[(u > 0.08) & (u < 0.11)] |= DNU
+    gdq[(u > 0.11) & (u < 0.12)] |= JUMP | DNU
+    gdq[(u > 0.12) & (u < 0.15)] |= PERS
+    gdq[(u > 0.15) & (u < 0.16)] |= PERS | JUMP
+    gdq[(u > 0.16) & (u < 0.18)] |= CL | DNU
+    gdq[(u > 0.18) & (u < 0.19)] |= CL
+    # saturation from a random group onwards (group 0 included: first group saturated)
+    first_sat = np.where(
+        rng.random((nints, ny, nx)) < 0.3, rng.integers(0, ngroups, (nints, ny, nx)), ngroups
+    )
+    for g in range(ngroups):
+        gdq[:, g][first_sat <= g] |= SAT
+    # whole-pixel cases along row 2..: all saturated, all DNU, one good group, clean
+    gdq[:, :, 2, 0] = SAT
+    gdq[:, :, 2, 1] = DNU
+    gdq[:, :, 2, 2] = DNU
+    gdq[:, 0, 2, 2] = 0  # one good group: group 0
+    gdq[:, :, 2, 3] = SAT
+    gdq[:, 0, 2, 3] = 0  # group 0 good, the rest saturated
+    gdq[:, :, 2, 4] = DNU
+    gdq[:, -1, 2, 4] = 0  # one good group: the last
+    gdq[:, :, 2, 5] = DNU | PERS
+    gdq[:, 0, 2, 5] = PERS  # one good group that is PERSISTENCE
+    gdq[:, :, 2, 6] = 0
+    gdq[:, :, 2, 7] = JUMP  # every group JUMP
+    gdq[:, :, 2, 8] = CL | DNU
+    if ngroups > 2:
+        gdq[:, 1::2, 2, 9] = JUMP | DNU  # alternating: length-1 runs only
+        gdq[:, ::3, 2, 10] = JUMP  # runs after JUMP groups
+    data[u > 0.99] = np.nan
+    data[:, :, 2, 11] = np.nan
+    data[:, :, 3, 0] = 0.0  # exactly zero data
+    pixeldq = np.zeros((ny, nx), np.uint32)
+    pixeldq[3, 1:4] = [DNU, SAT, dq.PIXEL["HOT"]]
+    dark = rng.uniform(0.0, 0.5, (ny, nx)).astype(np.float32)
+    dark[3, 5] = np.nan
+    zeroframe = (rate[None] * tframe + rng.normal(0, 5, (nints, ny, nx))).astype(np.float32)
+    zeroframe[rng.random(zeroframe.shape) < 0.2] = 0.0
+    zeroframe[rng.random(zeroframe.shape) < 0.05] = np.nan
+    timing = dict(nframes=nframes, groupgap=groupgap, tgroup=tgroup, tframe=tframe)
+    arrays = (data.astype(np.float32), gdq, pixeldq, gain, rn)
+    return arrays, dark, zeroframe, timing
+
+
+RANGES = [(None, None), (1, None), (None, 3), (1, 3), (3, 1), (-1, 50)]
+CASES = [
+    # (nints, ngroups, suppress, zeroframe, dark, group range index)
+    (nints, ngroups, suppress, zf, dark, rng_i)
+    for nints in (1, 3)
+    for ngroups in (1, 2, 3, 5, 20)
+    for suppress in (True, False)
+    for zf, dark, rng_i in ((False, True, 0), (True, False, 0), (True, True, 1 + ngroups % 5))
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"c{i}" for i in range(len(CASES))])
+def test_random_ramps(kernels, case):
+    nints, ngroups, suppress, use_zf, use_dark, range_i = case
+    seed = 100 + CASES.index(case)
+    nframes, groupgap = ((1, 0), (2, 1), (4, 0))[seed % 3]
+    arrays, dark, zeroframe, timing = _random_case(
+        seed, nints, ngroups, nframes=nframes, groupgap=groupgap
+    )
+    first, last = RANGES[range_i]
+    params = RampFit(suppress_one_group=suppress, firstgroup=first, lastgroup=last)
+    _run_both(
+        kernels,
+        arrays,
+        params,
+        timing,
+        dark=dark if use_dark else None,
+        zeroframe=zeroframe if use_zf else None,
+    )
+
+
+@pytest.mark.parametrize("tframe", [1e-3, 10.7, 123.456])
+def test_random_ramps_timings(kernels, tframe):
+    """Short TGROUP (variances above LARGE_VARIANCE_THRESHOLD) and TGROUP/TFRAME that are not
+    float32 numbers (read through a float cast)."""
+    arrays, dark, zeroframe, timing = _random_case(7, 2, 6, nframes=3, tframe=tframe)
+    for params in (RampFit(), RampFit(suppress_one_group=False)):
+        _run_both(kernels, arrays, params, timing, dark=dark, zeroframe=zeroframe)
+
+
+def test_long_ramps(kernels):
+    """Many groups: long segments (every SNR power class), the median over many differences."""
+    arrays, dark, zeroframe, timing = _random_case(11, 2, 150, ny=4, nx=12)
+    _run_both(kernels, arrays, RampFit(), timing, dark=dark)
+    data, gdq, *rest = arrays
+    gdq = gdq & np.uint8(0xFF & ~(JUMP | DNU | SAT | CL))  # long clean segments
+    data = np.where(np.isnan(data), np.float32(7.0), data)
+    _run_both(kernels, (data, gdq, *rest), RampFit(), timing, zeroframe=zeroframe)
+
+
+def test_infinite_values(kernels):
+    """+-inf in the data and ZEROFRAME (the medians, the sums and the SNR see them)."""
+    arrays, dark, zeroframe, timing = _random_case(21, 2, 7)
+    data = arrays[0].copy()
+    rng = np.random.default_rng(21)
+    u = rng.random(data.shape)
+    data[u < 0.03] = np.inf
+    data[u > 0.97] = -np.inf
+    zeroframe[rng.random(zeroframe.shape) < 0.1] = np.inf
+    for params in (RampFit(), RampFit(suppress_one_group=False)):
+        _run_both(kernels, (data, *arrays[1:]), params, timing, dark=dark, zeroframe=zeroframe)
+
+
+def test_bit_patterns(kernels):
+    """Every GROUPDQ pattern of 4 groups over a few flags, one pixel each."""
+    values = np.array([0, DNU, SAT, JUMP, PERS, JUMP | PERS, CL, CL | DNU], np.uint8)
+    combos = np.array(np.meshgrid(*[values] * 4, indexing="ij")).reshape(4, -1)
+    npx = combos.shape[1]  # 4096
+    ny, nx = 64, npx // 64
+    rng = np.random.default_rng(3)
+    gdq = combos.reshape(1, 4, ny, nx)
+    data = (np.arange(4, dtype=np.float32)[None, :, None, None] * 50.0 + 20.0).astype(np.float32)
+    data = data + rng.normal(0, 3, (1, 4, ny, nx)).astype(np.float32)
+    pixeldq = np.zeros((ny, nx), np.uint32)
+    gain = np.full((ny, nx), 1.7, np.float32)
+    rn = np.full((ny, nx), 9.0, np.float32)
+    zeroframe = rng.choice(np.array([0.0, 15.0], np.float32), (1, ny, nx))
+    timing = dict(nframes=1, groupgap=0, tgroup=10.0, tframe=10.0)
+    arrays = (data.astype(np.float32), gdq, pixeldq, gain, rn)
+    for params in (RampFit(), RampFit(suppress_one_group=False)):
+        _run_both(kernels, arrays, params, timing, zeroframe=zeroframe)
+
+
+# ---------------------------------------------------------------------------------------
+# Simulated segments through the NumPy pre-jump steps and jump
+
+SIM = {
+    "nrs_bots": dict(nints=3, ngroups=8, ncols=64, seed=4),
+    "niriss_soss": dict(nints=2, ngroups=6, ncols=64, nrows=32, seed=4),
+    "nircam_grism": dict(nints=3, ngroups=5, ncols=64, seed=4, zeroframe=True),
+}
+
+
+@pytest.mark.parametrize("mode", list(SIM))
+def test_simulated_segments(kernels, simulated, mode):
+    from tsogpu.config import PipelineConfig
+    from tsogpu.io.reffiles import load_references
+    from tsogpu.io.uncal import read_primary_header, read_uncal
+    from tsogpu.pipeline import _jump, required_reftypes, run_prejump
+
+    sim = simulated(mode, cr_rate=2e-3, **SIM[mode])
+    config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
+    segment = read_uncal(sim.uncal)
+    refs, _ = load_references(
+        segment.exposure,
+        required_reftypes(config),
+        config.refs,
+        header=read_primary_header(sim.uncal),
+    )
+    seg = run_prejump(segment, refs, config)
+    _jump(seg, refs, config)
+    assert (seg.groupdq & JUMP).any() and (seg.groupdq & SAT).any()
+    arrays = (
+        seg.data,
+        seg.groupdq,
+        seg.pixeldq,
+        refs["gain"].arrays["data"],
+        refs["readnoise"].arrays["data"],
+    )
+    exp = seg.exposure
+    timing = dict(nframes=exp.nframes, groupgap=exp.groupgap, tgroup=exp.tgroup, tframe=exp.tframe)
+    base = config.params("ramp_fit")
+    for params in (base, replace(base, suppress_one_group=False), replace(base, firstgroup=1)):
+        want = _run_both(
+            kernels,
+            arrays,
+            params,
+            timing,
+            dark=seg.average_dark_current,
+            zeroframe=seg.zeroframe,
+        )
+        assert np.isfinite(want.rate.sci).mean() > 0.5

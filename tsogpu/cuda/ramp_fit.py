@@ -1,0 +1,161 @@
+"""ramp_fit (OLS_C) on the device: launchers of kernels/ramp_fit.cu.
+
+Each function mirrors the function of the same name in ``tsogpu/algorithms/ramp_fit.py``
+(same parameters after the kernels object ``k``, same results, as ``k.xp`` arrays), which
+follows stcal 1.20's ``slope_fitter.c``. ``fit_ramps`` runs one kernel thread per pixel
+(``tso_rf_fit_pixels``); the small helpers are exact array code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dq
+from ..algorithms.ramp_fit import RampFitResult, RateProduct
+from . import sources
+
+# kernels/ramp_fit.cuh: RF_MAX_GROUPS, the per-thread buffer of the median rate.
+RF_MAX_GROUPS = 512
+
+_DNU8 = np.uint8(dq.DO_NOT_USE)
+_SAT8 = np.uint8(dq.SATURATED)
+_NOT_PERS8 = np.uint8(~np.uint8(dq.PIXEL["PERSISTENCE"]))
+
+
+def _group_range(ngroups, firstgroup, lastgroup):
+    """The groups [first, last] jwst's ``set_groupdq`` leaves usable (see flag_group_range)."""
+    if firstgroup is None and lastgroup is None:
+        return 0, ngroups - 1
+    first = 0 if firstgroup is None else int(firstgroup)
+    last = ngroups - 1 if lastgroup is None else int(lastgroup)
+    if first < 0:
+        first = 0
+    if first >= last:
+        first, last = 0, ngroups - 1
+    return first, last
+
+
+def flag_group_range(k, groupdq, firstgroup, lastgroup):
+    """OR DO_NOT_USE into groups outside [firstgroup, lastgroup] (jwst ``set_groupdq``).
+
+    Returns a new uint8 array, as ``tsogpu.algorithms.ramp_fit.flag_group_range``.
+    """
+    out = groupdq.copy()
+    first, last = _group_range(groupdq.shape[1], firstgroup, lastgroup)
+    if first > 0:
+        out[:, :first] |= _DNU8
+    if last + 1 < groupdq.shape[1]:
+        out[:, last + 1 :] |= _DNU8
+    return out
+
+
+def suppress_one_good_group(k, groupdq):
+    """DO_NOT_USE in every group of integrations with exactly one ``gdq & ~PERSISTENCE == 0``
+    group (stcal ``suppress_one_good_group_ramps``); a new uint8 array."""
+    xp = k.xp
+    ngood = ((groupdq & _NOT_PERS8) == 0).sum(axis=1)
+    mask = xp.where(ngood == 1, _DNU8, np.uint8(0)).astype(xp.uint8)
+    return groupdq | mask[:, None]
+
+
+def ols_readnoise(k, readnoise, gain, nframes):
+    """Per-read read noise in electrons: float32(float64(rn) * (float64(gain) / sqrt(2
+    NFRAMES))), as OLS_C's in-place ``readnoise_2d *= gain_2d / np.sqrt(2.0 * nframes)``."""
+    xp = k.xp
+    factor = gain.astype(xp.float64) / np.sqrt(np.float64(2.0 * nframes))
+    return (readnoise.astype(xp.float64) * factor).astype(xp.float32)
+
+
+def exposure_fully_saturated(k, groupdq):
+    """True when stcal returns no products: group 0 SATURATED in every pixel and integration."""
+    return bool(k.xp.all((groupdq[:, 0] & _SAT8) != 0))
+
+
+def fit_ramps(
+    k,
+    data,
+    groupdq,
+    pixeldq,
+    gain,
+    readnoise,
+    params,
+    *,
+    nframes,
+    groupgap,
+    tgroup,
+    tframe,
+    dropframes1=0,
+    average_dark_current=None,
+    zeroframe=None,
+):
+    """Fit every pixel's ramps as jwst 3.0 RampFitStep does with OLS_C (stcal 1.20).
+
+    Same parameters and results as ``tsogpu.algorithms.ramp_fit.fit_ramps`` (after ``k``),
+    with device arrays. The inputs are not modified. One kernel thread per pixel runs
+    ``get_pixel_ramp``, ``ramp_fit_pixel`` and the CHARGELOSS pass; the group range and the
+    one-good-group suppression are applied inside the kernel as it reads GROUPDQ.
+
+    Raises ValueError when NGROUPS exceeds RF_MAX_GROUPS (the kernel's median buffer).
+    """
+    del groupgap, dropframes1  # pedestal only (fitopt product)
+    xp = k.xp
+    nints, ngroups, ny, nx = data.shape
+    if ngroups > RF_MAX_GROUPS:
+        raise ValueError(
+            f"ramp_fit on the GPU supports at most {RF_MAX_GROUPS} groups per integration "
+            f"(kernels/ramp_fit.cuh RF_MAX_GROUPS), got NGROUPS={ngroups}"
+        )
+    npix = ny * nx
+    suppress = bool(params.suppress_one_group) and ngroups > 1
+    first, last = _group_range(ngroups, params.firstgroup, params.lastgroup)
+
+    # The C code reads TGROUP and TFRAME through a float cast.
+    tg = np.float64(np.float32(tgroup))
+    tf = np.float64(np.float32(tframe))
+    one_group_time = (np.float64(nframes) + 1.0) * tf / 2.0
+    sqrt2n = np.sqrt(np.float64(2.0 * nframes))
+
+    def c(a, dtype):
+        return xp.ascontiguousarray(a, dtype=dtype)
+
+    dark = (
+        xp.zeros(npix, dtype=xp.float32)
+        if average_dark_current is None
+        else c(average_dark_current, xp.float32)
+    )
+    has_zf = zeroframe is not None
+    zf = c(zeroframe, xp.float32) if has_zf else xp.zeros(1, dtype=xp.float32)
+
+    cube = (nints, ny, nx)
+    image = (ny, nx)
+    ri = [xp.empty(cube, dtype=xp.float32) for _ in range(5)]
+    ri[2] = xp.empty(cube, dtype=xp.uint32)
+    rt = [xp.empty(image, dtype=xp.float32) for _ in range(5)]
+    rt[2] = xp.empty(image, dtype=xp.uint32)
+    # kernel order: sci, err, dq, var_poisson, var_rnoise (the RateProduct order)
+    k.launch(
+        "tso_rf_fit_pixels",
+        npix,
+        c(data, xp.float32),
+        c(groupdq, xp.uint8),
+        c(pixeldq, xp.uint32),
+        c(gain, xp.float32),
+        c(readnoise, xp.float32),
+        dark,
+        zf,
+        *ri,
+        *rt,
+        xp.asarray(sources.dq_values()),
+        np.int64(nints),
+        np.int64(ngroups),
+        np.int64(npix),
+        np.int64(first),
+        np.int64(last),
+        np.int32(suppress),
+        np.int32(has_zf),
+        np.float64(sqrt2n),
+        np.float64(tg),
+        np.float64(tf),
+        np.float64(one_group_time),
+    )
+    return RampFitResult(rateints=RateProduct(*ri), rate=RateProduct(*rt))
