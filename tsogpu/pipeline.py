@@ -11,6 +11,7 @@ memory budget; the products do not depend on them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -104,6 +105,16 @@ def backend_ops(backend):
     return CudaOps.current()
 
 
+def annotate(name):
+    """An NVTX range named ``name`` (domain tsogpu) when the nvtx package is installed, for
+    Nsight timelines of GPU runs; a no-op otherwise."""
+    try:
+        import nvtx
+    except ImportError:
+        return contextlib.nullcontext()
+    return nvtx.annotate(name, domain="tsogpu")
+
+
 def required_reftypes(config):
     """Reference types the steps that will run need, in step order, as jwst's steps list them.
 
@@ -158,7 +169,8 @@ def run_prejump(segment, refs, config=None, on_step=None, ops=NumpyOps):
             log.debug("%s: skipped, %s reference is N/A", step, main_ref)
             continue
         t0 = time.perf_counter()
-        status = _STEPS[step](seg, refs, config.params(step), ops)
+        with annotate(step):
+            status = _STEPS[step](seg, refs, config.params(step), ops)
         seg.step_status[step] = status
         log.debug("%s: %s in %.2f s", step, status, time.perf_counter() - t0)
         if on_step is not None:
@@ -286,14 +298,15 @@ class Result:
     extended_emission_events: float | None = None
 
 
-def run_segment(segment, refs, config=None, on_step=None):
+def run_segment(segment, refs, config=None, on_step=None, ops=None):
     """All steps on a segment held in memory (the unchunked reference for ``process_file``).
 
     With ``config.backend`` cupy (or auto on a GPU machine) the segment goes to the device
-    once, every step runs there, and the result comes back as NumPy arrays.
+    once, every step runs there, and the result comes back as NumPy arrays. ``ops`` overrides
+    the backend (the tests pass the host build of the kernels).
     """
     config = config or PipelineConfig()
-    ops = backend_ops(select_backend(config.backend))
+    ops = ops or backend_ops(select_backend(config.backend))
     segment, refs = ops.to_device(segment, refs)
     seg = run_prejump(segment, refs, config, on_step, ops)
     counts = _JumpCounts()
@@ -358,18 +371,19 @@ def _jump(seg, refs, config, frame=None, ops=NumpyOps):
         seg.step_status["jump"] = "SKIPPED"
         return None
     exp = seg.exposure
-    out = ops.detect_jumps(
-        seg.data,
-        seg.groupdq,
-        seg.pixeldq,
-        refs["gain"].arrays["data"],
-        refs["readnoise"].arrays["data"],
-        config.params("jump"),
-        nframes=exp.nframes,
-        groupgap=exp.groupgap,
-        tgroup=exp.tgroup,
-        frame=frame,
-    )
+    with annotate("jump"):
+        out = ops.detect_jumps(
+            seg.data,
+            seg.groupdq,
+            seg.pixeldq,
+            refs["gain"].arrays["data"],
+            refs["readnoise"].arrays["data"],
+            config.params("jump"),
+            nframes=exp.nframes,
+            groupgap=exp.groupgap,
+            tgroup=exp.tgroup,
+            frame=frame,
+        )
     seg.groupdq, seg.pixeldq = out.groupdq, out.pixeldq
     seg.step_status["jump"] = out.status
     return out
@@ -395,20 +409,21 @@ def _fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
         seg.step_status["ramp_fit"] = seg.step_status["gain_scale"] = "SKIPPED"
         return None, None
     exp = seg.exposure
-    fit = ops.fit_ramps(
-        seg.data,
-        seg.groupdq,
-        seg.pixeldq,
-        refs["gain"].arrays["data"],
-        refs["readnoise"].arrays["data"],
-        config.params("ramp_fit"),
-        nframes=exp.nframes,
-        groupgap=exp.groupgap,
-        tgroup=exp.tgroup,
-        tframe=exp.tframe,
-        average_dark_current=seg.average_dark_current,
-        zeroframe=seg.zeroframe,
-    )
+    with annotate("ramp_fit"):
+        fit = ops.fit_ramps(
+            seg.data,
+            seg.groupdq,
+            seg.pixeldq,
+            refs["gain"].arrays["data"],
+            refs["readnoise"].arrays["data"],
+            config.params("ramp_fit"),
+            nframes=exp.nframes,
+            groupgap=exp.groupgap,
+            tgroup=exp.tgroup,
+            tframe=exp.tframe,
+            average_dark_current=seg.average_dark_current,
+            zeroframe=seg.zeroframe,
+        )
     seg.step_status["ramp_fit"] = "COMPLETE"
     rateints, rate = fit.rateints, fit.rate
     factor = refs["gain"].header.get("GAINFACT")

@@ -13,27 +13,20 @@ import numpy as np
 from . import jump, loader, prejump, ramp_fit, refpix
 
 
-class CudaOps:
-    name = "cupy"
-    _by_device = {}
+class KernelOps:
+    """The launchers bound to one build of the kernels ``k`` (``k.launch``, ``k.xp``).
 
-    @classmethod
-    def current(cls):
-        """The ops of the current CUDA device (kernels compiled once per device)."""
-        import cupy
+    ``CudaOps`` is this with the device's kernels; the tests also run the whole pipeline with
+    the host build of the same kernels (``xp`` NumPy), which is how CI checks the chain.
+    """
 
-        dev = cupy.cuda.Device().id
-        if dev not in cls._by_device:
-            cls._by_device[dev] = cls()
-        return cls._by_device[dev]
+    name = "kernels"
+    out_of_memory = ()
 
-    def __init__(self):
-        import cupy
-
-        self.xp = cupy
-        self.k = loader.DeviceKernels()
-        self.kernel_hash = self.k.hash
-        self.out_of_memory = (cupy.cuda.memory.OutOfMemoryError,)
+    def __init__(self, k):
+        self.k = k
+        self.xp = k.xp
+        self.kernel_hash = getattr(k, "hash", None)
 
     # ---- the steps (see the NumPy functions of the same names in tsogpu.algorithms)
     def group_scale(self, *args, **kwargs):
@@ -99,3 +92,24 @@ class CudaOps:
     @staticmethod
     def to_host(a):
         return a.get() if hasattr(a, "get") else a
+
+
+class CudaOps(KernelOps):
+    name = "cupy"
+    _by_device = {}
+
+    @classmethod
+    def current(cls):
+        """The ops of the current CUDA device (kernels compiled once per device)."""
+        import cupy
+
+        dev = cupy.cuda.Device().id
+        if dev not in cls._by_device:
+            cls._by_device[dev] = cls()
+        return cls._by_device[dev]
+
+    def __init__(self):
+        import cupy
+
+        super().__init__(loader.DeviceKernels())
+        self.out_of_memory = (cupy.cuda.memory.OutOfMemoryError,)

@@ -1,0 +1,325 @@
+// Jump detection (NIR two-point differences): tsogpu/algorithms/jump.py detect_jumps, which
+// mirrors stcal 1.20 jump/jump.py detect_jumps_data + jump/twopoint_difference.py find_crs as
+// jwst 3.0 runs them. Launched by tsogpu/cuda/jump.py in this order:
+//
+//   tso_jp_plane_all      whole-plane tests (all_dnu_planes, the sigma-clip plane test)
+//   tso_jp_pixel_setup    bad gain -> PIXELDQ, rn_e**2 / nframes
+//   tso_jp_diffs          float32 first differences, NaN where SAT or DNU
+//   tso_jp_median         per-pixel nanmedian of the differences and sigma
+//   then one path:  tso_jp_sigclip_bounds + tso_jp_sigclip_flag (+ tso_jp_plane_reset)
+//                   | tso_jp_single | tso_jp_iterative
+//   tso_jp_count_jumps    PRIMECRS numerator per pixel
+//   tso_jp_seeds + tso_jp_neighbours   4-neighbour flagging (two launches: seeds first)
+//   tso_jp_after_jumps    after-jump flagging
+//   tso_jp_cleanup        JUMP removed where DNU, then where SAT, is also set
+//
+// Layouts: data/groupdq (nints, ngroups, npix), differences (nints, nd, npix) with
+// nd = ngroups - 1 and npix = ny * nx; sample (i, g, p) of groupdq is (i * ngroups + g) * npix
+// + p, difference (i, d, p) is (i * nd + d) * npix + p and belongs to group d + 1.
+#include "common.cuh"
+#include "jump.cuh"
+
+// One index per sample of groupdq (nplanes * npix). out[plane] must be 1 before the launch; a
+// sample lacking the bits clears its plane (every writer stores the same 0, so the result does
+// not depend on the order). with_jump == 0: jump.all_dnu_planes (DNU in every pixel);
+// with_jump != 0: the sigma-clip plane test of jump._flag_sigma_clip (JUMP or DNU everywhere).
+TSO_KERNEL void tso_jp_plane_all(const unsigned char* __restrict__ gdq,
+                                 unsigned char* __restrict__ out, long long npix,
+                                 long long with_jump, long long n,
+                                 const unsigned int* __restrict__ dqv) {
+    unsigned int bits = dqv[DQ_DO_NOT_USE] | (with_jump ? dqv[DQ_JUMP_DET] : 0u);
+    TSO_FOR_EACH(s, n) {
+        if ((gdq[s] & bits) == 0) out[s / npix] = 0;
+    }
+}
+
+// One index per pixel (detect_jumps): PIXELDQ |= NO_GAIN_VALUE | DO_NOT_USE where gain <= 0 or
+// NaN; rn2_nf = float64(float32(rn_e)**2) / divisor with rn_e = float32(readnoise * gain) and
+// divisor = 0.5 * (2.0 * nframes) (jump._two_point).
+TSO_KERNEL void tso_jp_pixel_setup(const float* __restrict__ gain,
+                                   const float* __restrict__ readnoise,
+                                   unsigned int* __restrict__ pdq, double* __restrict__ rn2_nf,
+                                   double divisor, long long npix,
+                                   const unsigned int* __restrict__ dqv) {
+    TSO_FOR_EACH(p, npix) {
+        float g = gain[p];
+        if (g <= 0.0f || isnan(g)) pdq[p] |= dqv[DQ_NO_GAIN_VALUE] | dqv[DQ_DO_NOT_USE];
+        float rn_e = readnoise[p] * g;
+        float rn2 = rn_e * rn_e;
+        rn2_nf[p] = (double)rn2 / divisor;
+    }
+}
+
+// One index per difference (nints * nd * npix): data_e = float32(data * gain), NaN where
+// GROUPDQ has SAT or DNU, then np.diff along groups in float32 (jump._two_point's diffs32).
+TSO_KERNEL void tso_jp_diffs(const float* __restrict__ data, const unsigned char* __restrict__ gdq,
+                             const float* __restrict__ gain, float* __restrict__ diffs,
+                             long long ngroups, long long npix, long long n,
+                             const unsigned int* __restrict__ dqv) {
+    unsigned int sd = dqv[DQ_SATURATED] | dqv[DQ_DO_NOT_USE];
+    long long nd = ngroups - 1;
+    TSO_FOR_EACH(j, n) {
+        long long p = j % npix;
+        long long id = j / npix;  // i * nd + d
+        long long a = ((id / nd) * ngroups + id % nd) * npix + p;  // group d; group d+1 is a+npix
+        float g = gain[p];
+        float x0 = (gdq[a] & sd) ? TSO_NANF : data[a] * g;
+        float x1 = (gdq[a + npix] & sd) ? TSO_NANF : data[a + npix] * g;
+        diffs[j] = x1 - x0;
+    }
+}
+
+// One index per pixel of the batch [p0, p0 + nb) (jump._two_point): median_diffs =
+// jump._nanmedian(diffs32) over the nvals = nints * nd differences of the pixel (the non-NaN
+// ones packed into scratch, strided by nb: nvals floats per thread), sigma = jump._sigma.
+TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __restrict__ rn2_nf,
+                              double* __restrict__ median, double* __restrict__ sigma,
+                              long long nvals, long long npix, long long p0, long long nb,
+                              float* __restrict__ scratch) {
+    TSO_FOR_EACH(t, nb) {
+        long long p = p0 + t;
+        float* buf = scratch + t;
+        long long c = 0;
+        for (long long r = 0; r < nvals; ++r) {
+            float v = diffs[r * npix + p];
+            if (!isnan(v)) {
+                buf[c * nb] = v;
+                c++;
+            }
+        }
+        double med = jp_median_packed(buf, nb, c);
+        median[p] = med;
+        sigma[p] = jp_sigma(med, rn2_nf[p]);
+    }
+}
+
+// One index per column of the batch [c0, c0 + nb) (jump._flag_sigma_clip, astropy sigma_clip
+// along axis 0): the differences seen as an (nrows, ncols) array, column c = its values
+// diffs[r * ncols + c] in row order: only_use_ints -> (nints, nd * npix), one clip per
+// (difference, pixel) over integrations; else (nints * nd, npix), one clip per pixel over
+// (integration, difference). The finite values are packed into scratch (nrows floats per
+// thread, strided by nb) and clipped by jp_sigclip_bounds; the final bounds go to lo/hi.
+TSO_KERNEL void tso_jp_sigclip_bounds(const float* __restrict__ diffs, double* __restrict__ lo,
+                                      double* __restrict__ hi, long long nrows, long long ncols,
+                                      double nsigma, long long maxiters, long long c0,
+                                      long long nb, float* __restrict__ scratch) {
+    TSO_FOR_EACH(t, nb) {
+        long long c = c0 + t;
+        float* buf = scratch + t;
+        long long count = 0;
+        for (long long r = 0; r < nrows; ++r) {
+            float v = diffs[r * ncols + c];
+            if (jp_finitef(v)) {
+                buf[count * nb] = v;
+                count++;
+            }
+        }
+        double l, h;
+        jp_sigclip_bounds(buf, nb, count, nsigma, maxiters, &l, &h);
+        lo[c] = l;
+        hi[c] = h;
+    }
+}
+
+// One index per difference (nints * nd * npix; flat index j = r * ncols + c in either view):
+// JUMP on group d + 1 where the finite difference lies outside its column's bounds and the
+// group lacks SAT and DNU (clipped & finite & ok in jump._flag_sigma_clip).
+TSO_KERNEL void tso_jp_sigclip_flag(const float* __restrict__ diffs,
+                                    const double* __restrict__ lo, const double* __restrict__ hi,
+                                    unsigned char* __restrict__ gdq, long long ncols,
+                                    long long ngroups, long long npix, long long n,
+                                    const unsigned int* __restrict__ dqv) {
+    unsigned int sd = dqv[DQ_SATURATED] | dqv[DQ_DO_NOT_USE];
+    unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
+    long long nd = ngroups - 1;
+    TSO_FOR_EACH(j, n) {
+        float v = diffs[j];
+        long long c = j % ncols;
+        double x = (double)v;
+        if (jp_finitef(v) && (x < lo[c] || x > hi[c])) {
+            long long p = j % npix;
+            long long id = j / npix;
+            long long g = ((id / nd) * ngroups + id % nd + 1) * npix + p;
+            if ((gdq[g] & sd) == 0) gdq[g] |= jump;
+        }
+    }
+}
+
+// One index per sample of groupdq (jump._flag_sigma_clip): in planes with planes[plane] != 0,
+// a GROUPDQ value of exactly JUMP becomes 0.
+TSO_KERNEL void tso_jp_plane_reset(unsigned char* __restrict__ gdq,
+                                   const unsigned char* __restrict__ planes, long long npix,
+                                   long long n, const unsigned int* __restrict__ dqv) {
+    unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
+    TSO_FOR_EACH(s, n) {
+        if (planes[s / npix] && gdq[s] == jump) gdq[s] = 0;
+    }
+}
+
+// One index per difference (jump._two_point, single pass): JUMP on group d + 1 where
+// |first_diff - median| / sigma > threshold (float64) and the difference is finite.
+TSO_KERNEL void tso_jp_single(const float* __restrict__ diffs, const double* __restrict__ median,
+                              const double* __restrict__ sigma, unsigned char* __restrict__ gdq,
+                              double threshold, long long ngroups, long long npix, long long n,
+                              const unsigned int* __restrict__ dqv) {
+    unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
+    long long nd = ngroups - 1;
+    TSO_FOR_EACH(j, n) {
+        float v = diffs[j];
+        long long p = j % npix;
+        long long id = j / npix;
+        if (jp_ratio(v, median[p], sigma[p]) > threshold && jp_finitef(v)) {
+            gdq[((id / nd) * ngroups + id % nd + 1) * npix + p] |= jump;
+        }
+    }
+}
+
+// One index per pixel of the batch [p0, p0 + nb) (jump._flag_iterative, stcal iterative_jump).
+// Scratch: 2 * nvals floats per thread (strided by nb): fda = |diffs| in (int, diff) order,
+// NaN where unusable or already flagged, and the selection buffer of jp_med_first_diffs.
+// Per pass (at most nvals = ndiffs passes): sigma from the current median, ratio =
+// |float32(fda - median)| / sigma, peak = nanmax of the ratios over every (int, diff); the
+// candidates are the ratios equal to the peak in integrations whose max ratio passes the
+// threshold of the pixel's usable count (jump._cr_locs). An integration holding the peak has
+// max ratio == peak, so that test is the threshold test of the peak itself. No candidate: the
+// pixel is done (stcal drops it). Else they get JUMP on group d + 1, are set to NaN in fda,
+// and the median is recomputed and stored in float32 (stcal's median_diffs_iter). The first
+// pass uses the float64 median.
+TSO_KERNEL void tso_jp_iterative(const float* __restrict__ diffs, unsigned char* __restrict__ gdq,
+                                 const double* __restrict__ rn2_nf, double thr, double thr4,
+                                 double thr3, long long ngroups, long long nvals, long long npix,
+                                 long long p0, long long nb, float* __restrict__ scratch,
+                                 const unsigned int* __restrict__ dqv) {
+    unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
+    long long nd = ngroups - 1;
+    TSO_FOR_EACH(t, nb) {
+        long long p = p0 + t;
+        float* fda = scratch + t;
+        float* sel = scratch + nvals * nb + t;
+        for (long long r = 0; r < nvals; ++r) fda[r * nb] = fabsf(diffs[r * npix + p]);
+        double rn2 = rn2_nf[p];
+        double med = jp_med_first_diffs(fda, sel, nb, nvals);
+        for (long long pass = 0; pass < nvals; ++pass) {
+            double sig = jp_sigma(med, rn2);
+            long long usable = 0;
+            double peak = TSO_NAN;
+            for (long long r = 0; r < nvals; ++r) {
+                float v = fda[r * nb];
+                if (!isnan(v)) usable++;
+                double ratio = jp_iter_ratio(v, med, sig);
+                if (!isnan(ratio) && (isnan(peak) || ratio > peak)) peak = ratio;  // np.fmax
+            }
+            bool cr = (usable >= 4 && peak > thr) || (usable == 3 && peak > thr4) ||
+                      (usable == 2 && peak > thr3);
+            if (!cr) break;
+            for (long long r = 0; r < nvals; ++r) {
+                float v = fda[r * nb];
+                if (jp_iter_ratio(v, med, sig) == peak) {
+                    gdq[((r / nd) * ngroups + r % nd + 1) * npix + p] |= jump;
+                    fda[r * nb] = TSO_NANF;
+                }
+            }
+            med = (double)(float)jp_med_first_diffs(fda, sel, nb, nvals);
+        }
+    }
+}
+
+// One index per pixel: the number of samples (all integrations and groups) with JUMP, int32
+// (jump._two_point's crs_per_pixel).
+TSO_KERNEL void tso_jp_count_jumps(const unsigned char* __restrict__ gdq, int* __restrict__ out,
+                                   long long nplanes, long long npix,
+                                   const unsigned int* __restrict__ dqv) {
+    unsigned int jump = dqv[DQ_JUMP_DET];
+    TSO_FOR_EACH(p, npix) {
+        int c = 0;
+        for (long long k = 0; k < nplanes; ++k) c += (gdq[k * npix + p] & jump) != 0;
+        out[p] = c;
+    }
+}
+
+// One index per difference (jump._flag_neighbours, first half): seed = min < ratio < max with
+// ratio = |first_diff - median| / sigma (float64) and JUMP on group d + 1 (as detected, before
+// any neighbour flag: the seeds of every plane are taken in this launch, before
+// tso_jp_neighbours writes).
+TSO_KERNEL void tso_jp_seeds(const float* __restrict__ diffs, const double* __restrict__ median,
+                             const double* __restrict__ sigma,
+                             const unsigned char* __restrict__ gdq, unsigned char* __restrict__ seed,
+                             double min_ratio, double max_ratio, long long ngroups, long long npix,
+                             long long n, const unsigned int* __restrict__ dqv) {
+    unsigned int jump = dqv[DQ_JUMP_DET];
+    long long nd = ngroups - 1;
+    TSO_FOR_EACH(j, n) {
+        long long p = j % npix;
+        long long id = j / npix;
+        double ratio = jp_ratio(diffs[j], median[p], sigma[p]);
+        long long g = ((id / nd) * ngroups + id % nd + 1) * npix + p;
+        seed[j] = (ratio < max_ratio) && (ratio > min_ratio) && ((gdq[g] & jump) != 0);
+    }
+}
+
+// One index per difference (jump._flag_neighbours, second half): JUMP on group d + 1 where the
+// pixel or one of its 4 neighbours in the same plane is a seed and the group lacks SAT and DNU.
+TSO_KERNEL void tso_jp_neighbours(const unsigned char* __restrict__ seed,
+                                  unsigned char* __restrict__ gdq, long long ngroups,
+                                  long long ny, long long nx, long long n,
+                                  const unsigned int* __restrict__ dqv) {
+    unsigned int sd = dqv[DQ_SATURATED] | dqv[DQ_DO_NOT_USE];
+    unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
+    long long npix = ny * nx;
+    long long nd = ngroups - 1;
+    TSO_FOR_EACH(j, n) {
+        long long p = j % npix;
+        long long id = j / npix;
+        long long y = p / nx, x = p % nx;
+        bool flag = seed[j] || (y > 0 && seed[j - nx]) || (y < ny - 1 && seed[j + nx]) ||
+                    (x > 0 && seed[j - 1]) || (x < nx - 1 && seed[j + 1]);
+        long long g = ((id / nd) * ngroups + id % nd + 1) * npix + p;
+        if (flag && (gdq[g] & sd) == 0) gdq[g] |= jump;
+    }
+}
+
+// One index per (integration, pixel) (jump._flag_after_jumps, stcal transient_jumps): a group
+// g >= 1 with JUMP (after neighbour flagging) whose (first_diff[g-1] - median) * 1.0 >= e1
+// (float64 against the float32 e1) flags groups g .. g + m1 (m1 = min(n1, ngroups - 2), the
+// extent of jump._propagate), likewise e2 / m2; the flagged groups get JUMP unless SAT or DNU.
+// Groups are visited in order and a group's own JUMP bit is read before it is written, so
+// every test sees the JUMP bits as they were before this flagging.
+TSO_KERNEL void tso_jp_after_jumps(const float* __restrict__ diffs,
+                                   const double* __restrict__ median,
+                                   unsigned char* __restrict__ gdq, double e1, long long m1,
+                                   double e2, long long m2, long long ngroups, long long npix,
+                                   long long n, const unsigned int* __restrict__ dqv) {
+    unsigned int sd = dqv[DQ_SATURATED] | dqv[DQ_DO_NOT_USE];
+    unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
+    long long nd = ngroups - 1;
+    TSO_FOR_EACH(ip, n) {
+        long long i = ip / npix, p = ip % npix;
+        double med = median[p];
+        long long last1 = -1, last2 = -1;  // latest group that started a propagation
+        for (long long g = 1; g < ngroups; ++g) {
+            long long k = (i * ngroups + g) * npix + p;
+            unsigned char v = gdq[k];
+            if (v & jump) {
+                double ejump = ((double)diffs[(i * nd + g - 1) * npix + p] - med) * 1.0;
+                if (ejump >= e1) last1 = g;
+                if (ejump >= e2) last2 = g;
+            }
+            bool big = last1 >= 0 && g - last1 <= m1;
+            bool verybig = last2 >= 0 && g - last2 <= m2;
+            if ((big || verybig) && (v & sd) == 0) gdq[k] = v | jump;
+        }
+    }
+}
+
+// One index per sample of groupdq (detect_jumps): JUMP removed where DNU is also set, then
+// where SAT is also set.
+TSO_KERNEL void tso_jp_cleanup(unsigned char* __restrict__ gdq, long long n,
+                               const unsigned int* __restrict__ dqv) {
+    unsigned int jump = dqv[DQ_JUMP_DET], dnu = dqv[DQ_DO_NOT_USE], sat = dqv[DQ_SATURATED];
+    TSO_FOR_EACH(s, n) {
+        unsigned int v = gdq[s];
+        if ((v & (jump | dnu)) == (jump | dnu)) v ^= jump;
+        if ((v & (jump | sat)) == (jump | sat)) v ^= jump;
+        gdq[s] = (unsigned char)v;
+    }
+}

@@ -1,0 +1,143 @@
+// Jump detection (two-point differences): per-element math of tsogpu/algorithms/jump.py
+// (stcal 1.20 jump/twopoint_difference.py: find_crs; astropy stats/src/compute_bounds.c and
+// wirth_select.c for the sigma clipping across integrations).
+//
+// Every value the NumPy code sorts or clips is a float32 first difference (exact in float64),
+// so the scratch buffers hold float32 and every sum, median and ratio is formed in float64 as
+// NumPy forms it. Scratch buffers are strided: element r of a thread's buffer is buf[r * s]
+// (s = the number of threads of the launch, so consecutive threads touch consecutive words).
+#pragma once
+
+#define JP_FLT_MAX 3.40282346638528859812e+38f
+// quiet NaN (0x7ff8000000000000) usable in TSO_HD functions (TSO_NAN is device-only under nvcc)
+#define JP_NAN nan("")
+
+// np.isfinite for float32 (NaN and +-inf fail the comparison)
+TSO_HD bool jp_finitef(float x) { return fabsf(x) <= JP_FLT_MAX; }
+
+// N. Wirth's kth_smallest (astropy wirth_select.c; jump._kth_smallest): the k-th smallest of
+// the n values a[0], a[s], ..., a[(n-1)*s], permuting them in place exactly as astropy does.
+// The values are float32 and never NaN; comparisons in float32 equal those in float64.
+TSO_HD float jp_kth_smallest(float* a, long long s, long long n, long long k) {
+    long long l = 0, m = n - 1;
+    while (l < m) {
+        float x = a[k * s];
+        long long i = l, j = m;
+        do {
+            while (a[i * s] < x) i++;
+            while (x < a[j * s]) j--;
+            if (i <= j) {
+                float t = a[i * s];
+                a[i * s] = a[j * s];
+                a[j * s] = t;
+                i++;
+                j--;
+            }
+        } while (i <= j);
+        if (j < k) l = i;
+        if (k < i) m = j;
+    }
+    return a[k * s];
+}
+
+// jump._nanmedian of the c (non-NaN) values packed in a: the middle value, or the mean of the
+// two middle ones, in float64: (float64(lo) + hi) / 2; NaN when c == 0. Any exact selection
+// gives NumPy's sorted values (a -0.0/+0.0 tie may give the other sign of zero: every use of
+// a median takes |median| or compares a difference with it, so the sign never shows).
+TSO_HD double jp_median_packed(float* a, long long s, long long c) {
+    if (c == 0) return JP_NAN;
+    double lo = (double)jp_kth_smallest(a, s, c, (c - 1) / 2);
+    double hi = (double)jp_kth_smallest(a, s, c, c / 2);
+    return (lo + hi) / 2.0;
+}
+
+// jump._sigma: sqrt(|median| * 1.0 + rn2_nf) / 1.0 in float64; 0 -> NaN
+TSO_HD double jp_sigma(double median, double rn2_nf) {
+    double s = sqrt(fabs(median) * 1.0 + rn2_nf) / 1.0;
+    return s == 0.0 ? JP_NAN : s;
+}
+
+// jump._sigma_clip_bounds / astropy compute_sigma_clipped_bounds (use_median, std, maxiters)
+// on the count values packed in buf (float32, exact): per pass the Wirth median (n even:
+// kth(n/2) first, then kth(n/2 - 1), on the buffer it permuted), the mean and the std summed
+// sequentially in float64 over the permuted buffer, bounds median -/+ nsigma * std, then the
+// buffer packed, in order, to the values inside [lower, upper]. Stops when nothing or
+// everything was clipped, or after maxiters passes. NaN bounds when count == 0.
+TSO_HD void jp_sigclip_bounds(float* buf, long long s, long long count, double nsigma,
+                              long long maxiters, double* lo, double* hi) {
+    *lo = JP_NAN;
+    *hi = JP_NAN;
+    if (count <= 0) return;
+    long long iteration = 0;
+    while (1) {
+        double median;
+        if (count % 2 == 0) {
+            double m1 = (double)jp_kth_smallest(buf, s, count, count / 2);
+            double m2 = (double)jp_kth_smallest(buf, s, count, count / 2 - 1);
+            median = 0.5 * (m1 + m2);
+        } else {
+            median = (double)jp_kth_smallest(buf, s, count, (count - 1) / 2);
+        }
+        double mean = 0.0;
+        for (long long r = 0; r < count; ++r) mean += (double)buf[r * s];
+        mean /= (double)count;
+        double ss = 0.0;
+        for (long long r = 0; r < count; ++r) {
+            double dev = (double)buf[r * s] - mean;
+            ss += dev * dev;
+        }
+        double std = sqrt(ss / (double)count);
+        double lower = median - nsigma * std;
+        double upper = median + nsigma * std;
+        *lo = lower;
+        *hi = upper;
+        long long new_count = 0;
+        for (long long r = 0; r < count; ++r) {
+            float v = buf[r * s];
+            if ((double)v >= lower && (double)v <= upper) {
+                buf[new_count * s] = v;
+                new_count++;
+            }
+        }
+        if (new_count == count || new_count == 0) return;
+        count = new_count;
+        iteration++;
+        if (iteration >= maxiters) return;
+    }
+}
+
+// jump._calc_med_first_diffs for one pixel: fda (strided by s, n values, NaN = unusable) is
+// left as it is; sel (strided by s) is scratch. usable >= 4: every value equal to the max is
+// set aside, then nanmedian; 3: nanmedian; 2: nanmin; < 2: NaN. float64.
+TSO_HD double jp_med_first_diffs(const float* fda, float* sel, long long s, long long n) {
+    long long usable = 0;
+    float maxval = 0.0f, minval = 0.0f;
+    for (long long r = 0; r < n; ++r) {
+        float v = fda[r * s];
+        if (isnan(v)) continue;
+        if (usable == 0 || v > maxval) maxval = v;
+        if (usable == 0 || v < minval) minval = v;
+        usable++;
+    }
+    if (usable < 2) return JP_NAN;
+    if (usable == 2) return (double)minval;  // np.fmin.reduce: the smaller of the two
+    long long c = 0;
+    for (long long r = 0; r < n; ++r) {
+        float v = fda[r * s];
+        if (isnan(v) || (usable >= 4 && v == maxval)) continue;
+        sel[c * s] = v;
+        c++;
+    }
+    return jp_median_packed(sel, s, c);
+}
+
+// jump._cr_locs ratio: |float32(fda - median)| / sigma in float64 (NaN stays NaN)
+TSO_HD double jp_iter_ratio(float fda, double median, double sigma) {
+    float e_jump = (float)((double)fda - median);
+    return (double)fabsf(e_jump) / sigma;
+}
+
+// |first_diff - median| / sigma in float64 (single pass and neighbour seeds)
+TSO_HD double jp_ratio(float diff, double median, double sigma) {
+    return fabs((double)diff - median) / sigma;
+}

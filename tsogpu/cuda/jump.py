@@ -1,0 +1,224 @@
+"""Jump detection on the device: ``tsogpu.algorithms.jump.detect_jumps`` with kernels/jump.cu.
+
+Same parameters and results as the NumPy function (plus the leading ``k``, the kernels object),
+bit for bit: see the NumPy module's docstring for the algorithm and kernels/jump.cu for the
+launch order and layouts. Arrays come and go on the device (``k.xp``); a few small things go
+through the host: the (nints, ngroups) plane tests that choose the path and give PRIMECRS, the
+whole-frame gain median (``frame_stats``, NumPy's ``nanmedian``), and the snowballs.
+"""
+
+import numpy as np
+
+from ..algorithms import jump as ref
+from ..algorithms.jump import JumpResult
+from ..errors import InputError
+from . import sources
+
+# Scratch for the per-pixel selections and per-column sigma clips, in float32 words: the
+# pixels (columns) are taken in batches that fit (a pixel needs nints * (ngroups - 1) words, a
+# sigma-clip column its number of values).
+SCRATCH_WORDS = 1 << 27
+_SIGCLIP_MAXITERS = ref._SIGCLIP_MAXITERS
+
+
+def _to_host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def _batches(xp, count, words_per_item):
+    """(start, size, scratch) batches of ``count`` items, each item ``words_per_item`` words."""
+    nb = max(1, min(count, SCRATCH_WORDS // max(words_per_item, 1)))
+    scratch = xp.empty(nb * words_per_item, xp.float32)
+    for start in range(0, count, nb):
+        yield np.int64(start), np.int64(min(nb, count - start)), scratch
+
+
+def _planes(k, gdq, with_jump, dqv):
+    """(nints, ngroups) uint8: 1 where every pixel of the plane has DNU (or JUMP or DNU)."""
+    nints, ngroups, ny, nx = gdq.shape
+    out = k.xp.ones((nints, ngroups), k.xp.uint8)
+    k.launch(
+        "tso_jp_plane_all", gdq.size, gdq, out, np.int64(ny * nx), np.int64(with_jump),
+        np.int64(gdq.size), dqv,
+    )  # fmt: skip
+    return out
+
+
+def all_dnu_planes(k, groupdq):
+    """``jump.all_dnu_planes`` on the device: (nints, ngroups) bool, DNU in every pixel."""
+    dqv = k.xp.asarray(sources.dq_values())
+    gdq = k.xp.ascontiguousarray(groupdq, dtype=k.xp.uint8)
+    return _planes(k, gdq, False, dqv).astype(bool)
+
+
+def detect_jumps(
+    k,
+    data,
+    groupdq,
+    pixeldq,
+    gain,
+    readnoise,
+    params,
+    *,
+    nframes,
+    groupgap,
+    tgroup,
+    ngroups_total=None,
+    frame=None,
+):
+    """``tsogpu.algorithms.jump.detect_jumps`` on the device (same parameters and result).
+
+    The arrays of the result (groupdq, pixeldq, crs_per_pixel, sigclip_planes) are ``k.xp``
+    arrays; the inputs are not modified. Snowballs (``params.expand_large_events``) run on the
+    host with the NumPy ``flag_snowballs``.
+    """
+    del groupgap  # not used by jump
+    xp = k.xp
+    nints, ngroups, ny, nx = data.shape
+    if ngroups_total is not None and ngroups_total != ngroups:
+        raise InputError(
+            f"ngroups_total={ngroups_total} does not match the data's {ngroups} groups"
+        )
+    gdq = xp.array(groupdq, dtype=xp.uint8, order="C", copy=True)
+    pdq = xp.array(pixeldq, dtype=xp.uint32, order="C", copy=True)
+    if ngroups <= 2:
+        return JumpResult(gdq, pdq, None, None, "SKIPPED", 0, 0, xp.zeros(ny, xp.int64), None)
+    dqv = xp.asarray(sources.dq_values())
+    data = xp.ascontiguousarray(data, dtype=xp.float32)
+    gain = xp.ascontiguousarray(gain, dtype=xp.float32)
+    readnoise = xp.ascontiguousarray(readnoise, dtype=xp.float32)
+    if frame is None:
+        all_dnu = _to_host(_planes(k, gdq, False, dqv)).astype(bool)
+        frame = ref.frame_stats(all_dnu, _to_host(gain))
+
+    # bad gain -> PIXELDQ; rn_e**2 / nframes (float64), as jump._two_point forms it
+    npix = ny * nx
+    rn2_nf = xp.empty((ny, nx), xp.float64)
+    k.launch(
+        "tso_jp_pixel_setup", npix, gain, readnoise, pdq, rn2_nf,
+        np.float64(0.5 * (2.0 * nframes)), np.int64(npix), dqv,
+    )  # fmt: skip
+    # host scalars exactly as the NumPy code forms them (NumPy 2: float32 * float32)
+    e1 = np.float32(params.after_jump_flag_dn1) * np.float32(frame.gain_median)
+    e2 = np.float32(params.after_jump_flag_dn2) * np.float32(frame.gain_median)
+    n1 = int(params.after_jump_flag_time1 // tgroup)
+    n2 = int(params.after_jump_flag_time2 // tgroup)
+
+    number_crs, crs_per_pixel, sigclip_planes = _two_point(
+        k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2
+    )
+
+    # JUMP removed where DNU, then where SAT, is also set
+    k.launch("tso_jp_cleanup", gdq.size, gdq, np.int64(gdq.size), dqv)
+
+    n_snowballs = 0
+    if params.expand_large_events:
+        # Snowballs stay on the host (scikit-image regions and ellipses, as stcal calls them):
+        # GROUPDQ goes to the host, through the NumPy flag_snowballs, and back.
+        host, n_snowballs = ref.flag_snowballs(_to_host(gdq), params, tgroup=tgroup)
+        gdq = xp.ascontiguousarray(xp.asarray(host))
+
+    all_dnu_out = _to_host(_planes(k, gdq, False, dqv)).astype(bool)
+    primecrs, extncrs = ref.cosmic_ray_rates(number_crs, n_snowballs, all_dnu_out, tgroup, npix)
+    return JumpResult(
+        gdq,
+        pdq,
+        primecrs,
+        extncrs,
+        "COMPLETE",
+        number_crs,
+        n_snowballs,
+        crs_per_pixel,
+        sigclip_planes,
+    )
+
+
+def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2):
+    """``jump._two_point``: gdq updated in place; (number_crs, crs_per_pixel, sigclip_planes)."""
+    xp = k.xp
+    nints, ngroups, ny, nx = data.shape
+    npix, nd = ny * nx, ngroups - 1
+    nvals = nints * nd  # differences per pixel (stcal's ndiffs)
+    ndiff = nvals * npix
+    path = ref._choose_path(nints, ngroups, frame.all_dnu, params)
+    if path == "skip":
+        return -99, xp.zeros((ny, nx), xp.int32), None
+    i64 = np.int64
+
+    diffs = xp.empty((nints, nd, ny, nx), xp.float32)
+    k.launch(
+        "tso_jp_diffs", ndiff, data, gdq, gain, diffs, i64(ngroups), i64(npix), i64(ndiff), dqv
+    )
+    median = xp.empty((ny, nx), xp.float64)
+    sigma = xp.empty((ny, nx), xp.float64)
+    for p0, nb, scratch in _batches(xp, npix, nvals):
+        k.launch(
+            "tso_jp_median", nb, diffs, rn2_nf, median, sigma, i64(nvals), i64(npix), p0, nb,
+            scratch,
+        )  # fmt: skip
+
+    sigclip_planes = None
+    if path == "sigclip":
+        if params.only_use_ints:
+            nrows, ncols = nints, nd * npix  # per (difference, pixel), over integrations
+        else:
+            nrows, ncols = nvals, npix  # per pixel, over (integration, difference)
+        lo = xp.empty(ncols, xp.float64)
+        hi = xp.empty(ncols, xp.float64)
+        nsigma = np.float64(float(params.rejection_threshold))
+        for c0, nb, scratch in _batches(xp, ncols, nrows):
+            k.launch(
+                "tso_jp_sigclip_bounds", nb, diffs, lo, hi, i64(nrows), i64(ncols), nsigma,
+                i64(_SIGCLIP_MAXITERS), c0, nb, scratch,
+            )  # fmt: skip
+        k.launch(
+            "tso_jp_sigclip_flag", ndiff, diffs, lo, hi, gdq, i64(ncols), i64(ngroups),
+            i64(npix), i64(ndiff), dqv,
+        )  # fmt: skip
+        # whole-plane test: JUMP-only pixels reset where a plane is all JUMP/DNU
+        local = _planes(k, gdq, True, dqv)
+        if frame.sigclip_planes is None:
+            planes = local
+        else:
+            planes = xp.ascontiguousarray(xp.asarray(frame.sigclip_planes), dtype=xp.uint8)
+        k.launch("tso_jp_plane_reset", gdq.size, gdq, planes, i64(npix), i64(gdq.size), dqv)
+        sigclip_planes = local.astype(bool)
+    elif path == "single":
+        k.launch(
+            "tso_jp_single", ndiff, diffs, median, sigma, gdq,
+            np.float64(params.rejection_threshold), i64(ngroups), i64(npix), i64(ndiff), dqv,
+        )  # fmt: skip
+    else:
+        for p0, nb, scratch in _batches(xp, npix, 2 * nvals):
+            k.launch(
+                "tso_jp_iterative", nb, diffs, gdq, rn2_nf,
+                np.float64(params.rejection_threshold),
+                np.float64(params.four_group_rejection_threshold),
+                np.float64(params.three_group_rejection_threshold),
+                i64(ngroups), i64(nvals), i64(npix), p0, nb, scratch, dqv,
+            )  # fmt: skip
+
+    crs_per_pixel = xp.empty((ny, nx), xp.int32)
+    k.launch("tso_jp_count_jumps", npix, gdq, crs_per_pixel, i64(nints * ngroups), i64(npix), dqv)
+    number_crs = int(crs_per_pixel.sum())
+
+    if params.flag_4_neighbors:
+        seed = xp.empty(ndiff, xp.uint8)
+        k.launch(
+            "tso_jp_seeds", ndiff, diffs, median, sigma, gdq, seed,
+            np.float64(params.min_jump_to_flag_neighbors),
+            np.float64(params.max_jump_to_flag_neighbors), i64(ngroups), i64(npix), i64(ndiff),
+            dqv,
+        )  # fmt: skip
+        k.launch(
+            "tso_jp_neighbours", ndiff, seed, gdq, i64(ngroups), i64(ny), i64(nx), i64(ndiff),
+            dqv,
+        )  # fmt: skip
+    if n1 > 0 or n2 > 0:
+        # jump._propagate extends each flag by min(n, ngroups - 2) groups
+        m1, m2 = max(0, min(n1, ngroups - 2)), max(0, min(n2, ngroups - 2))
+        k.launch(
+            "tso_jp_after_jumps", nints * npix, diffs, median, gdq, np.float64(e1), i64(m1),
+            np.float64(e2), i64(m2), i64(ngroups), i64(npix), i64(nints * npix), dqv,
+        )  # fmt: skip
+    return number_crs, crs_per_pixel, sigclip_planes
