@@ -871,8 +871,7 @@ class _Scratch:
         for k, arr in enumerate((data, groupdq)):
             if arr is not None:
                 mm = self._map(k, "r+")
-                mm[where] = arr
-                mm.flush()
+                mm[where] = arr  # no flush: the page cache serves the reads of pass 2
                 del mm
 
     def read(self, rows, cols):
