@@ -85,6 +85,7 @@ class NumpyOps:
     fit_ramps = staticmethod(ramp_fit.fit_ramps)
     gain_scale = staticmethod(gain_scale.gain_scale)
     kernel_hash = None
+    device = "cpu"
     out_of_memory = ()  # the backend's out-of-memory exceptions
 
     @staticmethod
@@ -671,7 +672,8 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
             step_status=result.step_status,
             primary_cosmic_rays=result.primary_cosmic_rays,
             extended_emission_events=result.extended_emission_events,
-            kernel_hash=ops.kernel_hash,
+            kernel_hash=ops.kernel_hash or "",
+            device=ops.device,
         )
         meta.result()  # its errors, if any, surface here
         written = []

@@ -21,6 +21,7 @@ class KernelOps:
     """
 
     name = "kernels"
+    device = "host build of the kernels"
     out_of_memory = ()
 
     def __init__(self, k):
@@ -113,3 +114,4 @@ class CudaOps(KernelOps):
 
         super().__init__(loader.DeviceKernels())
         self.out_of_memory = (cupy.cuda.memory.OutOfMemoryError,)
+        self.device = loader.available()[1]
