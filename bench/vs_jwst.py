@@ -2,10 +2,10 @@
 
     python bench/vs_jwst.py [--work DIR] [--cases nrs_bots:200x20 nrs_bots:400x20 niriss_soss:100x9]
 
-Each run is a fresh process on one core (jwst's default maximum_cores='1'; tsogpu is single
-threaded), with the same simulated segment and reference files; jwst runs offline (CRDS
-serverless, every reference overridden). Records wall time and peak resident memory (VmHWM)
-and writes bench/results/vs_jwst.json.
+Each run is a fresh process on the same machine: jwst with its default maximum_cores='1',
+tsogpu with its default thread per core and again with --threads 1, on the same simulated
+segment and reference files; jwst runs offline (CRDS serverless, every reference overridden).
+Records wall time and peak resident memory (VmHWM) and writes bench/results/vs_jwst.json.
 """
 
 import argparse
@@ -50,6 +50,8 @@ def main():
         refs = {k: str(v) for k, v in refs.items()}
         out = Path(args.work) / f"out-{mode}-{size}"
         t_wall, t_peak, _ = run_tsogpu(uncal, refs, out / "tsogpu")
+        # one thread, as jwst's default maximum_cores='1' uses one core
+        t1_wall, t1_peak, _ = run_tsogpu(uncal, refs, out / "tsogpu-1", "--threads", "1")
         name = f"{mode} {nints}x{ngroups}"
         if name in earlier:
             j_wall, j_peak = earlier[name]["jwst_wall_s"], earlier[name]["jwst_peak_gib"] * 2**30
@@ -66,12 +68,16 @@ def main():
                 "jwst_peak_gib": round(j_peak / 2**30, 2),
                 "speedup": round(j_wall / t_wall, 2),
                 "memory_ratio": round(t_peak / j_peak, 3),
+                "tsogpu_1thread_wall_s": round(t1_wall, 1),
+                "tsogpu_1thread_peak_gib": round(t1_peak / 2**30, 2),
+                "speedup_1thread": round(j_wall / t1_wall, 2),
             }
         )
         print(json.dumps(rows[-1]), flush=True)
     result = {
-        "what": "tsogpu run (NumPy backend, default memory budget) vs jwst 3.0 Detector1Pipeline, "
-        "same simulated segment and reference files, fresh process each, one core",
+        "what": "tsogpu run (NumPy backend, default memory budget; default threads = the "
+        "cores, and --threads 1) vs jwst 3.0 Detector1Pipeline (its default "
+        "maximum_cores='1'), same simulated segment and reference files, fresh process each",
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB",
         "date": time.strftime("%Y-%m-%d"),
