@@ -486,3 +486,69 @@ def test_row_halves_reproduce_the_whole_array():
         assert glued.tobytes() == whole.rateints[k].tobytes()
         glued = np.concatenate([p.rate[k] for p in parts], axis=0)
         assert glued.tobytes() == whole.rate[k].tobytes()
+
+
+def _same_bits(a, b):
+    """Bit-equal arrays, but any NaN equals any NaN (NaN signs depend on array positions)."""
+    if a.dtype.kind != "f":
+        return np.array_equal(a, b)
+    nan = np.isnan(a)
+    return bool(
+        np.array_equal(nan, np.isnan(b))
+        and np.array_equal(a[~nan].view(np.uint32), b[~nan].view(np.uint32))
+    )
+
+
+@pytest.mark.parametrize("suppress", [True, False])
+def test_block_size_does_not_change_the_results(monkeypatch, suppress):
+    arrays, dark, zeroframe, timing = _random_case(11, 5, 7, ny=9, nx=14, chargeloss=True)
+    params = RampFit(suppress_one_group=suppress)
+    kw = dict(average_dark_current=dark, zeroframe=zeroframe, **timing)
+    whole = ramp_fit.fit_ramps(*arrays, params, **kw)
+    for block in (1, 5, 64, 200):
+        monkeypatch.setattr(ramp_fit, "BLOCK_RAMPS", block)
+        part = ramp_fit.fit_ramps(*arrays, params, **kw)
+        for a, b in zip((*part.rateints, *part.rate), (*whole.rateints, *whole.rate), strict=True):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert _same_bits(a, b), block
+
+
+def test_sorting_network_puts_the_lower_half_in_order():
+    # 0-1 principle: a comparator network sorts every input iff it sorts every 0-1 input
+    for n in range(1, 17):
+        bits = (np.arange(2**n)[None, :] >> np.arange(n)[:, None]) & 1
+        rows = list(bits.astype(np.uint8))
+        for a, b in ramp_fit._sorting_network(n):
+            rows[a], rows[b] = np.minimum(rows[a], rows[b]), np.maximum(rows[a], rows[b])
+        expected = np.sort(bits, axis=0)[: n // 2 + 1]
+        assert_array_equal(np.array(rows[: n // 2 + 1]), expected, err_msg=f"n={n}")
+    rng = np.random.default_rng(5)
+    for n in (19, 20, 39, 64):
+        values = rng.integers(0, 5, (n, 4000)).astype(np.float64)
+        rows = list(values)
+        for a, b in ramp_fit._sorting_network(n):
+            rows[a], rows[b] = np.minimum(rows[a], rows[b]), np.maximum(rows[a], rows[b])
+        assert_array_equal(np.array(rows[: n // 2 + 1]), np.sort(values, axis=0)[: n // 2 + 1])
+
+
+@pytest.mark.parametrize("ngroups", [1, 3, 4, 7, 12])
+def test_weight_table(ngroups):
+    """powf(|(k - mid) / mid|, P) for groups in the segment, 0 for every group outside it."""
+    table = ramp_fit._weight_table(ngroups)
+    npow = len(ramp_fit._POWERS)
+    for length in range(ngroups + 1):
+        for c, power in enumerate(ramp_fit._POWERS):
+            for start in range(ngroups - length + 1):
+                g = np.arange(ngroups)
+                got = table[ngroups + (length * npow + c) * ngroups - start + g]
+                inside = (g >= start) & (g < start + length)
+                assert not got[~inside].any()
+                if length < 3:
+                    assert not got.any()
+                    continue
+                mid = (length - 1.0) / 2.0
+                x = np.abs((g[inside] - start - mid) * (1.0 / mid))
+                want = np.power(
+                    x.astype(np.float32).astype(np.float64), np.float64(np.float32(power))
+                )
+                assert_array_equal(got[inside], want.astype(np.float32).astype(np.float64))

@@ -699,7 +699,8 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
     from .io import uncal
 
     nints, ngroups, ny, nx = shape
-    ramp = _Scratch(scratch, shape)
+    # the pages a tile read maps count against the budget too: a small share per thread
+    ramp = _Scratch(scratch, shape, batch_bytes=min(64 * 2**20, plan.budget // (16 * plan.threads)))
     zeroframe = pixeldq = avg_dark = status = None
     all_dnu = np.zeros((nints, ngroups), bool)  # jump's whole-frame plane test
     saturated = True  # ramp fitting's whole-exposure test
@@ -854,14 +855,14 @@ class _Scratch:
 
     Each access maps the file, copies, and unmaps. A mapped page stays resident until the
     unmap, and a narrow tile touches a whole page per row of every plane, so tiles are read a
-    few integrations per mapping (``BATCH_BYTES`` of pages at most).
+    few integrations per mapping (``batch_bytes`` of pages at most).
     """
 
-    BATCH_BYTES = 64 * 2**20
     DTYPES = (np.float32, np.uint8)
 
-    def __init__(self, folder, shape):
+    def __init__(self, folder, shape, batch_bytes=64 * 2**20):
         self.shape = shape
+        self.batch_bytes = max(1, batch_bytes)
         self.paths = (folder / "data.f32", folder / "groupdq.u8")
         for path, dtype in zip(self.paths, self.DTYPES, strict=True):
             np.memmap(path, dtype, "w+", shape=shape).flush()
@@ -886,7 +887,7 @@ class _Scratch:
             # pages touched by one integration: every row of every group, whole pages
             row_bytes = ncols * np.dtype(dtype).itemsize
             touched = ngroups * nrows * (row_bytes // 4096 + 2) * 4096
-            batch = max(1, self.BATCH_BYTES // touched)
+            batch = max(1, self.batch_bytes // touched)
             for i0 in range(0, nints, batch):
                 mm = self._map(k, "r")
                 arr[i0 : i0 + batch] = mm[i0 : i0 + batch, :, rows, cols]

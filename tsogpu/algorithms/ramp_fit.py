@@ -17,19 +17,20 @@ Per pixel (``slope_fitter.c: get_pixel_ramp, ramp_fit_pixel``):
    DO_NOT_USE in every group; read noise becomes ``float32(rn * (gain / sqrt(2 NFRAMES)))``
    (float64 product, electrons per read). TGROUP and TFRAME are rounded to float32 and used
    as doubles, as the C code reads them; ``one_group_time = (NFRAMES + 1) * TFRAME / 2``.
-1. Load (``_load_integration``): float64 data, SATURATED groups -> NaN; per integration the
-   counts of exactly-zero groups, DNU-or-SAT groups and SAT groups, and whether any group
-   has JUMP, PERSISTENCE, CHARGELOSS. Bad gain (<= 0 or NaN) ORs DNU|NO_GAIN_VALUE into
-   the pixel DQ that every output DQ starts from. Without suppression: one exactly-zero
-   group that is group 0 -> "0th-group" timing; no exactly-zero group and a non-zero
-   ZEROFRAME -> group 0 := ZEROFRAME, its DQ := 0, ZEROFRAME timing (TFRAME).
-2. Median rate (``_integration_median_rate``), over ALL integrations of the pixel before any
+1. Load (``_load_block``): float64 data, SATURATED groups -> NaN (where they are read: only
+   by the median rate); per integration the counts of exactly-zero groups, DNU-or-SAT
+   groups and SAT groups, and whether any group has JUMP, PERSISTENCE, CHARGELOSS. Bad gain
+   (<= 0 or NaN) ORs DNU|NO_GAIN_VALUE into the pixel DQ that every output DQ starts from.
+   Without suppression: one exactly-zero group that is group 0 -> "0th-group" timing; no
+   exactly-zero group and a non-zero ZEROFRAME -> group 0 := ZEROFRAME, its DQ := 0,
+   ZEROFRAME timing (TFRAME).
+2. Median rate (``_median_rate``), over ALL integrations of the pixel before any
    fit: per integration the NaN-median of first differences of ``data / TGROUP`` (DNU
    groups NaN, a difference NaN when its later group has JUMP; if all differences are NaN
    the first rate value is used), NaN -> 0; the pixel's rate is the mean of those
    integration medians (float64, summed in integration order). NGROUPS == 1: mean of
    ``data[0] / one_group_time`` (NaN not replaced). The same rate serves every integration.
-3. Per integration: segments (``_segments``), segment fits (``_fit_segment``), inverse
+3. Per integration: segments (``_segments``), segment fits (``_fit_segments``), inverse
    read-noise-variance weighted slope (stcal >= 1.19, JP-4318), the thresholds at
    ``LARGE_VARIANCE_THRESHOLD`` and the DQ summary.
 4. Exposure: sums over integrations of the inverse variances and of ``slope / var_r``.
@@ -42,8 +43,16 @@ widened from float32, outputs are rounded once to float32. The one transcendenta
 float64(float32(P))))``, the correctly rounded single-precision power. glibc's ``powf``
 (which stcal calls) is not correctly rounded in about 0.05 % of the (segment length, group,
 P) combinations and then differs by one float32 ulp in that weight; NumPy's own float32
-``power`` (SIMD) is worse, so it is not used. Sums run over groups, segments and
-integrations in the C code's order.
+``power`` (SIMD) is worse, so it is not used; the powers are taken from a table of every
+(segment length, group, P) (``_weight_table``). Sums run over groups, segments and
+integrations in the C code's order. NaN bits aside: where an addition or a multiplication
+meets two NaNs, NumPy's loops return one or the other depending on the element's position
+in the array (see ``_pad8``), so the sign of such a NaN may depend on the split.
+
+NumPy implementation: a ramp is one pixel in one integration; steps 1-3 are per ramp and run
+on blocks of ramps (several integrations x a range of pixels, one flat ramp axis of up to
+``BLOCK_RAMPS``), with loops over groups only; steps 2 and 4 then sum over integrations in
+integration order.
 
 Non-local behaviour of stcal, NOT done here (the caller must): if every pixel of every
 integration of the whole exposure has SATURATED in group 0, stcal returns no products at all
@@ -63,29 +72,28 @@ from .. import dq
 # slope_fitter.c: LARGE_VARIANCE_THRESHOLD
 LARGE_VARIANCE_THRESHOLD = 1.0e6
 
+# PIXELDQ / output DQ (uint32)
 _DNU = np.uint32(dq.DO_NOT_USE)
 _SAT = np.uint32(dq.SATURATED)
-_JUMP = np.uint32(dq.JUMP_DET)
-_PERS = np.uint32(dq.PIXEL["PERSISTENCE"])
-_CHARGELOSS = np.uint32(dq.CHARGELOSS)
 _NO_GAIN = np.uint32(dq.NO_GAIN_VALUE)
 _INVALID = np.uint32(dq.DO_NOT_USE | dq.SATURATED)
-_NOT_PERS = np.uint32(~np.uint32(dq.PIXEL["PERSISTENCE"]))
-# the same flags for the uint8 GROUPDQ
+# GROUPDQ (uint8)
 _DNU8 = np.uint8(dq.DO_NOT_USE)
 _SAT8 = np.uint8(dq.SATURATED)
 _JUMP8 = np.uint8(dq.JUMP_DET)
 _CHARGELOSS8 = np.uint8(dq.CHARGELOSS)
 _INVALID8 = np.uint8(dq.DO_NOT_USE | dq.SATURATED)
 _NOT_PERS8 = np.uint8(~np.uint8(dq.PIXEL["PERSISTENCE"]))
+_JUMP_PERS8 = np.uint8(dq.JUMP_DET | dq.PIXEL["PERSISTENCE"])  # passed on to the DQ
 _CHARGELOSS_TOGGLE8 = np.uint8(dq.CHARGELOSS | dq.DO_NOT_USE)
 
 # snr_power: the exponent is _POWERS[searchsorted(_SNR_BOUNDS, snr, "right")] (NaN -> 10)
 _SNR_BOUNDS = np.array([5.0, 10.0, 20.0, 50.0, 100.0])
 _POWERS = np.array([0.0, 0.4, 1.0, 3.0, 6.0, 10.0])
 
-# Ramps (integration x pixel) per block: the work arrays of a block, (ngroups, block), stay
-# in the CPU caches.
+# Ramps (integration x pixel) per block: enough that NumPy's per-call overhead is small,
+# few enough that a block's (ngroups, n) work arrays stay close to the CPU caches. The
+# results do not depend on it.
 BLOCK_RAMPS = 1 << 14
 
 
@@ -213,7 +221,8 @@ def exposure_fully_saturated(groupdq):
 
 
 class _Block(NamedTuple):
-    data: np.ndarray  # float64 (ngroups, n), SAT -> NaN, group 0 may be ZEROFRAME
+    data: np.ndarray  # float64 (ngroups, n), group 0 may be ZEROFRAME; SATURATED groups
+    # are NOT set to NaN here (see _load_block)
     gdq: np.ndarray  # uint8 (ngroups, n), group 0 cleared where ZEROFRAME is used
     flags: np.ndarray  # uint8 (n,), OR of the ramp's GROUPDQ (before the ZEROFRAME clear)
     clean: np.ndarray  # bool (n,), False where the ramp's data may hold a NaN or an inf
@@ -251,6 +260,20 @@ class _Consts(NamedTuple):
         return _Consts(*(a[index] for a in self))
 
 
+def _pad8(index):
+    """``index`` with its last entry repeated up to a multiple of 8 entries.
+
+    Where an addition or a multiplication meets two NaNs, NumPy's float64 loops return the
+    first operand's NaN in whole vectors of 8 and the second operand's in the remainder, so
+    the NaN's bits depend on its position. Gathered (compacted) arrays are padded so that
+    every entry is in a whole vector: then, when npix is a multiple of 8, the NaN bits are
+    those of a plain per-integration evaluation on arrays of npix ramps.
+    """
+    if index.size == 0:
+        return index
+    return index[np.minimum(np.arange(-(-index.size // 8) * 8), index.size - 1)]
+
+
 def _count(mask):
     """Number of True along axis 0 of a (ngroups, n) bool array: int32 (n,)."""
     return np.add.reduce(mask.view(np.uint8), axis=0, dtype=np.int32)
@@ -265,6 +288,10 @@ def _load_block(data, groupdq, zeroframe, ints, pix, group_range, suppress):
     on the whole array first; both are per ramp). Without suppression (``special``): one
     exactly-zero group that is group 0 -> 0th-group timing; no exactly-zero group and a
     non-zero ZEROFRAME -> group 0 := ZEROFRAME with DQ 0 (ZEROFRAME timing).
+
+    ``get_pixel_ramp`` sets SATURATED groups to NaN. Only the median rate reads those
+    values (a fit segment never contains a SATURATED group), so :func:`_median_rate` and
+    the NGROUPS == 1 rate do it on their own copies; the block keeps the data as read.
     """
     block = data[ints, :, pix]  # (nb, ngroups, npb)
     nb, ngroups, npb = block.shape
@@ -289,17 +316,12 @@ def _load_block(data, groupdq, zeroframe, ints, pix, group_range, suppress):
         gdq[:, one_good] |= _DNU8
         flags[one_good] |= _DNU8
 
-    # SATURATED groups -> NaN; the counts, on the ramps that have such flags at all
+    # the counts, on the ramps that have such flags at all
     cnt_sat = np.zeros(n, dtype=np.int32)
     cnt_dnu_sat = np.zeros(n, dtype=np.int32)
     cols = np.flatnonzero(flags & _SAT8)
     if cols.size:
-        sat = (gdq[:, cols] & _SAT8) != 0
-        sub = x[:, cols]
-        sub[sat] = np.nan
-        x[:, cols] = sub
-        cnt_sat[cols] = _count(sat)
-        clean[cols] = False
+        cnt_sat[cols] = _count((gdq[:, cols] & _SAT8) != 0)
     cols = np.flatnonzero(flags & _INVALID8)
     if cols.size:
         cnt_dnu_sat[cols] = _count((gdq[:, cols] & _INVALID8) != 0)
@@ -357,7 +379,7 @@ def _sorting_network(n):
 def _median_rate(blk, tgroup, tframe, one_group_time):
     """Each ramp's median rate (``median_rate_default`` inner loop), NaN -> 0.
 
-    The NaN-median of the first differences of ``data / TGROUP`` (DNU groups NaN, a
+    The NaN-median of the first differences of ``data / TGROUP`` (DNU and SAT groups NaN, a
     difference NaN when its later group has JUMP; if all differences are NaN the first rate
     value is used), as ``real_nan_median`` after its qsort: the differences are sorted with
     NaN as +inf and the median is read at the positions the non-NaN count gives, so only
@@ -370,11 +392,11 @@ def _median_rate(blk, tgroup, tframe, one_group_time):
     rate = data / tgroup
     diffs = rate[1:] - rate[:-1]
     count = np.full(n, m)
-    # NaNs only in ramps with DNU or JUMP groups or non-finite data (SAT included)
-    odd = np.flatnonzero(~blk.clean | ((blk.flags & (_DNU8 | _JUMP8)) != 0))
+    # NaNs only in ramps with DNU, SAT or JUMP groups or non-finite data
+    odd = np.flatnonzero(~blk.clean | ((blk.flags & (_INVALID8 | _JUMP8)) != 0))
     if odd.size:
         rate, q = rate[:, odd], gdq[:, odd]
-        rate[(q & _DNU8) != 0] = np.nan
+        rate[(q & _INVALID8) != 0] = np.nan
         d = rate[1:] - rate[:-1]
         d[(q[1:] & _JUMP8) != 0] = np.nan
         all_nan = np.isnan(d).all(axis=0)
@@ -393,7 +415,8 @@ def _median_rate(blk, tgroup, tframe, one_group_time):
             lo = np.minimum(rows[a], rows[b], out=spare)
             np.maximum(rows[a], rows[b], out=rows[b])
             spare, rows[a] = rows[a], lo
-    # count == m: the middle entry, or the mean of the two middle entries
+    # count == m: the middle entry, or the mean of the two middle entries (``rows`` is not
+    # needed after this, so mrate may be one of them)
     h = m >> 1
     mrate = rows[h] if m & 1 else (rows[h] + rows[h - 1]) / 2.0
     if odd.size:
@@ -404,7 +427,6 @@ def _median_rate(blk, tgroup, tframe, one_group_time):
         hi = low[np.minimum(half, m - 1), col]
         lo = low[np.maximum(half - 1, 0), col]
         even = (hi + lo) / 2.0
-        mrate = mrate.copy() if mrate is rows[h] else mrate
         mrate[odd] = np.where(cnt == 0, np.nan, np.where((cnt & 1) == 1, hi, even))
     if blk.is_0th.any() or blk.is_zframe.any():
         mrate = np.where(blk.is_0th, data[0] / one_group_time, mrate)
@@ -559,7 +581,7 @@ def _weighted_sums(data, start, length, power_class, invrn2, exact):
     g0 = int(start[fitted].min())
     g1 = int((start + length)[fitted].max())
     _sum_groups(sums, data, widx, invrn2, table, g0, g1)
-    masked = fitted[~exact[fitted]]
+    masked = _pad8(fitted[~exact[fitted]])
     if masked.size:
         sub = tuple(np.zeros(masked.size, dtype=np.float64) for _ in range(5))
         y = data[:, masked]
@@ -575,13 +597,12 @@ def _sum_groups(sums, y, widx, invrn2, table, g0, g1, span=None):
     """The group loop of :func:`_weighted_sums`; ``span`` (start, end): mask the terms."""
     sumw, sumx, sumxx, sumy, sumxy = sums
     n = y.shape[1]
-    index = np.empty(n, dtype=np.intp)
     weight = np.empty(n, dtype=np.float64)
     xwt = np.empty(n, dtype=np.float64)
     term = np.empty(n, dtype=np.float64)
     for g in range(g0, g1):
-        np.add(widx, g, out=index)
-        np.take(table, index, out=weight, mode="clip")  # the index is always in range
+        # table[widx + g]; the index is always in range, so "clip" changes nothing
+        np.take(table[g:], widx, out=weight, mode="clip")
         weight *= invrn2
         xval = np.float64(g)
         np.multiply(xval, weight, out=xwt)
@@ -594,21 +615,21 @@ def _sum_groups(sums, y, widx, invrn2, table, g0, g1, span=None):
             sumxy += np.multiply(yg, xwt, out=term)
         else:
             inside = (span[0] <= g) & (g < span[1])
-            np.add(sumw, weight, out=sumw, where=inside)
-            np.add(sumx, xwt, out=sumx, where=inside)
-            np.add(sumxx, xval * xwt, out=sumxx, where=inside)
-            np.add(sumy, yg * weight, out=sumy, where=inside)
-            np.add(sumxy, yg * xwt, out=sumxy, where=inside)
+            np.copyto(sumw, sumw + weight, where=inside)
+            np.copyto(sumx, sumx + xwt, where=inside)
+            np.copyto(sumxx, sumxx + xval * xwt, where=inside)
+            np.copyto(sumy, sumy + yg * weight, where=inside)
+            np.copyto(sumxy, sumxy + yg * xwt, where=inside)
 
 
-def _fit_segments(data, slot, c, t1, tgroup, exact):
-    """Slope, Poisson, read-noise and total variance of one segment per ramp.
+def _fit_segments(data, start, length, c, t1, tgroup, exact):
+    """Slope, Poisson, read-noise and total variance of segments (``ramp_fit_segment``).
 
-    ``data`` (ngroups, n) as loaded; ``c`` per-ramp constants, ``t1`` the one-group time,
-    ``exact`` see :func:`_weighted_sums`. Returns four float64 (n,) arrays; entries of ramps
-    whose segment length is 0 are meaningless.
+    ``data`` (ngroups, n): the ramp of each segment, as loaded; ``start``, ``length`` (n,);
+    ``c`` per-segment constants, ``t1`` the one-group time, ``exact`` see
+    :func:`_weighted_sums`. Returns four float64 (n,) arrays; entries of segments of length
+    0 are meaningless.
     """
-    start, length = slot.start, slot.length
     ngroups, n = data.shape
     last = ngroups - 1
     flat = data.reshape(-1)
@@ -689,10 +710,17 @@ class _BlockFit(NamedTuple):
     chargeloss_inv: np.ndarray | None  # float64 (m,) for blk.chargeloss
 
 
+def _spread(values, cols, n):
+    """``values`` at ``cols`` of a new float64 (n,) array (1.0 elsewhere)."""
+    out = np.ones(n, dtype=np.float64)
+    out[cols] = values
+    return out
+
+
 def _fit_block(blk, c, tgroup, tframe, one_group_time):
     """Integration-level fit of every ramp of a block (``ramp_fit_pixel``, one integration)."""
     ngroups, n = blk.data.shape
-    idq = c.pdq | (blk.flags & (_JUMP8 | np.uint8(_PERS))).astype(np.uint32)
+    idq = c.pdq | (blk.flags & _JUMP_PERS8).astype(np.uint32)
     sat0 = (blk.gdq[0] & _SAT8) != 0
     idq[sat0] |= _DNU | _SAT
     unusable = blk.cnt_dnu_sat == ngroups
@@ -703,25 +731,46 @@ def _fit_block(blk, c, tgroup, tframe, one_group_time):
     t1 = _len1_timing(blk.is_0th, blk.is_zframe, tgroup, tframe, one_group_time)
     exact = blk.clean & np.isfinite(c.invrn2)
 
-    # Sums over the segments, in segment order (slot by slot), each from +0.0.
+    # Fit every segment at once: slot 0 of every ramp, then the segments of the later slots
+    # (padded at the end, see _pad8; the fits of the padding are not read).
+    segments = (blk.data, slots[0].start, slots[0].length, c, t1, tgroup, exact)
+    if len(slots) > 1:
+        pad = _pad8(np.arange(sum(slot.cols.size for slot in slots[1:])))
+        later, start, length = (np.concatenate(x)[pad] for x in zip(*slots[1:], strict=True))
+        segments = (
+            np.concatenate([blk.data, blk.data[:, later]], axis=1),
+            np.concatenate([slots[0].start, start]),
+            np.concatenate([slots[0].length, length]),
+            _Consts(*(np.concatenate([a, a[later]]) for a in c)),
+            np.concatenate([t1, t1[later]]),
+            tgroup,
+            np.concatenate([exact, exact[later]]),
+        )
+    slope, var_p, var_r, var_e = _fit_segments(*segments)
+
+    # Sums over the segments, in segment order (slot by slot), each from +0.0. A later slot
+    # is spread over the block's ramp axis first, so that all slots are summed at the same
+    # array positions (where two NaNs meet, the NaN bits depend on the position).
     invvar_r = np.zeros(n, dtype=np.float64)
     invvar_p = np.zeros(n, dtype=np.float64)
     invvar_e = np.zeros(n, dtype=np.float64)
     slope_num = np.zeros(n, dtype=np.float64)
+    offset = 0
     for slot in slots:
+        part = slice(offset, offset + slot.length.size)
+        offset = part.stop
+        fit = (slope[part], var_p[part], var_r[part], var_e[part])
         if slot.cols is None:
-            cols, active = slice(None), slot.length > 0
-            fit = _fit_segments(blk.data, slot, c, t1, tgroup, exact)
+            active = slot.length > 0
         else:
-            cols, active = slot.cols, True
-            sub = (blk.data[:, cols], slot, c.take(cols), t1[cols], tgroup, exact[cols])
-            fit = _fit_segments(*sub)
-        slope, var_p, var_r, var_e = fit
-        inv_p = invvar_p[cols]
-        invvar_r[cols] = np.where(active, invvar_r[cols] + 1.0 / var_r, invvar_r[cols])
-        invvar_p[cols] = np.where(active & (var_p > 0.0), inv_p + 1.0 / var_p, inv_p)
-        invvar_e[cols] = np.where(active, invvar_e[cols] + 1.0 / var_e, invvar_e[cols])
-        slope_num[cols] = np.where(active, slope_num[cols] + slope / var_r, slope_num[cols])
+            active = np.zeros(n, dtype=bool)
+            active[slot.cols] = True
+            fit = tuple(_spread(x, slot.cols, n) for x in fit)
+        s_slope, s_var_p, s_var_r, s_var_e = fit
+        invvar_r = np.where(active, invvar_r + 1.0 / s_var_r, invvar_r)
+        invvar_p = np.where(active & (s_var_p > 0.0), invvar_p + 1.0 / s_var_p, invvar_p)
+        invvar_e = np.where(active, invvar_e + 1.0 / s_var_e, invvar_e)
+        slope_num = np.where(active, slope_num + s_slope / s_var_r, slope_num)
 
     fitted = nseg > 0
     vp = 1.0 / invvar_p
@@ -864,7 +913,7 @@ def fit_ramps(
     any_partial_sat = np.zeros(npix, dtype=bool)
 
     nranges = -(-npix // BLOCK_RAMPS)
-    npb = -(-npix // nranges)  # pixels per range
+    npb = min(npix, -(-npix // (8 * nranges)) * 8)  # pixels per range, see _pad8
     nb = max(1, BLOCK_RAMPS // npb)  # integrations per block
 
     def blocks(pix):
@@ -883,37 +932,37 @@ def fit_ramps(
             accum = np.zeros(width, dtype=np.float64)
             for _, blk in blocks(pix):
                 if ngroups == 1:
-                    med = blk.data[0] / one_group_time
+                    sat = (blk.gdq[0] & _SAT8) != 0
+                    med = np.where(sat, np.nan, blk.data[0]) / one_group_time
                 else:
                     med = _median_rate(blk, tg, tf, one_group_time)
                 for row in med.reshape(-1, width):
                     accum = accum + row
             mrate = accum / np.float64(nints)
             consts = _pixel_consts(g[pix], rnoise[pix], dark[pix], mrate, pdq[pix], tg)
+            consts = _Consts(*(np.tile(a, nb) for a in consts))  # per ramp of a block
 
             # Pass 2: per-integration fits; the exposure sums in integration order.
+            vp_sum, vr_sum, num_sum = rate_vp[pix], rate_vr[pix], rate_num[pix]  # views
             for ints, blk in blocks(pix):
                 k = ints.stop - ints.start
-                c = _Consts(*(np.tile(a, k) for a in consts))
-                fit = _fit_block(blk, c, tg, tf, one_group_time)
+                fit = _fit_block(blk, consts.take(slice(0, k * width)), tg, tf, one_group_time)
                 ri_sci[ints, pix] = fit.sci.reshape(k, width)
                 ri_err[ints, pix] = fit.err.reshape(k, width)
                 ri_vp[ints, pix] = fit.var_poisson.reshape(k, width)
                 ri_vr[ints, pix] = fit.var_rnoise.reshape(k, width)
                 ri_dq[ints, pix] = fit.dq.reshape(k, width)
-                for b in range(k):
+                for b in range(k):  # sum = where(fitted, sum + x, sum), in place
                     rows = slice(b * width, (b + 1) * width)
-                    fitted = fit.fitted[rows]
-                    inv_p, inv_r = fit.invvar_p[rows], fit.invvar_r[rows]
-                    vp, vr, num = rate_vp[pix], rate_vr[pix], rate_num[pix]
-                    rate_vp[pix] = np.where(fitted & (inv_p > 0.0), vp + inv_p, vp)
-                    rate_vr[pix] = np.where(fitted, vr + inv_r, vr)
-                    rate_num[pix] = np.where(fitted, num + fit.slope_num[rows], num)
+                    fitted, inv_p = fit.fitted[rows], fit.invvar_p[rows]
+                    np.copyto(vp_sum, vp_sum + inv_p, where=fitted & (inv_p > 0.0))
+                    np.copyto(vr_sum, vr_sum + fit.invvar_r[rows], where=fitted)
+                    np.copyto(num_sum, num_sum + fit.slope_num[rows], where=fitted)
                 dnu_cnt[pix] += fit.is_dnu.reshape(k, width).sum(axis=0)
                 sat_cnt[pix] += fit.is_sat.reshape(k, width).sum(axis=0)
                 partial = (blk.cnt_sat > 0).reshape(k, width)
                 any_partial_sat[pix] |= partial.any(axis=0)
-                jump_pers = (blk.flags & (_JUMP8 | np.uint8(_PERS))).reshape(k, width)
+                jump_pers = (blk.flags & _JUMP_PERS8).reshape(k, width)
                 rate_dq[pix] |= np.bitwise_or.reduce(jump_pers, axis=0).astype(np.uint32)
                 if fit.chargeloss_inv is not None:
                     if chargeloss_inv is None:
