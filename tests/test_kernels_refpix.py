@@ -10,13 +10,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_refpix import _exposure, _mask_pixeldq  # the same geometries as the NumPy tests
 
 from tsogpu import dq
 from tsogpu.algorithms import refpix
 from tsogpu.config import Refpix
 from tsogpu.cuda import refpix as cuda_refpix
 from tsogpu.errors import ConfigError, InputError
-from tsogpu.segment import Exposure
 
 DNU = dq.DO_NOT_USE
 REF = dq.REFERENCE_PIXEL
@@ -49,38 +49,6 @@ class _Poisoned:
 @pytest.fixture
 def k(kernels):
     return _Poisoned(kernels)
-
-
-def _exposure(instrument, detector, subarray, substrt, subsize, axes, noutputs, zero_frame=False):
-    return Exposure(
-        instrument=instrument,
-        detector=detector,
-        exp_type="TEST",
-        readpatt="RAPID",
-        nints=2,
-        ngroups=3,
-        nframes=1,
-        groupgap=0,
-        tframe=1.0,
-        tgroup=1.0,
-        subarray=subarray,
-        substrt1=substrt[0],
-        substrt2=substrt[1],
-        subsize1=subsize[0],
-        subsize2=subsize[1],
-        fastaxis=axes[0],
-        slowaxis=axes[1],
-        noutputs=noutputs,
-        zero_frame=zero_frame,
-    )
-
-
-def _mask_pixeldq(exp):
-    """REFERENCE_PIXEL on the 4-pixel border of the full frame, cut to the subarray."""
-    full = np.zeros((2048, 2048), dtype=np.uint32)
-    full[:4, :] = full[-4:, :] = full[:, :4] = full[:, -4:] = REF
-    r0, c0 = exp.substrt2 - 1, exp.substrt1 - 1
-    return full[r0 : r0 + exp.subsize2, c0 : c0 + exp.subsize1].copy()
 
 
 def _random_ramp(exp, nints=2, ngroups=3, seed=0, nans=True):

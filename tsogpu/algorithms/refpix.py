@@ -118,29 +118,10 @@ def correct_refpix(data, pixeldq, exposure, params, zeroframe=None, first_plane=
     """
     nints, ngroups, ny, nx = data.shape
     new_zeroframe = None if zeroframe is None else np.array(zeroframe, dtype=np.float32)
-    if max(ny, nx) > FULL_SIZE:
-        raise NotImplementedError(
-            f"refpix: data of shape ({ny}, {nx}) have an axis longer than {FULL_SIZE}, i.e. "
-            "NIRSpec IRS2 readout; the IRS2 reference-pixel correction is not implemented"
-        )
-    if exposure.instrument.upper() == "MIRI":
-        if ny < MIRI_SHAPE[0] or nx < MIRI_SHAPE[1]:
-            return np.array(data, dtype=np.float32), new_zeroframe, SKIPPED
-        raise NotImplementedError("refpix: MIRI full-frame correction is not implemented")
-
-    is_subarray = ny < FULL_SIZE or nx < FULL_SIZE
-    if is_subarray:
-        row_start, col_start = exposure.substrt2 - 1, exposure.substrt1 - 1
-        row_stop, col_stop = row_start + exposure.subsize2, col_start + exposure.subsize1
-        if row_start < 0 or col_start < 0 or row_stop > FULL_SIZE or col_stop > FULL_SIZE:
-            return np.array(data, dtype=np.float32), new_zeroframe, SKIPPED
-        if (exposure.subsize2, exposure.subsize1) != (ny, nx):
-            raise InputError(
-                f"refpix: SUBSIZE2 x SUBSIZE1 = {exposure.subsize2} x {exposure.subsize1} "
-                f"does not match the data shape {ny} x {nx}"
-            )
-    else:
-        row_start, col_start, row_stop, col_stop = 0, 0, ny, nx
+    geometry = frame_window((ny, nx), exposure)
+    if geometry is None:
+        return np.array(data, dtype=np.float32), new_zeroframe, SKIPPED
+    is_subarray, (row_start, row_stop), (col_start, col_stop) = geometry
 
     to_det = _frame_transform(exposure.fastaxis, exposure.slowaxis)
     full_dq = _full_frame_pixeldq(
@@ -172,6 +153,39 @@ def correct_refpix(data, pixeldq, exposure, params, zeroframe=None, first_plane=
     if do_zeroframe:
         new_zeroframe[zeroframe == np.float32(0.0)] = np.float32(0.0)
     return out, new_zeroframe, COMPLETE
+
+
+def frame_window(shape, exposure):
+    """Where the data sit in the full frame, with the checks both backends make.
+
+    Returns None where jwst skips the step (a MIRI subarray, a subarray reaching outside the
+    full frame), else ``(is_subarray, (row_start, row_stop), (col_start, col_stop))`` in the
+    DMS frame. Raises NotImplementedError (IRS2, MIRI full frame) or InputError (the shape
+    does not match SUBSIZE1/2).
+    """
+    ny, nx = shape
+    if max(ny, nx) > FULL_SIZE:
+        raise NotImplementedError(
+            f"refpix: data of shape ({ny}, {nx}) have an axis longer than {FULL_SIZE}, i.e. "
+            "NIRSpec IRS2 readout; the IRS2 reference-pixel correction is not implemented"
+        )
+    if exposure.instrument.upper() == "MIRI":
+        if ny < MIRI_SHAPE[0] or nx < MIRI_SHAPE[1]:
+            return None
+        raise NotImplementedError("refpix: MIRI full-frame correction is not implemented")
+    is_subarray = ny < FULL_SIZE or nx < FULL_SIZE
+    if not is_subarray:
+        return False, (0, ny), (0, nx)
+    row_start, col_start = exposure.substrt2 - 1, exposure.substrt1 - 1
+    row_stop, col_stop = row_start + exposure.subsize2, col_start + exposure.subsize1
+    if row_start < 0 or col_start < 0 or row_stop > FULL_SIZE or col_stop > FULL_SIZE:
+        return None
+    if (exposure.subsize2, exposure.subsize1) != (ny, nx):
+        raise InputError(
+            f"refpix: SUBSIZE2 x SUBSIZE1 = {exposure.subsize2} x {exposure.subsize1} "
+            f"does not match the data shape {ny} x {nx}"
+        )
+    return True, (row_start, row_stop), (col_start, col_stop)
 
 
 def clipped_mean(values, siglimit):

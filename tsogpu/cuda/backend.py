@@ -13,6 +13,16 @@ import numpy as np
 from . import jump, loader, prejump, ramp_fit, refpix
 
 
+def _bound(launcher):
+    """A method that calls ``launcher(self.k, ...)``."""
+
+    def method(self, *args, **kwargs):
+        return launcher(self.k, *args, **kwargs)
+
+    method.__name__, method.__doc__ = launcher.__name__, launcher.__doc__
+    return method
+
+
 class KernelOps:
     """The launchers bound to one build of the kernels ``k`` (``k.launch``, ``k.xp``).
 
@@ -30,35 +40,16 @@ class KernelOps:
         self.kernel_hash = getattr(k, "hash", None)
 
     # ---- the steps (see the NumPy functions of the same names in tsogpu.algorithms)
-    def group_scale(self, *args, **kwargs):
-        return prejump.group_scale(self.k, *args, **kwargs)
-
-    def dq_init(self, *args, **kwargs):
-        return prejump.dq_init(self.k, *args, **kwargs)
-
-    def flag_saturation(self, *args, **kwargs):
-        return prejump.flag_saturation(self.k, *args, **kwargs)
-
-    def subtract_superbias(self, *args, **kwargs):
-        return prejump.subtract_superbias(self.k, *args, **kwargs)
-
-    def correct_refpix(self, *args, **kwargs):
-        return refpix.correct_refpix(self.k, *args, **kwargs)
-
-    def correct_linearity(self, *args, **kwargs):
-        return prejump.correct_linearity(self.k, *args, **kwargs)
-
-    def subtract_dark(self, *args, **kwargs):
-        return prejump.subtract_dark(self.k, *args, **kwargs)
-
-    def detect_jumps(self, *args, **kwargs):
-        return jump.detect_jumps(self.k, *args, **kwargs)
-
-    def fit_ramps(self, *args, **kwargs):
-        return ramp_fit.fit_ramps(self.k, *args, **kwargs)
-
-    def gain_scale(self, *args, **kwargs):
-        return prejump.gain_scale(self.k, *args, **kwargs)
+    group_scale = _bound(prejump.group_scale)
+    dq_init = _bound(prejump.dq_init)
+    flag_saturation = _bound(prejump.flag_saturation)
+    subtract_superbias = _bound(prejump.subtract_superbias)
+    correct_refpix = _bound(refpix.correct_refpix)
+    correct_linearity = _bound(prejump.correct_linearity)
+    subtract_dark = _bound(prejump.subtract_dark)
+    detect_jumps = _bound(jump.detect_jumps)
+    fit_ramps = _bound(ramp_fit.fit_ramps)
+    gain_scale = _bound(prejump.gain_scale)
 
     # ---- moving data
     def to_device(self, segment, refs):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dq
-from ..algorithms.ramp_fit import RampFitResult, RateProduct
+from ..algorithms.ramp_fit import RampFitResult, RateProduct, _group_range
 from . import sources
 
 # kernels/ramp_fit.cuh: RF_MAX_GROUPS, the per-thread buffer of the median rate.
@@ -20,19 +20,6 @@ RF_MAX_GROUPS = 512
 _DNU8 = np.uint8(dq.DO_NOT_USE)
 _SAT8 = np.uint8(dq.SATURATED)
 _NOT_PERS8 = np.uint8(~np.uint8(dq.PIXEL["PERSISTENCE"]))
-
-
-def _group_range(ngroups, firstgroup, lastgroup):
-    """The groups [first, last] jwst's ``set_groupdq`` leaves usable (see flag_group_range)."""
-    if firstgroup is None and lastgroup is None:
-        return 0, ngroups - 1
-    first = 0 if firstgroup is None else int(firstgroup)
-    last = ngroups - 1 if lastgroup is None else int(lastgroup)
-    if first < 0:
-        first = 0
-    if first >= last:
-        first, last = 0, ngroups - 1
-    return first, last
 
 
 def flag_group_range(k, groupdq, firstgroup, lastgroup):

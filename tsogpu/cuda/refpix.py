@@ -52,29 +52,10 @@ def correct_refpix(k, data, pixeldq, exposure, params, zeroframe=None, first_pla
     new_zeroframe = None if zeroframe is None else xp.array(zeroframe, dtype=np.float32)
     full = np_refpix.FULL_SIZE
     width = np_refpix.REFPIX_WIDTH
-    if max(ny, nx) > full:
-        raise NotImplementedError(
-            f"refpix: data of shape ({ny}, {nx}) have an axis longer than {full}, i.e. "
-            "NIRSpec IRS2 readout; the IRS2 reference-pixel correction is not implemented"
-        )
-    if exposure.instrument.upper() == "MIRI":
-        if ny < np_refpix.MIRI_SHAPE[0] or nx < np_refpix.MIRI_SHAPE[1]:
-            return xp.array(data, dtype=np.float32), new_zeroframe, np_refpix.SKIPPED
-        raise NotImplementedError("refpix: MIRI full-frame correction is not implemented")
-
-    is_subarray = ny < full or nx < full
-    if is_subarray:
-        row_start, col_start = exposure.substrt2 - 1, exposure.substrt1 - 1
-        row_stop, col_stop = row_start + exposure.subsize2, col_start + exposure.subsize1
-        if row_start < 0 or col_start < 0 or row_stop > full or col_stop > full:
-            return xp.array(data, dtype=np.float32), new_zeroframe, np_refpix.SKIPPED
-        if (exposure.subsize2, exposure.subsize1) != (ny, nx):
-            raise InputError(
-                f"refpix: SUBSIZE2 x SUBSIZE1 = {exposure.subsize2} x {exposure.subsize1} "
-                f"does not match the data shape {ny} x {nx}"
-            )
-    else:
-        row_start, col_start, row_stop, col_stop = 0, 0, ny, nx
+    geometry = np_refpix.frame_window((ny, nx), exposure)
+    if geometry is None:
+        return xp.array(data, dtype=np.float32), new_zeroframe, np_refpix.SKIPPED
+    is_subarray, (row_start, row_stop), (col_start, col_stop) = geometry
 
     fast, slow = exposure.fastaxis, exposure.slowaxis
     (r0, r1), (c0, c1) = np_refpix._detector_window(

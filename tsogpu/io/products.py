@@ -72,20 +72,13 @@ def product_name(uncal_path, suffix):
     return f"{stem}_{suffix}.fits"
 
 
-@contextlib.contextmanager
-def _meta_source(uncal_path):
+def load_meta(uncal_path):
     """The uncal file as a Level1bModel for its metadata and tables, without its pixels.
 
     stdatamodels would read every image extension (2 GB of SCI for a large segment); each is
     replaced by a one-element stand-in of the same name, which the embedded ASDF tree needs.
-    Parsing the ASDF tree takes about a second, so the last file's model is kept for the next
-    product of the same file (unchanged size and modification time); writers only read it.
-    """
-    yield load_meta(uncal_path)
-
-
-def load_meta(uncal_path):
-    """The metadata model of ``uncal_path`` (see ``_meta_source``), read once and kept.
+    Read once and kept for the next product of the same file (unchanged size and modification
+    time); writers only read it.
 
     The first call in a process also imports stdatamodels' schemas (seconds), so the
     pipeline calls this on a side thread while the steps run.
@@ -169,20 +162,20 @@ def write_atomic(model, final_path):
 
 def write_ramp(final_path, segment, prov):
     """Write the calibrated ramp of ``segment`` as a jwst RampModel FITS file."""
-    with _meta_source(segment.source) as src:
-        model = datamodels.RampModel(
-            data=segment.data, pixeldq=segment.pixeldq, groupdq=segment.groupdq
-        )
-        model.update(src)
-        if segment.zeroframe is not None:
-            model.zeroframe = segment.zeroframe
-        if segment.average_dark_current is not None:
-            model.average_dark_current = segment.average_dark_current
-        if src.hasattr("int_times") and src.int_times is not None:
-            model.int_times = src.int_times
-        if src.hasattr("group") and src.group is not None:
-            model.group = src.group
-        return _finish(model, prov, final_path)
+    src = load_meta(segment.source)
+    model = datamodels.RampModel(
+        data=segment.data, pixeldq=segment.pixeldq, groupdq=segment.groupdq
+    )
+    model.update(src)
+    if segment.zeroframe is not None:
+        model.zeroframe = segment.zeroframe
+    if segment.average_dark_current is not None:
+        model.average_dark_current = segment.average_dark_current
+    if src.hasattr("int_times") and src.int_times is not None:
+        model.int_times = src.int_times
+    if src.hasattr("group") and src.group is not None:
+        model.group = src.group
+    return _finish(model, prov, final_path)
 
 
 def write_rateints(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise, prov):
@@ -191,25 +184,25 @@ def write_rateints(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise
     All arrays are (nints, ny, nx): ``sci``, ``err``, ``var_*`` float32 [DN/s, DN/s, (DN/s)^2],
     ``dq`` uint32.
     """
-    with _meta_source(uncal_path) as src:
-        model = datamodels.CubeModel(
-            data=sci, err=err, dq=dq, var_poisson=var_poisson, var_rnoise=var_rnoise
-        )
-        model.update(src)
-        model.meta.bunit_data = "DN/s"
-        model.meta.bunit_err = "DN/s"
-        if src.hasattr("int_times") and src.int_times is not None:
-            model.int_times = src.int_times
-        return _finish(model, prov, final_path)
+    src = load_meta(uncal_path)
+    model = datamodels.CubeModel(
+        data=sci, err=err, dq=dq, var_poisson=var_poisson, var_rnoise=var_rnoise
+    )
+    model.update(src)
+    model.meta.bunit_data = "DN/s"
+    model.meta.bunit_err = "DN/s"
+    if src.hasattr("int_times") and src.int_times is not None:
+        model.int_times = src.int_times
+    return _finish(model, prov, final_path)
 
 
 def write_rate(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise, prov):
     """Write the exposure-averaged slope as a jwst ImageModel (``_rate``); arrays (ny, nx)."""
-    with _meta_source(uncal_path) as src:
-        model = datamodels.ImageModel(
-            data=sci, err=err, dq=dq, var_poisson=var_poisson, var_rnoise=var_rnoise
-        )
-        model.update(src)
-        model.meta.bunit_data = "DN/s"
-        model.meta.bunit_err = "DN/s"
-        return _finish(model, prov, final_path)
+    src = load_meta(uncal_path)
+    model = datamodels.ImageModel(
+        data=sci, err=err, dq=dq, var_poisson=var_poisson, var_rnoise=var_rnoise
+    )
+    model.update(src)
+    model.meta.bunit_data = "DN/s"
+    model.meta.bunit_err = "DN/s"
+    return _finish(model, prov, final_path)
