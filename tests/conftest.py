@@ -14,13 +14,17 @@ def pytest_configure(config):
 def simulated(tmp_path_factory):
     """Factory ``simulated(mode, **kwargs)`` -> ``tsogpu.simulate.Simulation``, cached per session.
 
-    The same arguments return the same files, so treat them as read-only.
+    The same arguments return the same files, so treat them as read-only. The reference files
+    are cut to the subarray unless ``full_frame_refs=True`` is asked for: full-frame ones take
+    250 MB a segment, and the cut-outs are tested where they are made (test_reffiles, the
+    oracle tests).
     """
     from tsogpu.simulate import simulate
 
     cache = {}
 
     def make(mode, **kwargs):
+        kwargs.setdefault("full_frame_refs", False)
         key = (mode, tuple(sorted(kwargs.items())))
         if key not in cache:
             out = tmp_path_factory.mktemp(f"sim_{mode}")

@@ -12,9 +12,9 @@ from tsogpu import dq
 from tsogpu.simulate import FULL, MODES, dms_to_detector, simulate
 
 SMALL = {
-    "nrs_bots": dict(nints=3, ngroups=4, ncols=64, seed=1),
-    "niriss_soss": dict(nints=3, ngroups=4, ncols=64, nrows=32, seed=1),
-    "nircam_grism": dict(nints=3, ngroups=4, ncols=64, seed=1),
+    "nrs_bots": dict(nints=3, ngroups=4, ncols=64, seed=1, full_frame_refs=True),
+    "niriss_soss": dict(nints=3, ngroups=4, ncols=64, nrows=32, seed=1, full_frame_refs=True),
+    "nircam_grism": dict(nints=3, ngroups=4, ncols=64, seed=1, full_frame_refs=True),
 }
 REAL_GEOMETRY = {
     # mode: (DETECTOR, EXP_TYPE, SUBARRAY, SUBSTRT1, SUBSTRT2, SUBSIZE1, SUBSIZE2, FASTAXIS,
