@@ -37,7 +37,7 @@ def simulated(tmp_path_factory):
 class KernelBackend:
     """Where a kernel test runs: ``launch(name, n, *args)``, with ``xp`` the array module.
 
-    ``host``: the kernels compiled by g++ (tests/kernel_host.py), NumPy arrays; ``cuda``: the
+    ``host``: the kernels compiled by g++ (tsogpu/native.py), NumPy arrays; ``cuda``: the
     same sources through CuPy on a GPU. One test body checks both against the NumPy backend.
     """
 
@@ -57,12 +57,14 @@ class KernelBackend:
 
 @pytest.fixture(scope="session")
 def host_kernels(tmp_path_factory):
-    import kernel_host
+    """The native backend's build (tsogpu/native.py), its loops split over 2 threads."""
+    from tsogpu import native
 
-    if kernel_host.compiler() is None:
-        pytest.skip("no g++ to build the kernels for the host")
-    lib = kernel_host.build(tmp_path_factory.mktemp("kernels"))
-    return KernelBackend("host", kernel_host.HostKernels(lib), __import__("numpy"))
+    if native.compiler() is None:
+        pytest.skip("no C++ compiler to build the kernels for the host")
+    k = native.NativeKernels(native.build(tmp_path_factory.mktemp("kernels")))
+    k.set_threads(2)
+    return KernelBackend("host", k, __import__("numpy"))
 
 
 @pytest.fixture(scope="session", params=["host", pytest.param("cuda", marks=pytest.mark.gpu)])

@@ -1,5 +1,7 @@
 """Product writers: jwst layout, INT_TIMES carried over, provenance, atomic writes."""
 
+import os
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -61,6 +63,10 @@ def test_rateints_and_rate_open_in_jwst(sim, tmp_path):
             fits.getdata(sim.uncal, "INT_TIMES")["int_mid_MJD_UTC"],
         )
     assert fits.getheader(path)["TSOVER"] == "0.1.0"
+    # readable as any new file would be (the umask's bits), not mkstemp's owner-only 0600
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
     path = write_rate(
         tmp_path / product_name(sim.uncal, "rate"), sim.uncal, *_arrays((ny, nx)), PROV
     )

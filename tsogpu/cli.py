@@ -63,8 +63,16 @@ def build_parser():
     sim.add_argument("--ngroups", type=int, default=10)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--one-over-f", action="store_true", help="add 1/f noise")
+    sim.add_argument(
+        "--segment",
+        default="1/1",
+        metavar="K/N",
+        help="segment K of an exposure of N (default 1/1); segments share reference files",
+    )
     sim.add_argument("--out", required=True, help="output folder")
     _add_common(sim)
+
+    _add_batch_parser(sub)
     return parser
 
 
@@ -256,6 +264,7 @@ def cmd_simulate(args):
         ngroups=args.ngroups,
         seed=args.seed,
         one_over_f=args.one_over_f,
+        segment=_parse_segment(args.segment),
     )
     print(sim.uncal)
     for reftype, path in sim.refs.items():
@@ -302,7 +311,169 @@ def describe(path):
     return "\n".join(lines)
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "info": cmd_info, "simulate": cmd_simulate}
+def _parse_segment(text):
+    k, sep, n = text.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit():
+        raise ConfigError(f"--segment {text!r}: expected K/N, e.g. --segment 2/4")
+    return int(k), int(n)
+
+
+def _add_batch_parser(sub):
+    p = sub.add_parser(
+        "batch",
+        help="process many segments on a Dask cluster, resumably",
+        description=BATCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="uncal files, globs, folders (their *_uncal.fits) or @LIST (a file of those)",
+    )
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--force", action="store_true", help="redo complete products too")
+    _add_run_options(p)
+    c = p.add_argument_group("cluster")
+    c.add_argument(
+        "--cluster",
+        choices=("local", "slurm", "cuda"),
+        default=None,
+        help="local: worker processes on this machine (default); slurm: jobs through "
+        "dask-jobqueue; cuda: one worker per GPU through dask-cuda",
+    )
+    c.add_argument(
+        "--workers", type=int, metavar="N", help="local worker processes (default: the cores)"
+    )
+    c.add_argument("--gpus", metavar="LIST", help="GPUs for --cluster cuda, e.g. 0,1 (default all)")
+    c.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler")
+    c.add_argument("--dashboard", metavar="ADDRESS", help="serve Dask's dashboard, e.g. :8787")
+    from .batch import SlurmOptions
+
+    d = SlurmOptions()
+    s = p.add_argument_group("slurm (--cluster slurm)")
+    s.add_argument("--slurm-queue", metavar="NAME", help="partition")
+    s.add_argument("--slurm-account", metavar="NAME")
+    s.add_argument("--slurm-walltime", metavar="HH:MM:SS", help=f"per job (default {d.walltime})")
+    s.add_argument("--slurm-memory", metavar="SIZE", help=f"per job (default {d.memory})")
+    s.add_argument(
+        "--slurm-cores",
+        type=int,
+        metavar="N",
+        help=f"cores per job, one worker process each (default {d.cores})",
+    )
+    s.add_argument("--slurm-jobs", type=int, metavar="N", help=f"jobs to start (default {d.jobs})")
+    s.add_argument(
+        "--slurm-extra",
+        action="append",
+        default=[],
+        metavar="DIRECTIVE",
+        help="another #SBATCH directive, e.g. --slurm-extra=--gres=gpu:1 (repeatable)",
+    )
+
+
+BATCH_HELP = """\
+Process many uncal segments on a Dask cluster, one task per segment, as `tsogpu run` would
+(the same options and products). Inputs are files, globs, folders (their *_uncal.fits) and
+@LIST files (one of those per line); segments are grouped into exposures by their keywords
+(or names) and EXSEGNUM/EXSEGTOT, and missing segments are reported. Each worker's share:
+--threads defaults to the cores over the local workers (1 on other clusters), --max-memory
+to half the worker's memory limit, at most an eighth of the machine.
+
+Resumable: each product records a hash of its inputs, references, parameters and tsogpu
+version (TSOIHASH); a rerun skips segments whose products are complete with the same hash
+and redoes the rest. Ctrl-C stops the batch; the same command resumes it. A failing file is
+reported with its reason and the others go on. A line per finished segment on stderr, a
+summary table on stdout. Exit codes: 0 every file ok or skipped, 2 any failed, 130 Ctrl-C.
+
+Clusters (pip install 'tsogpu[dask]'): local worker processes, one thread each, --workers N
+(default: the cores); --scheduler ADDRESS for a running one; --cluster slurm
+('tsogpu[slurm]'), --slurm-jobs jobs of --slurm-cores one-thread workers; --cluster cuda
+('tsogpu[cuda-cluster]'), one worker per GPU (--gpus 0,1), backend cupy.
+"""
+
+
+def cmd_batch(args):
+    from . import batch
+    from .pipeline import usable_cores
+
+    cluster = args.cluster or ("cuda" if args.gpus else "local")
+    if args.scheduler and args.cluster:
+        raise ConfigError("--scheduler uses a running cluster; leave out --cluster")
+    if args.gpus and cluster != "cuda":
+        raise ConfigError(f"--gpus is for --cluster cuda, not --cluster {cluster}")
+    for name in ("workers", "slurm_cores", "slurm_jobs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            option = "--" + name.replace("_", "-")
+            raise ConfigError(f"{option} must be a positive integer, got {value}")
+    # distributed logs every worker's start and stop; a failure is in the summary anyway.
+    # Its import sets its loggers' levels, so they are set here after it.
+    batch.require("distributed")
+    quiet_level = logging.INFO if args.verbose else logging.CRITICAL
+    for name in ("distributed", "dask_jobqueue", "dask_cuda"):
+        logging.getLogger(name).setLevel(quiet_level)
+    config = batch.batch_config(make_config(args), cluster, args.workers, args.scheduler)
+    paths, exposures, warnings = batch.group_exposures(batch.expand_inputs(args.inputs))
+    for warning in warnings:
+        log.warning("%s", warning)
+    given = {
+        "queue": args.slurm_queue,
+        "account": args.slurm_account,
+        "walltime": args.slurm_walltime,
+        "memory": args.slurm_memory,
+        "cores": args.slurm_cores,
+        "jobs": args.slurm_jobs,
+        "extra": tuple(args.slurm_extra),
+    }
+    slurm = batch.SlurmOptions(**{k: v for k, v in given.items() if v is not None})
+    if args.scheduler:
+        where = f"the scheduler at {args.scheduler}"
+    elif cluster == "local":
+        where = f"{args.workers or usable_cores()} local worker processes"
+    elif cluster == "slurm":
+        where = f"{slurm.jobs} SLURM job(s) of {slurm.cores} workers"
+    else:
+        where = f"one worker per GPU ({args.gpus or 'all'})"
+    log.info("%d segment(s) of %d exposure(s) on %s", len(paths), len(exposures), where)
+
+    def show(done, total, result):
+        if not args.quiet:
+            print(batch.format_progress(done, total, result), file=sys.stderr, flush=True)
+
+    with batch.connect(
+        cluster,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        slurm=slurm,
+        gpus=args.gpus,
+        dashboard=args.dashboard,
+        log_level=quiet_level,
+    ) as client:
+        report = batch.run_batch(
+            paths,
+            args.out,
+            config,
+            client,
+            force=args.force,
+            tune_malloc=not args.scheduler,  # workers made for this batch only
+            on_result=show,
+        )
+        report.warnings = warnings
+        print(batch.format_summary(report), flush=True)  # before the cluster closes
+    if report.interrupted:
+        print("tsogpu: interrupted; the same command resumes the batch", file=sys.stderr)
+        return 130
+    return 0 if report.ok else 2
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "info": cmd_info,
+    "simulate": cmd_simulate,
+    "batch": cmd_batch,
+}
 
 
 def main(argv=None):

@@ -50,7 +50,7 @@ STEP_REFTYPES = {
     "gain_scale": ("gain",),
 }
 REFTYPES = ("mask", "saturation", "superbias", "linearity", "dark", "gain", "readnoise")
-BACKENDS = ("numpy", "cupy", "auto")
+BACKENDS = ("numpy", "native", "cupy", "auto")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ memory budget; the products do not depend on them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -48,14 +50,23 @@ NIR_INSTRUMENTS = ("NIRSPEC", "NIRISS", "NIRCAM")
 
 
 def select_backend(name):
-    """Resolve ``numpy | cupy | auto`` to the backend that will run; no silent fallback.
+    """Resolve ``numpy | native | cupy | auto`` to the backend that will run; no silent
+    fallback.
 
-    ``cupy`` without a usable GPU is an error; ``auto`` takes the GPU when there is one.
+    ``cupy`` without a usable GPU, or ``native`` without a C++ compiler that builds the
+    kernels, is an error; ``auto`` takes the GPU, else the native build, else NumPy, and logs
+    which and why.
     """
     if name == "numpy":
         return "numpy"
+    from . import native
     from .cuda import loader  # imports CuPy only inside available()
 
+    if name == "native":
+        ok, what = native.available()
+        if not ok:
+            raise BackendError(f"--backend native: {what}; use --backend numpy")
+        return "native"
     ok, what = loader.available()
     if name == "cupy":
         if not ok:
@@ -64,7 +75,11 @@ def select_backend(name):
     if ok:
         log.info("backend auto: using the GPU, %s", what)
         return "cupy"
-    log.info("backend auto: using numpy (%s)", what)
+    native_ok, native_what = native.available()
+    if native_ok:
+        log.info("backend auto: no GPU (%s); using the native CPU build", what)
+        return "native"
+    log.info("backend auto: using numpy (%s; %s)", what, native_what)
     return "numpy"
 
 
@@ -97,10 +112,15 @@ class NumpyOps:
         return a
 
 
-def backend_ops(backend):
-    """The ops object of a resolved backend name (see :func:`select_backend`)."""
+def backend_ops(backend, threads=None):
+    """The ops object of a resolved backend name (see :func:`select_backend`); ``threads``:
+    the cores each native kernel is split over (default: all usable)."""
     if backend == "numpy":
         return NumpyOps
+    if backend == "native":
+        from . import native
+
+        return native.ops(threads)
     from .cuda.backend import CudaOps
 
     return CudaOps.current()
@@ -589,6 +609,59 @@ def _gib(n):
     return f"{n / 2**30:.2f} GiB"
 
 
+# Parameters that change no bit of a product: how the work is cut and run. The backends give
+# the same products too (the conformance tests), and save_ramp only adds a product. The
+# reference files enter the input hash by their identity, not by the paths in "ref".
+RESULT_NEUTRAL = ("threads", "max_memory", "backend", "save_ramp", "ref")
+
+
+def file_identity(path):
+    """``[name, size, mtime_ns]`` of a file: what the input hash knows of it.
+
+    Not a content hash: hashing a segment reads gigabytes, and a rerun over an archive would
+    read every input again just to decide what to skip. ``stat`` costs microseconds; any
+    rewrite, ``touch`` or copy without preserved times changes the identity (the product is
+    redone), and the name without its folder lets an archive be moved with ``mv`` or
+    ``rsync -a`` and still be found complete.
+    """
+    st = os.stat(path)
+    return [os.path.basename(os.fspath(path)), st.st_size, st.st_mtime_ns]
+
+
+def input_hash(uncal_path, config, ref_paths):
+    """SHA-256 (hex) of what a segment's products depend on: ``TSOIHASH`` in each product.
+
+    Covers the uncal file's :func:`file_identity`, each reference file's identity (a file
+    given with ``--ref``: its :func:`file_identity`; a CRDS file: its name, which CRDS never
+    reuses for other contents; ``N/A``), the parameters (``config.as_dict()`` without
+    :data:`RESULT_NEUTRAL`) and the tsogpu version. A rerun that finds every product with
+    the hash it would record skips the segment.
+
+    Parameters
+    ----------
+    ref_paths : dict
+        reftype -> local path or ``"N/A"``, as resolved for this segment (the types the
+        steps that run need).
+    """
+    refs = {}
+    for reftype, path in sorted(ref_paths.items()):
+        if str(path).upper() == "N/A":
+            refs[reftype] = "N/A"
+        elif reftype in config.refs:
+            refs[reftype] = file_identity(path)
+        else:
+            refs[reftype] = "crds:" + os.path.basename(os.fspath(path))
+    params = {k: v for k, v in config.as_dict().items() if k not in RESULT_NEUTRAL}
+    doc = {
+        "tsogpu": __version__,
+        "uncal": file_identity(uncal_path),
+        "refs": refs,
+        "params": params,
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def process_file(uncal_path, out_dir, config=None, progress=None):
     """Read ``uncal_path``, run every step within the memory budget, write the products.
 
@@ -622,8 +695,12 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
     refs, context = reffiles.load_references(
         exposure, required_reftypes(config), config.refs, header=header
     )
-    ops = backend_ops(backend)
-    # one device: its kernels already use the whole GPU, so one chunk at a time
+    # before the pixels are read: a file changed while it is processed is redone next time
+    inputs = input_hash(
+        uncal_path, config, {t: "N/A" if r is None else r.path for t, r in refs.items()}
+    )
+    ops = backend_ops(backend, config.threads)
+    # a GPU's kernels use the whole device, and the native kernels every core: one chunk at a time
     threads = 1 if ops is not NumpyOps else None
     plan = plan_chunks(shape, config, zeroframe, source=str(uncal_path), threads=threads)
     # the products' metadata (stdatamodels' schemas: seconds) is read while the steps run
@@ -632,7 +709,8 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
     side.shutdown(wait=False)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tsogpu-scratch-", dir=out_dir) as scratch:
+    # named after the segment: a killed run's leftover is found by scratch_prefix (batch)
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix(uncal_path), dir=out_dir) as scratch:
         try:
             if plan.in_memory:
                 log.info("memory budget %s: whole segment in memory", _gib(plan.budget))
@@ -674,6 +752,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
             extended_emission_events=result.extended_emission_events,
             kernel_hash=ops.kernel_hash or "",
             device=ops.device,
+            input_hash=inputs,
         )
         meta.result()  # its errors, if any, surface here
         written = []
@@ -689,6 +768,11 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
                 written.append(writer(path, uncal_path, *arrays, prov))
     log.info("%s: done in %.2f s", uncal_path, time.perf_counter() - t0)
     return written
+
+
+def scratch_prefix(uncal_path):
+    """Name prefix of the hidden scratch folder ``process_file`` makes beside the products."""
+    return f".tsogpu-scratch-{Path(uncal_path).name}."
 
 
 def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops=NumpyOps):

@@ -37,6 +37,10 @@ CAL_STEP = {
 }
 
 
+# primary-header keyword of the input hash (tsogpu.pipeline.input_hash)
+INPUT_HASH_KEYWORD = "TSOIHASH"
+
+
 @dataclass
 class Provenance:
     """What made a product; written to its primary header."""
@@ -51,6 +55,7 @@ class Provenance:
     step_status: dict = field(default_factory=dict)  # step -> COMPLETE / SKIPPED
     primary_cosmic_rays: float | None = None  # PRIMECRS, from jump
     extended_emission_events: float | None = None  # EXTNCRS, from jump
+    input_hash: str = ""  # TSOIHASH: tsogpu.pipeline.input_hash, for resumable batches
 
     def header_cards(self):
         cards = [
@@ -61,6 +66,9 @@ class Provenance:
         ]
         if self.kernel_hash:
             cards.append(("TSOKHASH", self.kernel_hash, "tsogpu CUDA kernel source hash"))
+        if self.input_hash:
+            # 64 hex digits leave no room for a comment on the card
+            cards.append((INPUT_HASH_KEYWORD, self.input_hash, ""))
         return cards
 
 
@@ -142,6 +150,15 @@ def _finish(model, prov, final_path):
     return Path(final_path)
 
 
+def _umask():
+    mask = os.umask(0)  # the only way to read it; set back at once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def write_atomic(model, final_path):
     """Write ``model`` to a temporary file beside ``final_path``, fsync it, then rename."""
     final_path = Path(final_path)
@@ -153,6 +170,7 @@ def write_atomic(model, final_path):
             model.to_fits(fh)  # a file object keeps meta.filename as set
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide products from a shared archive
         os.replace(tmp, final_path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

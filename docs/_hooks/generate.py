@@ -1,0 +1,305 @@
+"""mkdocs hook: the parts of the site that the code already says, generated at build time.
+
+A page asks for generated text with a marker on a line of its own; the hook replaces it
+before the Markdown is rendered, so these parts cannot drift from the code:
+
+    <!-- tsogpu:cli -->                       every ``tsogpu`` command's --help
+                                              (``tsogpu.cli.build_parser``)
+    <!-- tsogpu:params -->                    every step's parameters, types and defaults
+                                              (``tsogpu.config.STEP_PARAMS``), with PARAM_HELP
+    <!-- tsogpu:default-config -->            the default configuration file
+                                              (``tsogpu.config.dump_toml``)
+    <!-- tsogpu:extras -->                    pyproject.toml's extras, with EXTRA_HELP
+    <!-- tsogpu:step NAME -->                 a step's reference types, a link to its parameters
+                                              and the docstring of tsogpu/algorithms/NAME.py
+    <!-- tsogpu:include PATH -->              a Markdown file of the repository, title dropped
+
+An unknown marker, a missing file, a parameter or an extra without a description here, or a
+description of a parameter that no longer exists stops the build (mkdocs reports the page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import os
+import re
+import sys
+import tomllib
+import typing
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MARKER = re.compile(r"^<!-- tsogpu:([a-z-]+)(?: (\S+))? -->$", re.MULTILINE)
+
+# One line per parameter: what it does. The types and defaults come from tsogpu/config.py.
+PARAM_HELP = {
+    "saturation": {
+        "n_pix_grow_sat": "Saturation flags grow to every pixel within this distance (a "
+        "(2n+1) x (2n+1) box), group by group; 0 turns growth off.",
+        "use_readpatt": "With NFRAMES > 1, use the read pattern: frame-averaged groups that "
+        "were partly saturated, and a second group whose third saturates, get DO_NOT_USE.",
+    },
+    "refpix": {
+        "odd_even_columns": "Separate reference levels for even and odd detector columns.",
+        "use_side_ref_pixels": "Full frame and 4-output subarrays: also subtract the left/right "
+        "reference columns' running median, row by row (1/f noise).",
+        "side_smoothing_length": "Rows in the running median of the side reference pixels.",
+        "side_gain": "Factor applied to the side reference signal before it is subtracted.",
+        "odd_even_rows": "MIRI only (separate levels for odd and even rows); accepted as jwst "
+        "does, no effect on near-infrared data.",
+        "siglimit": "Clipping limit, in standard deviations, of the reference pixels' "
+        "sigma-clipped means.",
+    },
+    "dark_current": {
+        "average_dark_current": "Dark current (e-/s) that ramp fitting adds to the Poisson "
+        "variance; unset: from the dark reference (see the dark_current page).",
+    },
+    "jump": {
+        "rejection_threshold": "Jump threshold in sigma (pixels with 4 or more usable "
+        "differences; also the sigma of the sigma-clipping path).",
+        "three_group_rejection_threshold": "Threshold for pixels with exactly 2 usable "
+        "differences.",
+        "four_group_rejection_threshold": "Threshold for pixels with exactly 3 usable differences.",
+        "flag_4_neighbors": "Also flag the 4 neighbours of a jump whose significance lies "
+        "between the two limits below.",
+        "max_jump_to_flag_neighbors": "Upper limit (sigma) for flagging a jump's neighbours.",
+        "min_jump_to_flag_neighbors": "Lower limit (sigma) for flagging a jump's neighbours.",
+        "after_jump_flag_dn1": "Jumps of at least this many DN also flag the groups within "
+        "after_jump_flag_time1 after them; 0: off.",
+        "after_jump_flag_time1": "Seconds flagged after such a jump (int(time // TGROUP) groups).",
+        "after_jump_flag_dn2": "A second after-jump threshold (DN); 0: off.",
+        "after_jump_flag_time2": "Seconds flagged after a jump above the second threshold.",
+        "expand_large_events": "Flag snowballs: large jump regions around new saturated cores "
+        "are expanded (needs scikit-image, the snowballs extra).",
+        "min_sat_area": "Smallest saturated region (pixels) that can be a snowball core.",
+        "min_jump_area": "Smallest jump region (pixels) that can be a snowball.",
+        "expand_factor": "Factor by which a snowball's ellipse is enlarged.",
+        "sat_required_snowball": "A jump region is a snowball only if it contains a new "
+        "saturated core (or lies near the edge); false: every large region is.",
+        "min_sat_radius_extend": "Saturated cores whose minor axis exceeds this (pixels) are "
+        "enlarged and flagged SATURATED.",
+        "sat_expand": "Enlargement of such a core, in pixels (jwst passes twice this value "
+        "to stcal).",
+        "edge_size": "Jump regions within this many pixels of the frame edge are snowballs "
+        "without a saturated core.",
+        "mask_snowball_core_next_int": "Flag each integration's snowball cores as jumps at "
+        "the start of the next integration.",
+        "snowball_time_masked_next_int": "Seconds of the next integration flagged so "
+        "(int(time // TGROUP) groups).",
+        "max_extended_radius": "Largest enlarged radius, in pixels (jwst passes twice this "
+        "value to stcal).",
+        "min_diffs_single_pass": "With at least this many usable differences, one detection "
+        "pass replaces the iterative search.",
+        "minimum_groups": "Fewest usable groups for detection when sigma clipping is not "
+        "used (jwst forces 3 when it runs in one process).",
+        "minimum_sigclip_groups": "Integrations (groups with only_use_ints=false) needed for "
+        "sigma clipping across integrations.",
+        "only_use_ints": "Sigma-clip each group difference across integrations only, and "
+        "count integrations against minimum_sigclip_groups; false: across integrations and "
+        "groups.",
+    },
+    "ramp_fit": {
+        "suppress_one_group": "An integration with a single good group is not fitted (all its "
+        "groups get DO_NOT_USE), as jwst does by default.",
+        "firstgroup": "First group (0-based) used in the fit; earlier groups get DO_NOT_USE. "
+        "Unset: the first.",
+        "lastgroup": "Last group (0-based) used in the fit; later groups get DO_NOT_USE. "
+        "Unset: the last.",
+    },
+}
+
+# What each extra of pyproject.toml is for (the requirements come from pyproject.toml).
+EXTRA_HELP = {
+    "gpu": "`--backend cupy`; see [Backends](backends.md#installing-the-cuda-backend)",
+    "dask": "[`tsogpu batch`](clusters.md)",
+    "slurm": "`tsogpu batch --cluster slurm`",
+    "cuda-cluster": "`tsogpu batch --cluster cuda`",
+    "plots": "plotting",
+    "crds": "reference files chosen by CRDS",
+    "snowballs": "`--set jump.expand_large_events=true`",
+    "test": "the test suite (jwst 3.0 and stcal 1.20 are the oracle)",
+    "bench": "the benchmarks in `bench/`",
+    "docs": "this site: `mkdocs build --strict`",
+}
+
+
+def on_config(config):
+    """Document this checkout's tsogpu; fail early when descriptions and code disagree."""
+    # here, not at import: mkdocs restores sys.path after loading a hook
+    if sys.path[:1] != [str(ROOT)]:
+        sys.path.insert(0, str(ROOT))
+    import tsogpu
+
+    if Path(tsogpu.__file__).resolve().parent != ROOT / "tsogpu":
+        raise PluginError(f"documenting {tsogpu.__file__}, not this checkout's tsogpu")
+    from tsogpu.config import STEP_PARAMS
+
+    problems = []
+    for step, cls in STEP_PARAMS.items():
+        names = [f.name for f in dataclasses.fields(cls)]
+        described = PARAM_HELP.get(step, {})
+        problems += [f"{step}.{n}: no description" for n in names if n not in described]
+        problems += [f"{step}.{n}: described, not a parameter" for n in described if n not in names]
+    problems += [f"{step}: not a step" for step in PARAM_HELP if step not in STEP_PARAMS]
+    if problems:
+        raise PluginError(f"docs/_hooks/generate.py PARAM_HELP: {'; '.join(problems)}")
+    return config
+
+
+def on_page_markdown(markdown, page, config, files):
+    def replace(match):
+        kind, arg = match.group(1), match.group(2)
+        where = f"{page.file.src_uri}: <!-- tsogpu:{kind} -->"
+        if kind == "cli" and arg is None:
+            return cli_reference()
+        if kind == "params" and arg is None:
+            return parameter_tables()
+        if kind == "default-config" and arg is None:
+            return default_config()
+        if kind == "extras" and arg is None:
+            return extras_table(where)
+        if kind == "step" and arg:
+            return step_section(arg, page, where)
+        if kind == "include" and arg:
+            return include(arg, where)
+        raise PluginError(f"{where}: unknown marker or missing argument")
+
+    return MARKER.sub(replace, markdown)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def cli_reference():
+    from tsogpu.cli import build_parser
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; fix it for the page
+    try:
+        parser = build_parser()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parts = ["## tsogpu", "", fence(parser.format_help())]
+        for name, p in sub.choices.items():
+            parts += ["", f"## tsogpu {name}", "", fence(p.format_help())]
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+    return "\n".join(parts)
+
+
+def parameter_tables():
+    from tsogpu.config import STEP_ORDER, STEP_PARAMS, STEP_REFTYPES
+
+    parts = []
+    for step in STEP_ORDER:
+        cls = STEP_PARAMS[step]
+        parts += [f"### {step}", "", f"{cls.__doc__.strip()} {reftypes(STEP_REFTYPES[step])}", ""]
+        fields = dataclasses.fields(cls)
+        if not fields:
+            parts += ["No parameters.", ""]
+            continue
+        hints = typing.get_type_hints(cls)
+        parts += ["| parameter | type | default | meaning |", "|---|---|---|---|"]
+        for f in fields:
+            parts.append(
+                f"| `{f.name}` | {type_name(hints[f.name])} | {default_text(f.default)} "
+                f"| {PARAM_HELP[step][f.name]} |"
+            )
+        parts.append("")
+    return "\n".join(parts)
+
+
+def default_config():
+    from tsogpu.config import PipelineConfig, dump_toml
+
+    return fence(dump_toml(PipelineConfig()), "toml")
+
+
+def extras_table(where):
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        extras = tomllib.load(fh)["project"].get("optional-dependencies", {})
+    missing = [name for name in extras if name not in EXTRA_HELP]
+    if missing:
+        raise PluginError(f"{where}: no EXTRA_HELP for the extra(s) {', '.join(missing)}")
+    rows = ["| extra | installs | for |", "|---|---|---|"]
+    for name, reqs in extras.items():
+        rows.append(f"| `{name}` | {', '.join(f'`{r}`' for r in reqs)} | {EXTRA_HELP[name]} |")
+    return "\n".join(rows)
+
+
+def step_section(step, page, where):
+    from tsogpu.config import STEP_PARAMS, STEP_REFTYPES
+
+    if step not in STEP_PARAMS:
+        raise PluginError(f"{where}: {step!r} is not a step")
+    module = ROOT / "tsogpu" / "algorithms" / f"{step}.py"
+    doc = ast.get_docstring(ast.parse(module.read_text()), clean=True)
+    if not doc:
+        raise PluginError(f"{where}: {module.relative_to(ROOT)} has no module docstring")
+    depth = page.file.src_uri.count("/")
+    config_page = "../" * depth + "configuration.md"
+    has_params = bool(dataclasses.fields(STEP_PARAMS[step]))
+    params = (
+        f"Its parameters: [configuration reference]({config_page}#{step})."
+        if has_params
+        else "It has no parameters."
+    )
+    return "\n".join(
+        [
+            "## Reference files and parameters",
+            "",
+            f"{reftypes(STEP_REFTYPES[step])} {params}",
+            "",
+            f"## Specification (`tsogpu/algorithms/{step}.py`)",
+            "",
+            "The module docstring, verbatim: the NumPy implementation is the specification "
+            "that the CUDA kernel mirrors.",
+            "",
+            fence(doc),
+        ]
+    )
+
+
+def include(path, where):
+    source = (ROOT / path).resolve()
+    if ROOT not in source.parents or not source.is_file():
+        raise PluginError(f"{where}: {path} is not a file of the repository")
+    text = source.read_text()
+    # the including page has the title; the file's own title line goes
+    return re.sub(r"\A# [^\n]*\n+", "", text)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def fence(text, lang="text"):
+    ticks = "````" if "```" in text else "```"
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+
+
+def reftypes(types):
+    if not types:
+        return "Reads no reference file."
+    return f"Reference files: {', '.join(f'`{t}`' for t in types)}."
+
+
+def type_name(hint):
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if args and len(args) < len(typing.get_args(hint)):
+        return f"{args[0].__name__} or unset"
+    return hint.__name__
+
+
+def default_text(value):
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{'true' if value else 'false'}`"
+    return f"`{value!r}`"
