@@ -3,8 +3,9 @@
 // Every *.cu file in kernels/ includes this first. The same sources compile two ways:
 //   - on the device, through CuPy's RawModule (NVRTC) or nvcc, with --fmad=false
 //     --prec-div=true --prec-sqrt=true (tsogpu/cuda/sources.py, .ci/run);
-//   - on the host, in the test suite, with g++ -x c++ -ffp-contract=off (tests/kernel_host.py):
-//     a kernel is then a plain function whose TSO_FOR_EACH loop runs over every index.
+//   - on the host, with g++ -x c++ -ffp-contract=off (tsogpu/native.py: the native CPU backend,
+//     and the test suite): a kernel is then a plain function whose TSO_FOR_EACH loop runs over
+//     every index, split over the cores by OpenMP when built with -fopenmp.
 // Per-element math lives in TSO_HD functions in the *.cuh headers, so both builds run the
 // same operations in the same order as the NumPy backend (tsogpu/algorithms/).
 //
@@ -31,13 +32,39 @@ TSO_HD double tso_nan(void) {
 #include <string.h>
 #define TSO_HD static inline
 #define TSO_KERNEL extern "C"
+#if defined(_OPENMP)
+// the native CPU backend (tsogpu/native.py, -fopenmp): the indices split over the cores; every
+// index writes only its own outputs (no atomics anywhere), so the split changes no result
+static int tso_nthreads = 1;  // set by tso_set_threads, for every calling thread alike
+extern "C" int tso_set_threads(int n) {
+    if (n > 0) tso_nthreads = n;
+    return tso_nthreads;
+}
+#define TSO_PRAGMA(x) _Pragma(#x)
+#define TSO_FOR_EACH(i, n)                                                  \
+    TSO_PRAGMA(omp parallel for schedule(static) num_threads(tso_nthreads)) \
+    for (long long i = 0; i < (long long)(n); ++i)
+#else
 #define TSO_FOR_EACH(i, n) for (long long i = 0; i < (long long)(n); ++i)
+#endif
 TSO_HD float tso_nanf(void) { unsigned int u = 0x7fc00000u; float f; memcpy(&f, &u, 4); return f; }
 TSO_HD double tso_nan(void) {
     unsigned long long u = 0x7ff8000000000000ULL; double d; memcpy(&d, &u, 8); return d;
 }
 #define TSO_NANF tso_nanf()
 #define TSO_NAN tso_nan()
+#endif
+
+// A thread's scratch buffer of n elements in a batch of nb threads (base + TSO_SCRATCH_AT, then
+// element r at r * TSO_SCRATCH_STRIDE): interleaved on the device (element r of thread t at
+// r * nb + t, so a warp's accesses coalesce), contiguous on the host (t * n + r, so one thread's
+// values share cache lines). The same values in the same order either way.
+#if defined(TSO_DEVICE)
+#define TSO_SCRATCH_AT(t, nb, n) (t)
+#define TSO_SCRATCH_STRIDE(nb) (nb)
+#else
+#define TSO_SCRATCH_AT(t, nb, n) ((t) * (n))
+#define TSO_SCRATCH_STRIDE(nb) 1
 #endif
 
 // DQ values are kernel arguments, never literals: every kernel that tests or sets a flag takes

@@ -78,16 +78,17 @@ TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __r
                               float* __restrict__ scratch) {
     TSO_FOR_EACH(t, nb) {
         long long p = p0 + t;
-        float* buf = scratch + t;
+        float* buf = scratch + TSO_SCRATCH_AT(t, nb, nvals);
+        const long long st = TSO_SCRATCH_STRIDE(nb);
         long long c = 0;
         for (long long r = 0; r < nvals; ++r) {
             float v = diffs[r * npix + p];
             if (!isnan(v)) {
-                buf[c * nb] = v;
+                buf[c * st] = v;
                 c++;
             }
         }
-        double med = jp_median_packed(buf, nb, c);
+        double med = jp_median_packed(buf, st, c);
         median[p] = med;
         sigma[p] = jp_sigma(med, rn2_nf[p]);
     }
@@ -98,24 +99,25 @@ TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __r
 // diffs[r * ncols + c] in row order: only_use_ints -> (nints, nd * npix), one clip per
 // (difference, pixel) over integrations; else (nints * nd, npix), one clip per pixel over
 // (integration, difference). The finite values are packed into scratch (nrows floats per
-// thread, strided by nb) and clipped by jp_sigclip_bounds; the final bounds go to lo/hi.
+// thread, TSO_SCRATCH_AT) and clipped by jp_sigclip_bounds; the final bounds go to lo/hi.
 TSO_KERNEL void tso_jp_sigclip_bounds(const float* __restrict__ diffs, double* __restrict__ lo,
                                       double* __restrict__ hi, long long nrows, long long ncols,
                                       double nsigma, long long maxiters, long long c0,
                                       long long nb, float* __restrict__ scratch) {
     TSO_FOR_EACH(t, nb) {
         long long c = c0 + t;
-        float* buf = scratch + t;
+        float* buf = scratch + TSO_SCRATCH_AT(t, nb, nrows);
+        const long long st = TSO_SCRATCH_STRIDE(nb);
         long long count = 0;
         for (long long r = 0; r < nrows; ++r) {
             float v = diffs[r * ncols + c];
             if (jp_finitef(v)) {
-                buf[count * nb] = v;
+                buf[count * st] = v;
                 count++;
             }
         }
         double l, h;
-        jp_sigclip_bounds(buf, nb, count, nsigma, maxiters, &l, &h);
+        jp_sigclip_bounds(buf, st, count, nsigma, maxiters, &l, &h);
         lo[c] = l;
         hi[c] = h;
     }
@@ -175,7 +177,7 @@ TSO_KERNEL void tso_jp_single(const float* __restrict__ diffs, const double* __r
 }
 
 // One index per pixel of the batch [p0, p0 + nb) (jump._flag_iterative, stcal iterative_jump).
-// Scratch: 2 * nvals floats per thread (strided by nb): fda = |diffs| in (int, diff) order,
+// Scratch: 2 * nvals floats per thread (TSO_SCRATCH_AT): fda = |diffs| in (int, diff) order,
 // NaN where unusable or already flagged, and the selection buffer of jp_med_first_diffs.
 // Per pass (at most nvals = ndiffs passes): sigma from the current median, ratio =
 // |float32(fda - median)| / sigma, peak = nanmax of the ratios over every (int, diff); the
@@ -194,17 +196,18 @@ TSO_KERNEL void tso_jp_iterative(const float* __restrict__ diffs, unsigned char*
     long long nd = ngroups - 1;
     TSO_FOR_EACH(t, nb) {
         long long p = p0 + t;
-        float* fda = scratch + t;
-        float* sel = scratch + nvals * nb + t;
-        for (long long r = 0; r < nvals; ++r) fda[r * nb] = fabsf(diffs[r * npix + p]);
+        float* fda = scratch + TSO_SCRATCH_AT(t, nb, nvals);
+        float* sel = scratch + nvals * nb + TSO_SCRATCH_AT(t, nb, nvals);
+        const long long st = TSO_SCRATCH_STRIDE(nb);
+        for (long long r = 0; r < nvals; ++r) fda[r * st] = fabsf(diffs[r * npix + p]);
         double rn2 = rn2_nf[p];
-        double med = jp_med_first_diffs(fda, sel, nb, nvals);
+        double med = jp_med_first_diffs(fda, sel, st, nvals);
         for (long long pass = 0; pass < nvals; ++pass) {
             double sig = jp_sigma(med, rn2);
             long long usable = 0;
             double peak = TSO_NAN;
             for (long long r = 0; r < nvals; ++r) {
-                float v = fda[r * nb];
+                float v = fda[r * st];
                 if (!isnan(v)) usable++;
                 double ratio = jp_iter_ratio(v, med, sig);
                 if (!isnan(ratio) && (isnan(peak) || ratio > peak)) peak = ratio;  // np.fmax
@@ -213,13 +216,13 @@ TSO_KERNEL void tso_jp_iterative(const float* __restrict__ diffs, unsigned char*
                       (usable == 2 && peak > thr3);
             if (!cr) break;
             for (long long r = 0; r < nvals; ++r) {
-                float v = fda[r * nb];
+                float v = fda[r * st];
                 if (jp_iter_ratio(v, med, sig) == peak) {
                     gdq[((r / nd) * ngroups + r % nd + 1) * npix + p] |= jump;
-                    fda[r * nb] = TSO_NANF;
+                    fda[r * st] = TSO_NANF;
                 }
             }
-            med = (double)(float)jp_med_first_diffs(fda, sel, nb, nvals);
+            med = (double)(float)jp_med_first_diffs(fda, sel, st, nvals);
         }
     }
 }
