@@ -1,10 +1,13 @@
-"""tsogpu (NumPy backend) against jwst 3.0's calwebb_detector1 on the same segments and cores.
+"""tsogpu (NumPy and native backends) against jwst 3.0's calwebb_detector1 on the same segments
+and cores.
 
     python bench/vs_jwst.py [--work DIR] [--cases nrs_bots:200x20 nrs_bots:400x20 niriss_soss:100x9]
+                            [--backends numpy native] [--reuse-jwst]
 
 Each run is a fresh process on the same machine: jwst with its default maximum_cores='1',
-tsogpu with its default thread per core and again with --threads 1, on the same simulated
-segment and reference files; jwst runs offline (CRDS serverless, every reference overridden).
+tsogpu on each backend with its default thread per core and again with --threads 1, on the
+same simulated segment and reference files; jwst runs offline (CRDS serverless, every
+reference overridden). The native backend's library is built before the clock starts.
 Records wall time and peak resident memory (VmHWM) and writes bench/results/vs_jwst.json.
 """
 
@@ -24,6 +27,23 @@ JWST = (
     "output_dir=sys.argv[3], save_results=True); rc = 0"
 )
 TESTS = Path(__file__).resolve().parent.parent / "tests"
+EXTENSIONS = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE")
+
+
+def same_products(ours, theirs):
+    """True when every ``_rateints``/``_rate`` in ``theirs`` has a bit-identical twin (SCI,
+    ERR, DQ, VAR_POISSON, VAR_RNOISE) in ``ours``; None when ``theirs`` has none."""
+    from astropy.io import fits
+
+    pairs = [(Path(ours) / p.name, p) for p in sorted(Path(theirs).glob("*_rate*.fits"))]
+    if not pairs:
+        return None
+    for a, b in pairs:
+        with fits.open(a) as x, fits.open(b) as y:
+            for ext in EXTENSIONS:
+                if x[ext].data.tobytes() != y[ext].data.tobytes():
+                    return False
+    return True
 
 
 def main():
@@ -37,7 +57,12 @@ def main():
         action="store_true",
         help="take jwst's figures from the existing results file (rerun tsogpu only)",
     )
+    ap.add_argument("--backends", nargs="+", default=["numpy", "native"])
     args = ap.parse_args()
+    if "native" in args.backends:
+        from tsogpu import native
+
+        native.kernels()  # compile once, outside the timings
     results = Path(__file__).parent / "results" / "vs_jwst.json"
     earlier = {}
     if args.reuse_jwst and results.exists():
@@ -49,34 +74,40 @@ def main():
         uncal, refs = build(Path(args.work), mode, nints, ngroups)
         refs = {k: str(v) for k, v in refs.items()}
         out = Path(args.work) / f"out-{mode}-{size}"
-        t_wall, t_peak, _ = run_tsogpu(uncal, refs, out / "tsogpu")
-        # one thread, as jwst's default maximum_cores='1' uses one core
-        t1_wall, t1_peak, _ = run_tsogpu(uncal, refs, out / "tsogpu-1", "--threads", "1")
         name = f"{mode} {nints}x{ngroups}"
         if name in earlier:
             j_wall, j_peak = earlier[name]["jwst_wall_s"], earlier[name]["jwst_peak_gib"] * 2**30
         else:
             (out / "jwst").mkdir(parents=True, exist_ok=True)
             j_wall, j_peak, _ = measure(JWST, [uncal, json.dumps(refs), out / "jwst", TESTS])
-        rows.append(
-            {
-                "case": name,
-                "shape": [nints, ngroups],
-                "tsogpu_wall_s": round(t_wall, 1),
-                "tsogpu_peak_gib": round(t_peak / 2**30, 2),
-                "jwst_wall_s": round(j_wall, 1),
-                "jwst_peak_gib": round(j_peak / 2**30, 2),
-                "speedup": round(j_wall / t_wall, 2),
-                "memory_ratio": round(t_peak / j_peak, 3),
-                "tsogpu_1thread_wall_s": round(t1_wall, 1),
-                "tsogpu_1thread_peak_gib": round(t1_peak / 2**30, 2),
-                "speedup_1thread": round(j_wall / t1_wall, 2),
-            }
-        )
+        row = {
+            "case": name,
+            "shape": [nints, ngroups],
+            "jwst_wall_s": round(j_wall, 1),
+            "jwst_peak_gib": round(j_peak / 2**30, 2),
+        }
+        for backend in args.backends:
+            b = out / f"tsogpu-{backend}"
+            key = "tsogpu" if backend == "numpy" else f"tsogpu_{backend}"
+            # all cores, then one thread, as jwst's default maximum_cores='1' uses one core
+            for threads, suffix in ((None, ""), (1, "_1thread")):
+                extra = ["--backend", backend] + (["--threads", "1"] if threads else [])
+                dest = b if threads is None else b / "1"
+                wall, peak, _ = run_tsogpu(uncal, refs, dest, *extra)
+                row[f"{key}{suffix}_identical_to_jwst"] = same_products(dest, out / "jwst")
+                row[f"{key}{suffix}_wall_s"] = round(wall, 1)
+                row[f"{key}{suffix}_peak_gib"] = round(peak / 2**30, 2)
+                row[f"speedup{'' if backend == 'numpy' else '_' + backend}{suffix}"] = round(
+                    j_wall / wall, 2
+                )
+            row[f"memory_ratio{'' if backend == 'numpy' else '_' + backend}"] = round(
+                row[f"{key}_peak_gib"] * 2**30 / j_peak, 3
+            )
+        rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
     result = {
-        "what": "tsogpu run (NumPy backend, default memory budget; default threads = the "
-        "cores, and --threads 1) vs jwst 3.0 Detector1Pipeline (its default "
+        "what": "tsogpu run (NumPy and native backends, default memory budget; default threads "
+        "= the cores, and --threads 1) vs jwst 3.0 Detector1Pipeline (its default "
         "maximum_cores='1'), same simulated segment and reference files, fresh process each",
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB",

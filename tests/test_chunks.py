@@ -123,3 +123,57 @@ def test_peak_memory_within_budget(tmp_path):
     assert res.returncode == 0, res.stderr
     peak = int(res.stdout.split("MAXRSS")[1]) * 1024
     assert peak <= 1.2 * budget, f"peak {peak / 2**20:.0f} MiB over budget {budget / 2**20:.0f} MiB"
+
+
+OOM_RUN = """
+import logging, resource, sys
+from tsogpu.config import PipelineConfig
+from tsogpu.errors import BackendError
+from tsogpu.pipeline import process_file
+import tsogpu.io.products, tsogpu.io.reffiles, tsogpu.io.uncal  # imported before the limit
+uncal, out, refs, extra = sys.argv[1], sys.argv[2], eval(sys.argv[3]), int(sys.argv[4])
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+status = open("/proc/self/status").read()
+vm = int(status.split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + extra, vm + extra))
+config = PipelineConfig(refs=refs, max_memory=16 * 2**30, threads=1)  # plans it in memory
+try:
+    process_file(uncal, out, config)
+except BackendError as exc:
+    print("BackendError:", exc)
+    sys.exit(2)
+"""
+
+
+@pytest.mark.slow
+def test_out_of_memory_is_retried_in_smaller_chunks(tmp_path):
+    """A real MemoryError (an address-space limit in a fresh process): the segment planned in
+    memory is redone in chunks, says so, and gives the products of an unlimited run."""
+    sim = simulate(
+        "nrs_bots", tmp_path / "in", nints=100, ngroups=10, ncols=512, seed=5, full_frame_refs=False
+    )
+    refs = repr({k: str(v) for k, v in sim.refs.items()})
+
+    def run(out, extra_mib):
+        args = [str(sim.uncal), str(tmp_path / out), refs, str(extra_mib * 2**20)]
+        return subprocess.run(
+            [sys.executable, "-c", OOM_RUN, *args], capture_output=True, text=True
+        )
+
+    free = run("free", 64 * 1024)
+    assert free.returncode == 0 and "out of memory" not in free.stderr, free.stderr
+    tight = run("tight", 600)  # the whole segment (~1.2 GB) cannot fit, chunks can
+    assert tight.returncode == 0, tight.stderr + tight.stdout
+    assert "out of memory (Unable to allocate" in tight.stderr
+    assert "retrying in smaller chunks" in tight.stderr
+    for name in sorted(p.name for p in (tmp_path / "free").glob("*.fits")):
+        for ext in EXTS:
+            np.testing.assert_array_equal(
+                fits.getdata(tmp_path / "tight" / name, ext),
+                fits.getdata(tmp_path / "free" / name, ext),
+            )
+    assert not [p for p in (tmp_path / "tight").iterdir() if p.name.startswith(".")]
+    hopeless = run("hopeless", 40)
+    assert hopeless.returncode == 2, hopeless.stderr
+    assert "out of memory" in hopeless.stdout and "even in the smallest chunks" in hopeless.stdout
+    assert not list((tmp_path / "hopeless").glob("*.fits"))

@@ -51,6 +51,13 @@ STEP_REFTYPES = {
 }
 REFTYPES = ("mask", "saturation", "superbias", "linearity", "dark", "gain", "readnoise")
 BACKENDS = ("numpy", "native", "cupy", "auto")
+TIME_DOMAIN_MODES = ("off", "alone", "with_ramp")  # jump.time_domain
+SATURATION_MAPS = ("none", "pixel", "column")
+
+
+def _check_min(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,23 @@ class GroupScale:
 
 @dataclass(frozen=True)
 class DQInit:
-    """OR the mask reference into PIXELDQ, and its DO_NOT_USE into GROUPDQ (jwst dq_init)."""
+    """OR the mask reference into PIXELDQ, and its DO_NOT_USE into GROUPDQ (jwst dq_init).
+
+    Options (off by default, docs/options.md): mark the first ``flag_first``, the last
+    ``flag_last`` and the listed ``flag_groups`` (0-based; negative counts from the end, as
+    Python and ExoTiC-MIRI's DropGroupsStep do) DO_NOT_USE in every pixel and integration.
+    """
+
+    flag_first: int = 0
+    flag_last: int = 0
+    flag_groups: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        _check_min("dq_init.flag_first", self.flag_first, 0)
+        _check_min("dq_init.flag_last", self.flag_last, 0)
+        for g in self.flag_groups:
+            if isinstance(g, bool) or not isinstance(g, int):
+                raise ConfigError(f"dq_init.flag_groups: expected integers, got {g!r}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,21 @@ class Saturation:
 
     n_pix_grow_sat: int = 1
     use_readpatt: bool = True
+    # options beyond jwst, off by default (docs/options.md)
+    fraction: float = 1.0
+    column_saturation: bool = False
+    groups_before: int = 0
+    fixed_map: str = "none"
+
+    def __post_init__(self):
+        if not self.fraction > 0.0:
+            raise ConfigError(f"saturation.fraction must be positive, got {self.fraction!r}")
+        _check_min("saturation.groups_before", self.groups_before, 0)
+        if self.fixed_map not in SATURATION_MAPS:
+            raise ConfigError(
+                f"saturation.fixed_map must be one of {', '.join(SATURATION_MAPS)}, "
+                f"got {self.fixed_map!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -129,6 +167,24 @@ class Jump:
     minimum_groups: int = 3
     minimum_sigclip_groups: int = 100
     only_use_ints: bool = True
+    # time-domain detection (exoTEDRF), off by default (tsogpu/algorithms/tdjump.py)
+    time_domain: str = "off"
+    time_window: int = 5
+    time_threshold: float = 10.0
+
+    def __post_init__(self):
+        if self.time_domain not in TIME_DOMAIN_MODES:
+            raise ConfigError(
+                f"jump.time_domain must be one of {', '.join(TIME_DOMAIN_MODES)}, "
+                f"got {self.time_domain!r}"
+            )
+        w = self.time_window
+        if isinstance(w, bool) or not isinstance(w, int) or w % 2 == 0 or not 3 <= w <= 63:
+            raise ConfigError(f"jump.time_window must be an odd integer in [3, 63], got {w!r}")
+        if not 0.0 < self.time_threshold < float("inf"):
+            raise ConfigError(
+                f"jump.time_threshold must be positive and finite, got {self.time_threshold!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -354,6 +410,8 @@ def _replace_param(params, step, name, value, source):
 
 def _coerce(value, hint, where):
     """Convert a TOML value or a --set string to the parameter's declared type."""
+    if typing.get_origin(hint) is tuple:  # tuple[int, ...]: a TOML list, or "1,2,-1"
+        return _coerce_tuple(value, typing.get_args(hint)[0], where)
     args = typing.get_args(hint)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), hint) if args else hint
@@ -380,3 +438,13 @@ def _coerce(value, hint, where):
     if base is int and isinstance(value, float) and not value.is_integer():
         raise ConfigError(f"{where}: expected int, got {value!r}")
     return base(value)
+
+
+def _coerce_tuple(value, item, where):
+    """A TOML list, or a --set string ``1,2,-1`` / ``[1, 2, -1]`` / ``[]``, to a tuple."""
+    if isinstance(value, str):
+        text = value.strip().removeprefix("[").removesuffix("]").strip()
+        value = [t for t in (x.strip() for x in text.split(",")) if t] if text else []
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list of {item.__name__}, got {value!r}")
+    return tuple(_coerce(v, item, where) for v in value)

@@ -12,6 +12,8 @@ memory budget; the products do not depend on them.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import json
 import logging
@@ -37,7 +39,9 @@ from .algorithms import (
     refpix,
     saturation,
     superbias,
+    tdjump,
 )
+from .algorithms.dq_init import flag_groups  # NumpyOps.dq_init hides the module
 from .config import STEP_ORDER, STEP_REFTYPES, PipelineConfig
 from .errors import BackendError, ConfigError, InputError
 from .segment import Segment
@@ -99,9 +103,26 @@ class NumpyOps:
     detect_jumps = staticmethod(jump.detect_jumps)
     fit_ramps = staticmethod(ramp_fit.fit_ramps)
     gain_scale = staticmethod(gain_scale.gain_scale)
+    # options beyond jwst (docs/options.md)
+    flag_groups = staticmethod(flag_groups)
+    scale_thresholds = staticmethod(saturation.scale_thresholds)
+    extend_saturation = staticmethod(saturation.extend_saturation)
+    saturation_map = staticmethod(saturation.saturation_map)
+    apply_saturation_map = staticmethod(saturation.apply_saturation_map)
+    flag_time_domain = staticmethod(tdjump.flag_time_domain)
     kernel_hash = None
     device = "cpu"
-    out_of_memory = ()  # the backend's out-of-memory exceptions
+    out_of_memory = (MemoryError,)  # retried in smaller chunks (process_file)
+
+    @staticmethod
+    def memory_limit():
+        """Bytes the backend's own memory can hold (None: only the budget limits it)."""
+        return None
+
+    @staticmethod
+    def release_memory():
+        """Hand freed memory back after an out-of-memory error, before a retry."""
+        _malloc_trim()
 
     @staticmethod
     def to_device(segment, refs):
@@ -209,17 +230,25 @@ def _group_scale(seg, refs, params, ops):
 
 def _dq_init(seg, refs, params, ops):
     seg.pixeldq, seg.groupdq = ops.dq_init(seg.pixeldq, seg.groupdq, refs["mask"].arrays["dq"])
+    if params.flag_first or params.flag_last or params.flag_groups:
+        mask = dq_init.flagged_groups(
+            seg.groupdq.shape[1], params.flag_first, params.flag_last, params.flag_groups
+        )
+        seg.groupdq = ops.flag_groups(seg.groupdq, mask)
     return "COMPLETE"
 
 
 def _saturation(seg, refs, params, ops):
     sat = refs["saturation"]
     bias = refs["superbias"].arrays["data"] if refs.get("superbias") is not None else None
+    thresh = sat.arrays["data"]
+    if params.fraction != 1.0:
+        thresh = ops.scale_thresholds(thresh, params.fraction)
     seg.groupdq, seg.pixeldq, seg.zeroframe = ops.flag_saturation(
         seg.data,
         seg.groupdq,
         seg.pixeldq,
-        sat.arrays["data"],
+        thresh,
         sat.arrays["dq"],
         bias=bias,
         zeroframe=seg.zeroframe,
@@ -227,7 +256,32 @@ def _saturation(seg, refs, params, ops):
         n_pix_grow_sat=params.n_pix_grow_sat,
         use_readpatt=params.use_readpatt,
     )
+    if params.column_saturation or params.groups_before:
+        seg.groupdq = ops.extend_saturation(
+            seg.groupdq,
+            column_saturation=params.column_saturation,
+            groups_before=params.groups_before,
+        )
     return "COMPLETE"
+
+
+def _fixed_map(config):
+    """``saturation.fixed_map`` when the saturation step runs with it, else None."""
+    if "saturation" in config.skip:
+        return None
+    per = config.params("saturation").fixed_map
+    return None if per == "none" else per
+
+
+def _apply_fixed_map(seg, sat_map, ops):
+    """The segment-wide saturation map on ``seg`` (after the pre-jump steps, before jump).
+
+    It needs every integration's flags, so it comes after the pre-jump steps, which saw each
+    integration's own flags: linearity corrected the groups the map adds where that
+    integration did not saturate itself (jump and ramp fitting ignore those groups).
+    """
+    if sat_map is not None and seg.step_status.get("saturation") == "COMPLETE":
+        seg.groupdq = ops.apply_saturation_map(seg.groupdq, sat_map)
 
 
 def _superbias(seg, refs, params, ops):
@@ -327,9 +381,12 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None):
     the backend (the tests pass the host build of the kernels).
     """
     config = config or PipelineConfig()
-    ops = ops or backend_ops(select_backend(config.backend))
+    ops = ops or backend_ops(select_backend(config.backend), config.threads)
     segment, refs = ops.to_device(segment, refs)
     seg = run_prejump(segment, refs, config, on_step, ops)
+    per = _fixed_map(config)
+    if per is not None:
+        _apply_fixed_map(seg, ops.saturation_map(seg.groupdq, per), ops)
     counts = _JumpCounts()
     counts.add(0, _jump(seg, refs, config, ops=ops), seg.groupdq)
     if on_step is not None and "jump" not in config.skip:
@@ -392,22 +449,63 @@ def _jump(seg, refs, config, frame=None, ops=NumpyOps):
         seg.step_status["jump"] = "SKIPPED"
         return None
     exp = seg.exposure
+    params = config.params("jump")
     with annotate("jump"):
-        out = ops.detect_jumps(
-            seg.data,
-            seg.groupdq,
-            seg.pixeldq,
-            refs["gain"].arrays["data"],
-            refs["readnoise"].arrays["data"],
-            config.params("jump"),
-            nframes=exp.nframes,
-            groupgap=exp.groupgap,
-            tgroup=exp.tgroup,
-            frame=frame,
-        )
+        out = None
+        if params.time_domain != "alone":
+            out = ops.detect_jumps(
+                seg.data,
+                seg.groupdq,
+                seg.pixeldq,
+                refs["gain"].arrays["data"],
+                refs["readnoise"].arrays["data"],
+                params,
+                nframes=exp.nframes,
+                groupgap=exp.groupgap,
+                tgroup=exp.tgroup,
+                frame=frame,
+            )
+        if params.time_domain != "off":
+            out = _time_domain_jumps(seg, out, params, ops)
     seg.groupdq, seg.pixeldq = out.groupdq, out.pixeldq
     seg.step_status["jump"] = out.status
     return out
+
+
+def _time_domain_jumps(seg, ramp, params, ops):
+    """``jump.time_domain``: exoTEDRF's detection across integrations (tsogpu/algorithms/
+    tdjump.py), alone (``ramp`` None) or after the up-the-ramp detector's JumpResult ``ramp``.
+
+    It runs on ``ramp``'s GROUPDQ, so the flags are the union of both detectors' (neither flags
+    a SAT or DNU group). The JumpResult counts the groups it newly flagged as primary cosmic
+    rays, added to the up-the-ramp count where that detector ran.
+    """
+    ran = ramp is not None and ramp.status == "COMPLETE" and ramp.number_crs != -99
+    found = ops.flag_time_domain(
+        seg.data,
+        seg.groupdq if ramp is None else ramp.groupdq,
+        window=params.time_window,
+        threshold=params.time_threshold,
+    )
+    crs = found.jumps_per_pixel + ramp.crs_per_pixel if ran else found.jumps_per_pixel
+    number_crs = int(crs.sum())
+    n_snowballs = ramp.n_snowballs if ramp is not None else 0
+    planes = ops.to_host(jump.all_dnu_planes(found.groupdq))
+    ny, nx = found.groupdq.shape[2:]
+    primecrs, extncrs = jump.cosmic_ray_rates(
+        number_crs, n_snowballs, planes, seg.exposure.tgroup, ny * nx
+    )
+    return jump.JumpResult(
+        found.groupdq,
+        seg.pixeldq if ramp is None else ramp.pixeldq,
+        primecrs,
+        extncrs,
+        "COMPLETE",
+        number_crs,
+        n_snowballs,
+        crs,
+        ramp.sigclip_planes if ramp is not None else None,
+    )
 
 
 def _warn_if_saturated(source, saturated):
@@ -505,6 +603,11 @@ def usable_cores():
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def _malloc_trim():
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def keep_freed_memory():
@@ -702,7 +805,13 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
     ops = backend_ops(backend, config.threads)
     # a GPU's kernels use the whole device, and the native kernels every core: one chunk at a time
     threads = 1 if ops is not NumpyOps else None
-    plan = plan_chunks(shape, config, zeroframe, source=str(uncal_path), threads=threads)
+    limit = ops.memory_limit()  # a GPU's: chunks that fit its free memory
+    budget = config.max_memory or default_memory_budget()
+    planning = config
+    if limit is not None and limit < budget:
+        log.info("%s: the device has %s free: the budget is that", uncal_path, _gib(limit))
+        planning = replace(config, max_memory=limit)
+    plan = plan_chunks(shape, planning, zeroframe, source=str(uncal_path), threads=threads)
     # the products' metadata (stdatamodels' schemas: seconds) is read while the steps run
     side = ThreadPoolExecutor(1)
     meta = side.submit(products.load_meta, uncal_path)
@@ -711,36 +820,26 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     # named after the segment: a killed run's leftover is found by scratch_prefix (batch)
     with tempfile.TemporaryDirectory(prefix=scratch_prefix(uncal_path), dir=out_dir) as scratch:
-        try:
-            if plan.in_memory:
-                log.info("memory budget %s: whole segment in memory", _gib(plan.budget))
-                steps = [s for s in (*RAMP_STEPS, "jump") if s not in config.skip]
-                done = iter(range(1, len(steps) + 1))
-                result = run_segment(
-                    uncal.read_uncal(uncal_path, raw=ops is not NumpyOps),
-                    refs,
-                    config,
-                    on_step=lambda step, seg: progress(step, next(done), len(steps)),
+        while True:
+            try:
+                result = _run_plan(
+                    uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops
                 )
-            else:
-                log.info(
-                    "memory budget %s: %d integrations per chunk, then tiles of %d x %d "
-                    "(+%d halo), %d at a time",
-                    _gib(plan.budget),
-                    plan.ints,
-                    plan.rows,
-                    plan.cols,
-                    plan.halo,
-                    plan.threads,
+                break
+            except (*ops.out_of_memory, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno != errno.ENOMEM:  # mmap's ENOMEM only
+                    raise
+                ops.release_memory()
+                what = f"{uncal_path}: out of {'GPU ' if ops.name == 'cupy' else ''}memory ({exc})"
+                plan = _smaller_plan(plan, shape, planning, zeroframe, threads)
+                if plan is None:
+                    raise BackendError(
+                        f"{what}, even in the smallest chunks; free memory or use a machine "
+                        "with more"
+                    ) from None
+                log.warning(
+                    "%s; retrying in smaller chunks (a budget of %s)", what, _gib(plan.budget)
                 )
-                result = _run_chunked(
-                    uncal_path, exposure, shape, refs, config, plan, Path(scratch), progress, ops
-                )
-        except ops.out_of_memory as exc:
-            raise BackendError(
-                f"{uncal_path}: the GPU ran out of memory ({exc}); a smaller --max-memory "
-                "processes the segment in smaller chunks"
-            ) from None
         prov = products.Provenance(
             version=__version__,
             backend=backend,
@@ -775,6 +874,53 @@ def scratch_prefix(uncal_path):
     return f".tsogpu-scratch-{Path(uncal_path).name}."
 
 
+def _run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops):
+    """The steps over the whole segment as ``plan`` says: in memory, or chunked."""
+    from .io import uncal
+
+    if plan.in_memory:
+        log.info("memory budget %s: whole segment in memory", _gib(plan.budget))
+        steps = [s for s in (*RAMP_STEPS, "jump") if s not in config.skip]
+        done = iter(range(1, len(steps) + 1))
+        return run_segment(
+            uncal.read_uncal(uncal_path, raw=ops is not NumpyOps),
+            refs,
+            config,
+            on_step=lambda step, seg: progress(step, next(done), len(steps)),
+            ops=ops,
+        )
+    log.info(
+        "memory budget %s: %d integrations per chunk, then tiles of %d x %d (+%d halo), "
+        "%d at a time",
+        _gib(plan.budget),
+        plan.ints,
+        plan.rows,
+        plan.cols,
+        plan.halo,
+        plan.threads,
+    )
+    with tempfile.TemporaryDirectory(prefix=".retry-", dir=scratch) as folder:  # clean per try
+        return _run_chunked(
+            uncal_path, exposure, shape, refs, config, plan, Path(folder), progress, ops
+        )
+
+
+def _smaller_plan(plan, shape, config, zeroframe, threads):
+    """A chunked plan with smaller chunks or tiles than ``plan`` (its budget halved until it
+    has), or None where there is none."""
+    budget = plan.budget
+    while True:
+        budget //= 2
+        try:
+            new = plan_chunks(shape, replace(config, max_memory=budget), zeroframe, threads=threads)
+        except ConfigError:
+            return None
+        if not new.in_memory and (
+            plan.in_memory or new.ints < plan.ints or new.rows * new.cols < plan.rows * plan.cols
+        ):
+            return new
+
+
 def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops=NumpyOps):
     """Pass 1 by integrations into a scratch ramp on disk, pass 2 by tiles to the products.
 
@@ -796,6 +942,7 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
         nonlocal zeroframe
         seg = uncal.read_uncal(uncal_path, ints, raw=ops is not NumpyOps)
         seg = run_prejump(ops.to_device(seg, {})[0], dev_refs, config, ops=ops)
+        part_map = None if per is None else ops.to_host(ops.saturation_map(seg.groupdq, per))
         seg = _segment_to_host(seg, ops)
         ramp.write(np.s_[ints], seg.data, seg.groupdq)
         all_dnu[ints] = jump.all_dnu_planes(seg.groupdq)
@@ -806,14 +953,20 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
             zeroframe[ints] = seg.zeroframe
         # pixel DQ, the average dark and the statuses are the same for every integration
         sat = ramp_fit.exposure_fully_saturated(seg.groupdq)
-        return sat, seg.pixeldq, seg.average_dark_current, seg.step_status
+        return sat, seg.pixeldq, seg.average_dark_current, seg.step_status, part_map
 
+    per = _fixed_map(config)
+    sat_map = None  # saturation.fixed_map: the minimum of the chunks' maps
     chunks = [slice(i0, min(i0 + plan.ints, nints)) for i0 in range(0, nints, plan.ints)]
     with ThreadPoolExecutor(plan.threads) as pool:
         for k, res in enumerate(pool.map(chunk, chunks)):
             saturated = saturated and res[0]
+            if res[4] is not None:
+                sat_map = res[4] if sat_map is None else np.minimum(sat_map, res[4])
             progress("pre-jump steps", k + 1, len(chunks))
-    _, pixeldq, avg_dark, status = res
+    _, pixeldq, avg_dark, status, _ = res
+    if sat_map is not None and status.get("saturation") == "COMPLETE":
+        saturated = saturated or bool(np.all(sat_map == 0))  # the map flags group 0 everywhere
 
     _warn_if_saturated(uncal_path, saturated)
     fits_ramps = "ramp_fit" not in config.skip and not saturated
@@ -844,6 +997,8 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
             step_status=dict(status),
         )
         seg = ops.to_device(seg, {})[0]
+        if sat_map is not None:
+            _apply_fixed_map(seg, ops.xp.asarray(sat_map[window]), ops)
         found = _jump(seg, _cut(dev_refs, window, ops), config, frame, ops)
         seg = _segment_to_host(_core(seg, core), ops)
         counts.add((r0, c0), found, seg.groupdq, core)

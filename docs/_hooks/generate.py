@@ -38,11 +38,27 @@ MARKER = re.compile(r"^<!-- tsogpu:([a-z-]+)(?: (\S+))? -->$", re.MULTILINE)
 
 # One line per parameter: what it does. The types and defaults come from tsogpu/config.py.
 PARAM_HELP = {
+    "dq_init": {
+        "flag_first": "Option (docs/options.md): the first N groups get DO_NOT_USE in every "
+        "pixel and integration (exoTEDRF's miri_drop_groups); 0: off, as jwst.",
+        "flag_last": "Option: the last N groups get DO_NOT_USE (the lastframe practice, "
+        "generalised); 0: off.",
+        "flag_groups": "Option: these groups get DO_NOT_USE; 0-based, negative counts from "
+        "the end (ExoTiC-MIRI's DropGroupsStep); empty: off.",
+    },
     "saturation": {
         "n_pix_grow_sat": "Saturation flags grow to every pixel within this distance (a "
         "(2n+1) x (2n+1) box), group by group; 0 turns growth off.",
         "use_readpatt": "With NFRAMES > 1, use the read pattern: frame-averaged groups that "
         "were partly saturated, and a second group whose third saturates, get DO_NOT_USE.",
+        "fraction": "Option: the threshold is this fraction of the reference saturation level "
+        "(jtow's fracSat 0.9, exoTEDRF's 80% of full well); 1.0: jwst.",
+        "column_saturation": "Option: a whole column is SATURATED from the first group in "
+        "which any of its pixels is (Tiberius, Eureka, jtow).",
+        "groups_before": "Option: the N groups before a pixel's (or column's) first saturated "
+        "group are SATURATED too (Eureka's expand_prev_group).",
+        "fixed_map": "Option: none (jwst), pixel or column: one first saturated group per "
+        "pixel or column, the earliest over the segment's integrations, for every integration.",
     },
     "refpix": {
         "odd_even_columns": "Separate reference levels for even and odd detector columns.",
@@ -102,6 +118,12 @@ PARAM_HELP = {
         "only_use_ints": "Sigma-clip each group difference across integrations only, and "
         "count integrations against minimum_sigclip_groups; false: across integrations and "
         "groups.",
+        "time_domain": "Option (docs/options.md): off (jwst), alone or with_ramp: flag jumps "
+        "against a running median across integrations (exoTEDRF), instead of or with jwst's.",
+        "time_window": "Option: integrations in the time-domain running median (odd, 3-63; "
+        "exoTEDRF's window=5).",
+        "time_threshold": "Option: time-domain threshold in units of the point-to-point "
+        "scatter across integrations (exoTEDRF's thresh=10).",
     },
     "ramp_fit": {
         "suppress_one_group": "An integration with a single good group is not fitted (all its "

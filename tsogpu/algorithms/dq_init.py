@@ -8,6 +8,7 @@ Pure bitwise work, no operation-order issues.
 import numpy as np
 
 from .. import dq
+from ..errors import InputError
 
 
 def dq_init(pixeldq, groupdq, mask_dq):
@@ -32,3 +33,54 @@ def dq_init(pixeldq, groupdq, mask_dq):
     dnu = (mask & dq.PIXELDQ_DTYPE(dq.DO_NOT_USE)).astype(dq.GROUPDQ_DTYPE)
     new_groupdq = np.bitwise_or(groupdq, dnu, dtype=dq.GROUPDQ_DTYPE)
     return new_pixeldq, new_groupdq
+
+
+def flagged_groups(ngroups, first=0, last=0, groups=()):
+    """The 0-based groups ``dq_init.flag_first``/``flag_last``/``flag_groups`` select.
+
+    Parameters
+    ----------
+    ngroups : int
+    first, last : int
+        The first ``first`` and the last ``last`` groups (clipped to the ramp).
+    groups : sequence of int
+        0-based group numbers; negative ones count from the end (-1: the last group).
+
+    Returns
+    -------
+    ndarray of bool, shape (ngroups,)
+
+    Raises
+    ------
+    InputError
+        A listed group outside the ramp.
+    """
+    mask = np.zeros(ngroups, dtype=bool)
+    mask[: min(first, ngroups)] = True
+    if last > 0:
+        mask[max(ngroups - last, 0) :] = True
+    for g in groups:
+        if not -ngroups <= g < ngroups:
+            raise InputError(
+                f"dq_init.flag_groups: group {g} is outside the ramp of {ngroups} groups "
+                f"(0..{ngroups - 1}, or -{ngroups}..-1 from the end)"
+            )
+        mask[g] = True
+    return mask
+
+
+def flag_groups(groupdq, mask):
+    """OR DO_NOT_USE into the groups ``mask`` selects, in every pixel and integration.
+
+    Parameters
+    ----------
+    groupdq : ndarray of uint8, shape (nints, ngroups, ny, nx)
+    mask : ndarray of bool, shape (ngroups,)
+        As :func:`flagged_groups` returns it.
+
+    Returns
+    -------
+    ndarray of uint8, shape (nints, ngroups, ny, nx)
+    """
+    flags = np.where(mask, dq.GROUPDQ_DTYPE(dq.DO_NOT_USE), dq.GROUPDQ_DTYPE(0))
+    return np.bitwise_or(groupdq, flags[None, :, None, None], dtype=dq.GROUPDQ_DTYPE)

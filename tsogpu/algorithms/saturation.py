@@ -215,3 +215,141 @@ def flag_saturation(
 
     new_pixeldq = np.bitwise_or(pixeldq, new_sat_dq, dtype=dq.PIXELDQ_DTYPE)
     return gdq, new_pixeldq, new_zeroframe
+
+
+# ---------------------------------------------------------------------------------------------
+# Options beyond jwst (tsogpu.config.Saturation; docs/options.md). Each leaves
+# flag_saturation untouched: ``scale_thresholds`` changes its threshold input, the others
+# work on the GROUPDQ it returns. A group counts as saturated when its GROUPDQ has SATURATED
+# (jwst's own flags, grown neighbours included; the DO_NOT_USE of partial saturation does
+# not count). Flags only ever propagate forward: every group from a pixel's first saturated
+# group on is SATURATED, as in jwst.
+
+
+def scale_thresholds(sat_thresh, fraction):
+    """The saturation thresholds times ``fraction`` (``saturation.fraction``).
+
+    Parameters
+    ----------
+    sat_thresh : ndarray of float32, shape (ny, nx)
+    fraction : float
+
+    Returns
+    -------
+    ndarray of float32, shape (ny, nx)
+        ``float32(float64(sat_thresh) * fraction)``; NaN thresholds stay NaN (NO_SAT_CHECK).
+    """
+    scaled = np.asarray(sat_thresh, dtype=np.float32).astype(np.float64) * np.float64(fraction)
+    return scaled.astype(np.float32)
+
+
+def first_saturated_group(groupdq):
+    """Per integration and pixel, the first group with SATURATED (``ngroups`` where none).
+
+    Parameters
+    ----------
+    groupdq : ndarray of uint8, shape (nints, ngroups, ny, nx)
+
+    Returns
+    -------
+    ndarray of int32, shape (nints, ny, nx)
+    """
+    nints, ngroups, ny, nx = groupdq.shape
+    first = np.full((nints, ny, nx), ngroups, dtype=np.int32)
+    sat = dq.GROUPDQ_DTYPE(dq.SATURATED)
+    for g in range(ngroups - 1, -1, -1):  # one thread per (int, pixel) scans its groups
+        first[(groupdq[:, g] & sat) != 0] = np.int32(g)
+    return first
+
+
+def column_minimum(first):
+    """``first`` (..., ny, nx) with every pixel replaced by the minimum of its column."""
+    return np.broadcast_to(first.min(axis=-2, keepdims=True), first.shape).copy()
+
+
+def flag_from(groupdq, first, groups_before=0):
+    """OR SATURATED into every group ``g >= first - groups_before``.
+
+    Parameters
+    ----------
+    groupdq : ndarray of uint8, shape (nints, ngroups, ny, nx)
+    first : ndarray of int32, shape (nints, ny, nx), or (ny, nx) for every integration
+        First group to flag (before ``groups_before``); ``ngroups`` or more flags none
+        (``groups_before`` then too).
+    groups_before : int
+        Groups before ``first`` flagged too (clipped at group 0).
+
+    Returns
+    -------
+    ndarray of uint8, shape (nints, ngroups, ny, nx)
+    """
+    ngroups = groupdq.shape[1]
+    first = np.asarray(first, dtype=np.int32)
+    # a pixel that never saturates (first >= ngroups) gets nothing
+    start = np.where(first < ngroups, first - np.int32(groups_before), first)
+    start = start if start.ndim == 3 else start[None]
+    groups = np.arange(ngroups, dtype=np.int32)[None, :, None, None]
+    flags = np.where(groups >= start[:, None], dq.GROUPDQ_DTYPE(dq.SATURATED), dq.GROUPDQ_DTYPE(0))
+    return np.bitwise_or(groupdq, flags, dtype=dq.GROUPDQ_DTYPE)
+
+
+def extend_saturation(groupdq, *, column_saturation=False, groups_before=0):
+    """Whole-column saturation and N groups before saturation, per integration.
+
+    ``column_saturation``: every pixel of a column (fixed x, all rows of the frame) is
+    SATURATED from the first group in which any pixel of that column is SATURATED (Tiberius'
+    ``saturation_dq_override``, Eureka's ``update_sat_flags``, jtow's custom group DQ).
+    ``groups_before``: the ``groups_before`` groups before a pixel's (or, with
+    ``column_saturation``, its column's) first saturated group are SATURATED too (Eureka's
+    ``expand_prev_group``, which flags one).
+
+    Parameters
+    ----------
+    groupdq : ndarray of uint8, shape (nints, ngroups, ny, nx)
+        As :func:`flag_saturation` returns it.
+
+    Returns
+    -------
+    ndarray of uint8, shape (nints, ngroups, ny, nx)
+    """
+    first = first_saturated_group(groupdq)
+    if column_saturation:
+        first = column_minimum(first)
+    return flag_from(groupdq, first, groups_before)
+
+
+def saturation_map(groupdq, per="pixel"):
+    """The earliest saturated group over the integrations of ``groupdq`` (``fixed_map``).
+
+    Maps of several chunks (or segments) combine with ``np.minimum``; apply one with
+    :func:`apply_saturation_map`.
+
+    Parameters
+    ----------
+    groupdq : ndarray of uint8, shape (nints, ngroups, ny, nx)
+    per : {"pixel", "column"}
+        ``column``: the minimum over each column's pixels too.
+
+    Returns
+    -------
+    ndarray of int32, shape (ny, nx)
+        ``ngroups`` where no integration saturates.
+    """
+    first = first_saturated_group(groupdq).min(axis=0)
+    return column_minimum(first) if per == "column" else first
+
+
+def apply_saturation_map(groupdq, sat_map):
+    """SATURATED in every integration from the group ``sat_map`` gives (see
+    :func:`saturation_map`), so that every integration uses the same groups.
+
+    Parameters
+    ----------
+    groupdq : ndarray of uint8, shape (nints, ngroups, ny, nx)
+    sat_map : ndarray of int32, shape (ny, nx)
+
+    Returns
+    -------
+    ndarray of uint8, shape (nints, ngroups, ny, nx)
+    """
+    return flag_from(groupdq, sat_map)

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import jump, loader, prejump, ramp_fit, refpix
+from . import jump, loader, options, prejump, ramp_fit, refpix, tdjump
 
 
 def _bound(launcher):
@@ -32,7 +32,15 @@ class KernelOps:
 
     name = "kernels"
     device = "host build of the kernels"
-    out_of_memory = ()
+    out_of_memory = (MemoryError,)  # retried in smaller chunks (pipeline.process_file)
+
+    @staticmethod
+    def memory_limit():
+        return None
+
+    @staticmethod
+    def release_memory():
+        pass
 
     def __init__(self, k):
         self.k = k
@@ -50,6 +58,13 @@ class KernelOps:
     detect_jumps = _bound(jump.detect_jumps)
     fit_ramps = _bound(ramp_fit.fit_ramps)
     gain_scale = _bound(prejump.gain_scale)
+    # options beyond jwst (docs/options.md)
+    flag_groups = _bound(options.flag_groups)
+    scale_thresholds = _bound(options.scale_thresholds)
+    extend_saturation = _bound(options.extend_saturation)
+    saturation_map = _bound(options.saturation_map)
+    apply_saturation_map = _bound(options.apply_saturation_map)
+    flag_time_domain = _bound(tdjump.flag_time_domain)
 
     # ---- moving data
     def to_device(self, segment, refs):
@@ -104,5 +119,20 @@ class CudaOps(KernelOps):
         import cupy
 
         super().__init__(loader.DeviceKernels())
-        self.out_of_memory = (cupy.cuda.memory.OutOfMemoryError,)
+        self.out_of_memory = (cupy.cuda.memory.OutOfMemoryError, MemoryError)
         self.device = loader.available()[1]
+
+    @staticmethod
+    def memory_limit():
+        """Free device memory plus what CuPy's pool holds, less a tenth for the runtime."""
+        import cupy
+
+        free, _ = cupy.cuda.runtime.memGetInfo()
+        return int(0.9 * (free + cupy.get_default_memory_pool().free_bytes()))
+
+    @staticmethod
+    def release_memory():
+        import cupy
+
+        cupy.get_default_memory_pool().free_all_blocks()
+        cupy.get_default_pinned_memory_pool().free_all_blocks()

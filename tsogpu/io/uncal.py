@@ -7,6 +7,7 @@ shape and are zeros otherwise (jwst dq_init's ``check_dimensions``).
 
 from __future__ import annotations
 
+import errno
 import os
 
 import numpy as np
@@ -269,6 +270,9 @@ def _read_array(hdul, extname, path):
             return np.asarray(raw * bscale + bzero)
         return raw
     except Exception as exc:
+        if isinstance(exc, MemoryError) or getattr(exc, "errno", None) == errno.ENOMEM:
+            # not the file's fault: the caller may retry in smaller chunks
+            raise MemoryError(f"{path}: no memory to map {extname} ({_reason(exc)})") from None
         raise InputError(
             f"{path}: cannot read {extname} ({_reason(exc)}); truncated file?"
         ) from None
