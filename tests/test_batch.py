@@ -65,7 +65,7 @@ def copy_segments(inputs, dest):
 
 def config_for(refs, **kw):
     # threads and the budget given: they are recorded in TSOPARS, so both runs use the same
-    return PipelineConfig(refs=refs, threads=1, max_memory=2**30, **kw)
+    return PipelineConfig(refs=refs, threads=1, max_memory=4 * 2**30, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_batch_equals_one_by_one_and_resumes(inputs, serial, client, tmp_path):
     results, _ = run(paths, out, changed, client)
     assert [r["status"] for r in results.values()] == ["ok"] * NSEG
     # execution settings change no product: still complete
-    results, _ = run(paths, out, changed.with_overrides(threads=2, max_memory=2**31), client)
+    results, _ = run(paths, out, changed.with_overrides(threads=2, max_memory=8 * 2**30), client)
     assert [r["status"] for r in results.values()] == ["skipped"] * NSEG
 
 
@@ -319,7 +319,7 @@ def test_cli_progress_ctrl_c_and_resume(inputs, serial, cluster, tmp_path):
     folder, refs = inputs
     out = tmp_path / "out"
     refs_args = [a for t, p in refs.items() for a in ("--ref", f"{t}={p}")]
-    args = ["--out", str(out), *refs_args, "--threads", "1", "--max-memory", "1G"]
+    args = ["--out", str(out), *refs_args, "--threads", "1", "--max-memory", "4G"]
     # one worker: segments one after another, so Ctrl-C after the first lands mid-batch
     cmd = [sys.executable, "-m", "tsogpu.cli", "batch", str(folder), *args, "--workers", "1"]
     proc = subprocess.Popen(

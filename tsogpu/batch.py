@@ -5,8 +5,10 @@
 exposure are missing; :func:`connect` makes the cluster (a local cluster of one-thread worker
 processes, an existing scheduler, SLURM through dask-jobqueue, one worker per GPU through
 dask-cuda); :func:`run_batch` submits :func:`process_segment` once per segment and gathers
-the small dict each returns (never arrays). Every option processes a segment on its own, so
-there is no per-exposure task yet; one would go beside :func:`process_segment`.
+the small dict each returns (never arrays). With ``exposure_wide`` it first submits
+:func:`process_exposure` once per exposure (pass 1, ``tsogpu.exposure``), and each segment's
+task takes that task's future as an argument: Dask runs it when pass 1 is done and hands it
+the exposure's ``Shared`` (a few small images).
 
 Resumable: every product carries ``TSOIHASH`` (:func:`tsogpu.pipeline.input_hash`: the
 input's and reference files' identities, the parameters, the version). A task first reads
@@ -239,9 +241,10 @@ def expected_products(uncal_path, out_dir, config):
     return [Path(out_dir, product_name(uncal_path, s)) for s in suffixes]
 
 
-def complete_products(uncal_path, out_dir, config):
+def complete_products(uncal_path, out_dir, config, shared=None):
     """The products of ``uncal_path`` in ``out_dir`` when each is there with the input hash
-    this run would record (``TSOIHASH``); None when any is missing, older or unreadable.
+    this run would record (``TSOIHASH``, with the exposure's ``shared`` pass 1 where given);
+    None when any is missing, older or unreadable.
 
     A fully saturated exposure has only a ``_ramp`` (ramp fitting skipped, as jwst): that
     counts as complete too.
@@ -261,7 +264,7 @@ def complete_products(uncal_path, out_dir, config):
         refs = reffiles.resolve_references(
             exposure, pipeline.required_reftypes(config), config.refs, header=header
         )
-        expected = pipeline.input_hash(uncal_path, config, refs)
+        expected = pipeline.input_hash(uncal_path, config, refs, shared)
 
         def has_hash(path):
             got = fits.getheader(path).get(products.INPUT_HASH_KEYWORD)
@@ -302,9 +305,26 @@ def remove_leftovers(uncal_path, out_dir):
     return removed
 
 
-def process_segment(uncal_path, out_dir, config, force=False, tune_malloc=False):
+def process_exposure(uncal_paths, out_dir, config, name, force=False):
+    """The task of pass 1 (``exposure_wide``): the exposure's ``tsogpu.exposure.Shared``,
+    read from its ``<name>_shared.fits`` when that is up to date, else computed and saved.
+
+    Never raises: a failure returns ``{"reason": ...}``, which fails the segments' tasks.
+    """
+    try:
+        from . import exposure
+
+        return exposure.load_or_run(uncal_paths, out_dir, _worker_config(config), name, force=force)
+    except TsogpuError as exc:
+        return {"reason": f"the exposure's first pass failed: {exc}"}
+    except Exception as exc:
+        return {"reason": f"the exposure's first pass failed: {type(exc).__name__}: {exc}"}
+
+
+def process_segment(uncal_path, out_dir, config, force=False, tune_malloc=False, shared=None):
     """The task: one segment, skipped when its products are complete, else processed.
 
+    ``shared``: the result of :func:`process_exposure` for its exposure (``exposure_wide``).
     Never raises for a failing file: the reason goes into the result.
 
     Returns
@@ -329,8 +349,10 @@ def process_segment(uncal_path, out_dir, config, force=False, tune_malloc=False)
 
         from . import pipeline
 
+        if isinstance(shared, dict):  # pass 1 failed
+            raise InputError(shared["reason"])
         config = _worker_config(config)
-        done = None if force else complete_products(uncal_path, out_dir, config)
+        done = None if force else complete_products(uncal_path, out_dir, config, shared)
         if done:
             status, written = "skipped", done
         else:
@@ -339,7 +361,7 @@ def process_segment(uncal_path, out_dir, config, force=False, tune_malloc=False)
             removed = remove_leftovers(uncal_path, out_dir)
             if removed:
                 log.info("%s: removed leftovers of a killed run: %s", uncal_path, removed)
-            written = pipeline.process_file(uncal_path, out_dir, config)
+            written = pipeline.process_file(uncal_path, out_dir, config, shared=shared)
             status = "ok"
         header = fits.getheader(written[0])
         result.update(
@@ -572,7 +594,8 @@ class BatchReport:
 
 
 def run_batch(paths, out_dir, config, client, *, force=False, tune_malloc=False, on_result=None):
-    """Process ``paths`` on ``client``'s cluster, one task per segment.
+    """Process ``paths`` on ``client``'s cluster, one task per segment (after one task per
+    exposure with ``config.exposure_wide``).
 
     A file that fails is reported with its reason and the others go on; a worker that dies
     on a segment fails that segment (``KilledWorker``, after the scheduler's retries). On
@@ -602,6 +625,20 @@ def run_batch(paths, out_dir, config, client, *, force=False, tune_malloc=False,
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     run = uuid.uuid4().hex[:8]
+    shared = {}  # path -> its exposure's pass-1 future
+    if config.exposure_wide:
+        for exp in group_exposures(list(map(Path, paths)))[1]:
+            future = client.submit(
+                process_exposure,
+                [str(p) for p in exp.paths()],
+                out_dir,
+                config,
+                exp.key,
+                force,
+                key=f"tsogpu-{exp.key}-shared-{run}",
+                pure=False,
+            )
+            shared.update((str(p), future) for p in exp.paths())
     futures = {}
     for path in paths:
         future = client.submit(
@@ -611,6 +648,7 @@ def run_batch(paths, out_dir, config, client, *, force=False, tune_malloc=False,
             config,
             force,
             tune_malloc,
+            shared.get(str(path)),
             key=f"tsogpu-{Path(path).name}-{run}",
             pure=False,
         )
@@ -625,7 +663,7 @@ def run_batch(paths, out_dir, config, client, *, force=False, tune_malloc=False,
                 on_result(done, len(futures), result)
     except KeyboardInterrupt:
         interrupted = True
-        client.cancel(list(futures))
+        client.cancel([*futures, *set(shared.values())])
     # a segment running at Ctrl-C may still finish before the cluster closes: a rerun checks
     ordered = [results.get(str(p)) or _blank(str(p), "interrupted", "") for p in paths]
     return BatchReport(ordered, [], time.perf_counter() - t0, interrupted)

@@ -161,6 +161,13 @@ def _add_run_options(p):
         metavar="N",
         help="pixel tiles processed at once, sharing the memory budget (default: the CPU cores)",
     )
+    p.add_argument(
+        "--exposure-wide",
+        action="store_true",
+        help="a first pass over all segments of each exposure computes what they share "
+        "(the saturation.fixed_map map, a median frame, a trace mask), saved as "
+        "<exposure>_shared.fits; then each segment is processed with it",
+    )
     _add_common(p)
 
 
@@ -184,6 +191,7 @@ def make_config(args):
         save_ramp=args.save_ramp or None,
         max_memory=parse_size(args.max_memory) if args.max_memory else None,
         threads=args.threads,
+        exposure_wide=args.exposure_wide or None,
     )
 
 
@@ -194,10 +202,14 @@ def cmd_run(args):
     if not keep_freed_memory():
         log.debug("could not tune malloc (not glibc); large temporaries are mapped anew")
     failed = 0
-    for path in args.uncal:
+    for path, shared in _with_shared(args, config):
         t0 = time.perf_counter()
         try:
-            outputs = process_file(path, args.out, config, progress=_progress(args, path))
+            if isinstance(shared, TsogpuError):
+                raise shared
+            outputs = process_file(
+                path, args.out, config, progress=_progress(args, path), shared=shared
+            )
         except TsogpuError as exc:
             failed += 1
             print(f"tsogpu: error: {exc}", file=sys.stderr)
@@ -209,6 +221,29 @@ def cmd_run(args):
         print(f"tsogpu: {failed} of {len(args.uncal)} file(s) failed", file=sys.stderr)
         return 2
     return 0
+
+
+def _with_shared(args, config):
+    """(path, shared) for each input: ``shared`` None, or with ``exposure_wide`` the first
+    pass over the inputs of the path's exposure (or the TsogpuError it raised)."""
+    if not config.exposure_wide:
+        yield from ((path, None) for path in args.uncal)
+        return
+    from .batch import group_exposures
+    from .exposure import load_or_run
+
+    _, exposures, notes = group_exposures([Path(p) for p in args.uncal])
+    for note in notes:
+        log.warning("%s", note)
+    for exp in exposures:
+        try:
+            shared = load_or_run(
+                exp.paths(), args.out, config, exp.key, progress=_progress(args, exp.key)
+            )
+        except TsogpuError as exc:
+            shared = exc
+        for path in exp.paths():
+            yield path, shared
 
 
 def _progress(args, path):
@@ -376,7 +411,8 @@ BATCH_HELP = """\
 Process many uncal segments on a Dask cluster, one task per segment, as `tsogpu run` would
 (the same options and products). Inputs are files, globs, folders (their *_uncal.fits) and
 @LIST files (one of those per line); segments are grouped into exposures by their keywords
-(or names) and EXSEGNUM/EXSEGTOT, and missing segments are reported. Each worker's share:
+(or names) and EXSEGNUM/EXSEGTOT, and missing segments are reported. With --exposure-wide a
+task per exposure runs its first pass before its segments' tasks. Each worker's share:
 --threads defaults to the cores over the local workers (1 on other clusters), --max-memory
 to half the worker's memory limit, at most an eighth of the machine.
 

@@ -53,6 +53,7 @@ REFTYPES = ("mask", "saturation", "superbias", "linearity", "dark", "gain", "rea
 BACKENDS = ("numpy", "native", "cupy", "auto")
 TIME_DOMAIN_MODES = ("off", "alone", "with_ramp")  # jump.time_domain
 SATURATION_MAPS = ("none", "pixel", "column")
+SKY_METHODS = ("off", "glbs", "roeba")  # refpix.sky_method
 
 
 def _check_min(name, value, low):
@@ -124,6 +125,23 @@ class Refpix:
     side_gain: float = 1.0
     odd_even_rows: bool = True
     siglimit: float = 3.0
+    # sky-pixel correction, off by default (tsogpu/algorithms/oneoverf.py, docs/options.md)
+    sky_method: str = "off"
+    sky_mask: str = ""
+    sky_threshold: float = 5.0
+    sky_mask_grow: int = 3
+
+    def __post_init__(self):
+        if self.sky_method not in SKY_METHODS:
+            raise ConfigError(
+                f"refpix.sky_method must be one of {', '.join(SKY_METHODS)}, "
+                f"got {self.sky_method!r}"
+            )
+        if not 0.0 < self.sky_threshold < float("inf"):
+            raise ConfigError(
+                f"refpix.sky_threshold must be positive and finite, got {self.sky_threshold!r}"
+            )
+        _check_min("refpix.sky_mask_grow", self.sky_mask_grow, 0)
 
 
 @dataclass(frozen=True)
@@ -230,6 +248,9 @@ class PipelineConfig:
     save_ramp: bool = False
     max_memory: int | None = None  # bytes; None: a fraction of the machine's memory
     threads: int | None = None  # tiles processed at once; None: the usable CPU cores
+    # option beyond jwst, off by default: pass 1 over all segments of an exposure, then
+    # each segment with what it computed (tsogpu/exposure.py, docs/options.md)
+    exposure_wide: bool = False
 
     def __post_init__(self):
         unknown = set(self.skip) - set(STEP_ORDER)
@@ -247,6 +268,8 @@ class PipelineConfig:
             isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
         ):
             raise ConfigError(f"threads must be a positive integer, got {self.threads!r}")
+        if not isinstance(self.exposure_wide, bool):
+            raise ConfigError(f"exposure_wide must be true or false, got {self.exposure_wide!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
@@ -263,6 +286,7 @@ class PipelineConfig:
         save_ramp=None,
         max_memory=None,
         threads=None,
+        exposure_wide=None,
     ):
         """Return a new config with ``--set step.param=value`` strings and other options applied."""
         steps = dict(self.steps)
@@ -277,6 +301,7 @@ class PipelineConfig:
             save_ramp=self.save_ramp if save_ramp is None else save_ramp,
             max_memory=self.max_memory if max_memory is None else max_memory,
             threads=self.threads if threads is None else threads,
+            exposure_wide=self.exposure_wide if exposure_wide is None else exposure_wide,
         )
 
     def as_dict(self):
@@ -286,6 +311,7 @@ class PipelineConfig:
             "save_ramp": self.save_ramp,
             "max_memory": self.max_memory,
             "threads": self.threads,
+            "exposure_wide": self.exposure_wide,
             "skip": sorted(self.skip),
             "ref": dict(sorted(self.refs.items())),
             **{name: dataclasses.asdict(self.steps[name]) for name in STEP_ORDER},
@@ -306,7 +332,7 @@ def load_toml(path):
 
 def from_dict(doc, source="config"):
     steps = {n: cls() for n, cls in STEP_PARAMS.items()}
-    top_keys = {"backend", "save_ramp", "max_memory", "threads", "skip", "ref"}
+    top_keys = {"backend", "save_ramp", "max_memory", "threads", "exposure_wide", "skip", "ref"}
     for key, value in doc.items():
         if key in STEP_PARAMS:
             if not isinstance(value, dict):
@@ -332,6 +358,7 @@ def from_dict(doc, source="config"):
         save_ramp=bool(doc.get("save_ramp", False)),
         max_memory=None if doc.get("max_memory") is None else parse_size(doc["max_memory"], source),
         threads=doc.get("threads"),
+        exposure_wide=doc.get("exposure_wide", False),
     )
 
 
@@ -343,6 +370,7 @@ def dump_toml(config):
         f"save_ramp = {_toml_value(d['save_ramp'])}",
         *([f"max_memory = {d['max_memory']}"] if d["max_memory"] is not None else []),
         *([f"threads = {d['threads']}"] if d["threads"] is not None else []),
+        f"exposure_wide = {_toml_value(d['exposure_wide'])}",
         f"skip = {_toml_value(d['skip'])}",
         "",
         "[ref]",

@@ -35,6 +35,7 @@ from .algorithms import (
     group_scale,
     jump,
     linearity,
+    oneoverf,
     ramp_fit,
     refpix,
     saturation,
@@ -110,6 +111,7 @@ class NumpyOps:
     saturation_map = staticmethod(saturation.saturation_map)
     apply_saturation_map = staticmethod(saturation.apply_saturation_map)
     flag_time_domain = staticmethod(tdjump.flag_time_domain)
+    correct_sky = staticmethod(oneoverf.correct_sky)
     kernel_hash = None
     device = "cpu"
     out_of_memory = (MemoryError,)  # retried in smaller chunks (process_file)
@@ -301,7 +303,55 @@ def _refpix(seg, refs, params, ops):
         zeroframe=seg.zeroframe,
         first_plane=seg.first_integration == 0,
     )
+    if params.sky_method != "off":
+        _sky_correction(seg, params, ops)
     return status
+
+
+def _sky_correction(seg, params, ops):
+    """``refpix.sky_method``: odd/even offsets and 1/f from sky pixels, after jwst's refpix
+    (tsogpu/algorithms/oneoverf.py). The trace mask is on ``seg`` (:func:`sky_trace_mask`)."""
+    if seg.trace_mask is None:
+        raise ConfigError(
+            f"{seg.source}: refpix.sky_method={params.sky_method} needs a trace mask; "
+            "run_segment and process_file make one (see tsogpu.pipeline.sky_trace_mask)"
+        )
+    seg.data, seg.one_over_f = ops.correct_sky(
+        seg.data, seg.groupdq, seg.pixeldq, seg.exposure, params.sky_method, seg.trace_mask
+    )
+
+
+def sky_trace_mask(config, shape, last_minus_first, shared=None, source=""):
+    """The trace mask of ``refpix.sky_method`` for a segment of ``shape``, or None when the
+    option is off or refpix skipped: the user's file ``refpix.sky_mask``, else the exposure's
+    (``shared.trace_mask``), else made from the median over integrations of the last-minus-first
+    image, ``last_minus_first()`` -> float32 (nints, ny, nx) (whole integrations, read here so
+    that the mask never depends on chunks)."""
+    params = config.params("refpix")
+    if params.sky_method == "off" or "refpix" in config.skip:
+        return None
+    ny, nx = shape[2:]
+    given = getattr(shared, "trace_mask", None) if shared is not None else None
+    if params.sky_mask:  # what the user gave wins
+        from .io import products
+
+        mask = products.read_trace_mask(params.sky_mask)
+    elif given is not None:
+        mask = np.asarray(given, dtype=bool)
+    else:
+        if shape[1] < 2:
+            raise InputError(
+                f"{source}: refpix.sky_method needs 2 groups or more to make its trace mask; "
+                "give one with refpix.sky_mask"
+            )
+        image = np.median(last_minus_first(), axis=0)
+        mask = oneoverf.trace_mask_from_image(image, params.sky_threshold, params.sky_mask_grow)
+    if mask.shape != (ny, nx):
+        raise InputError(
+            f"{params.sky_mask or 'the trace mask'}: shape {mask.shape}, the segment's frame is "
+            f"{(ny, nx)}"
+        )
+    return mask
 
 
 def _linearity(seg, refs, params, ops):
@@ -371,22 +421,38 @@ class Result:
     step_status: dict
     primary_cosmic_rays: float | None = None
     extended_emission_events: float | None = None
+    one_over_f: oneoverf.Levels | None = None  # refpix.sky_method's levels, on the host
 
 
-def run_segment(segment, refs, config=None, on_step=None, ops=None):
+def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None):
     """All steps on a segment held in memory (the unchunked reference for ``process_file``).
 
     With ``config.backend`` cupy (or auto on a GPU machine) the segment goes to the device
     once, every step runs there, and the result comes back as NumPy arrays. ``ops`` overrides
-    the backend (the tests pass the host build of the kernels).
+    the backend (the tests pass the host build of the kernels). ``shared``: the exposure's
+    :class:`tsogpu.exposure.Shared` (``exposure_wide``), whose saturation map replaces the
+    segment's own with ``saturation.fixed_map``.
     """
     config = config or PipelineConfig()
     ops = ops or backend_ops(select_backend(config.backend), config.threads)
+    if segment.trace_mask is None:
+        mask = sky_trace_mask(
+            config,
+            segment.data.shape,
+            lambda: oneoverf.last_minus_first(segment.data),
+            shared,
+            segment.source,
+        )
+        segment = replace(segment, trace_mask=mask)
     segment, refs = ops.to_device(segment, refs)
     seg = run_prejump(segment, refs, config, on_step, ops)
     per = _fixed_map(config)
     if per is not None:
-        _apply_fixed_map(seg, ops.saturation_map(seg.groupdq, per), ops)
+        if shared is None:
+            sat_map = ops.saturation_map(seg.groupdq, per)
+        else:
+            sat_map = ops.xp.asarray(shared.saturation_map_for(per))
+        _apply_fixed_map(seg, sat_map, ops)
     counts = _JumpCounts()
     counts.add(0, _jump(seg, refs, config, ops=ops), seg.groupdq)
     if on_step is not None and "jump" not in config.skip:
@@ -400,7 +466,37 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None):
         _product_to_host(rate, ops),
         seg.step_status,
         *counts.rates(seg),
+        one_over_f=_levels_to_host(seg.one_over_f, ops),
     )
+
+
+def _levels_to_host(levels, ops):
+    if levels is None:
+        return None
+    off = None if levels.offsets is None else ops.to_host(levels.offsets)
+    return replace(levels, lines=ops.to_host(levels.lines), offsets=off)
+
+
+class _SkyLevels:
+    """The chunks' ``refpix.sky_method`` levels gathered into the segment's arrays."""
+
+    def __init__(self, nints):
+        self.nints, self.levels, self.lock = nints, None, threading.Lock()
+
+    def add(self, ints, levels):
+        if levels is None:
+            return
+        with self.lock:
+            if self.levels is None:
+                self.levels = replace(
+                    levels, lines=self._full(levels.lines), offsets=self._full(levels.offsets)
+                )
+        self.levels.lines[ints] = levels.lines
+        if levels.offsets is not None:
+            self.levels.offsets[ints] = levels.offsets
+
+    def _full(self, part):
+        return None if part is None else np.empty((self.nints, *part.shape[1:]), part.dtype)
 
 
 def _segment_to_host(seg, ops):
@@ -731,7 +827,7 @@ def file_identity(path):
     return [os.path.basename(os.fspath(path)), st.st_size, st.st_mtime_ns]
 
 
-def input_hash(uncal_path, config, ref_paths):
+def input_hash(uncal_path, config, ref_paths, shared=None):
     """SHA-256 (hex) of what a segment's products depend on: ``TSOIHASH`` in each product.
 
     Covers the uncal file's :func:`file_identity`, each reference file's identity (a file
@@ -745,6 +841,9 @@ def input_hash(uncal_path, config, ref_paths):
     ref_paths : dict
         reftype -> local path or ``"N/A"``, as resolved for this segment (the types the
         steps that run need).
+    shared : tsogpu.exposure.Shared, optional
+        The exposure's first pass (``exposure_wide``): its content hash is covered too, so
+        products made with other segments' statistics are redone.
     """
     refs = {}
     for reftype, path in sorted(ref_paths.items()):
@@ -761,17 +860,22 @@ def input_hash(uncal_path, config, ref_paths):
         "refs": refs,
         "params": params,
     }
+    if shared is not None:
+        doc["shared"] = shared.hash
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def process_file(uncal_path, out_dir, config=None, progress=None):
+def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
     """Read ``uncal_path``, run every step within the memory budget, write the products.
 
     Parameters
     ----------
     progress : callable(stage: str, done: int, total: int), optional
         Called as chunks complete.
+    shared : tsogpu.exposure.Shared, optional
+        Pass 1 over the segment's exposure (``tsogpu.exposure.load_or_run``); required with
+        ``config.exposure_wide``. The products record its file name and hash.
 
     Returns
     -------
@@ -799,8 +903,21 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
         exposure, required_reftypes(config), config.refs, header=header
     )
     # before the pixels are read: a file changed while it is processed is redone next time
+    if config.exposure_wide and shared is None:
+        raise ConfigError(
+            f"{uncal_path}: exposure_wide needs the exposure's first pass "
+            "(tsogpu.exposure.load_or_run, as tsogpu run and batch do)"
+        )
+    if shared is not None and shared.saturation_map.shape != shape[2:]:
+        raise InputError(
+            f"{uncal_path}: frames of {shape[2]} x {shape[3]} pixels, but the exposure's "
+            f"first pass ({shared.file_name}) has {shared.saturation_map.shape}"
+        )
     inputs = input_hash(
-        uncal_path, config, {t: "N/A" if r is None else r.path for t, r in refs.items()}
+        uncal_path,
+        config,
+        {t: "N/A" if r is None else r.path for t, r in refs.items()},
+        shared,
     )
     ops = backend_ops(backend, config.threads)
     # a GPU's kernels use the whole device, and the native kernels every core: one chunk at a time
@@ -823,7 +940,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
         while True:
             try:
                 result = _run_plan(
-                    uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops
+                    uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops, shared
                 )
                 break
             except (*ops.out_of_memory, OSError) as exc:
@@ -852,6 +969,8 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
             kernel_hash=ops.kernel_hash or "",
             device=ops.device,
             input_hash=inputs,
+            shared_file=None if shared is None else shared.file_name,
+            shared_hash=None if shared is None else shared.hash,
         )
         meta.result()  # its errors, if any, surface here
         written = []
@@ -865,6 +984,9 @@ def process_file(uncal_path, out_dir, config=None, progress=None):
             ):
                 path = out_dir / products.product_name(uncal_path, suffix)
                 written.append(writer(path, uncal_path, *arrays, prov))
+        if result.one_over_f is not None:
+            path = out_dir / products.product_name(uncal_path, "oneoverf")
+            written.append(products.write_oneoverf(path, result.one_over_f, result.segment, prov))
     log.info("%s: done in %.2f s", uncal_path, time.perf_counter() - t0)
     return written
 
@@ -874,7 +996,7 @@ def scratch_prefix(uncal_path):
     return f".tsogpu-scratch-{Path(uncal_path).name}."
 
 
-def _run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops):
+def _run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops, shared):
     """The steps over the whole segment as ``plan`` says: in memory, or chunked."""
     from .io import uncal
 
@@ -888,6 +1010,7 @@ def _run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress
             config,
             on_step=lambda step, seg: progress(step, next(done), len(steps)),
             ops=ops,
+            shared=shared,
         )
     log.info(
         "memory budget %s: %d integrations per chunk, then tiles of %d x %d (+%d halo), "
@@ -901,7 +1024,7 @@ def _run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress
     )
     with tempfile.TemporaryDirectory(prefix=".retry-", dir=scratch) as folder:  # clean per try
         return _run_chunked(
-            uncal_path, exposure, shape, refs, config, plan, Path(folder), progress, ops
+            uncal_path, exposure, shape, refs, config, plan, Path(folder), progress, ops, shared
         )
 
 
@@ -921,10 +1044,13 @@ def _smaller_plan(plan, shape, config, zeroframe, threads):
             return new
 
 
-def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops=NumpyOps):
+def _run_chunked(
+    uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops=NumpyOps, shared=None
+):
     """Pass 1 by integrations into a scratch ramp on disk, pass 2 by tiles to the products.
 
     With CudaOps each chunk and tile goes to the device for its steps and comes back.
+    ``shared``: as for :func:`run_segment`.
     """
     from .io import uncal
 
@@ -941,9 +1067,12 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
         """The pre-jump steps on some integrations, into the scratch ramp."""
         nonlocal zeroframe
         seg = uncal.read_uncal(uncal_path, ints, raw=ops is not NumpyOps)
+        seg = replace(seg, trace_mask=trace_mask)
         seg = run_prejump(ops.to_device(seg, {})[0], dev_refs, config, ops=ops)
-        part_map = None if per is None else ops.to_host(ops.saturation_map(seg.groupdq, per))
+        own_map = per is not None and shared is None
+        part_map = ops.to_host(ops.saturation_map(seg.groupdq, per)) if own_map else None
         seg = _segment_to_host(seg, ops)
+        sky_levels.add(ints, _levels_to_host(seg.one_over_f, ops))
         ramp.write(np.s_[ints], seg.data, seg.groupdq)
         all_dnu[ints] = jump.all_dnu_planes(seg.groupdq)
         if seg.zeroframe is not None:
@@ -956,8 +1085,13 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
         return sat, seg.pixeldq, seg.average_dark_current, seg.step_status, part_map
 
     per = _fixed_map(config)
-    sat_map = None  # saturation.fixed_map: the minimum of the chunks' maps
+    # saturation.fixed_map: the exposure's map, or the minimum of the chunks' maps
+    sat_map = None if per is None or shared is None else shared.saturation_map_for(per)
     chunks = [slice(i0, min(i0 + plan.ints, nints)) for i0 in range(0, nints, plan.ints)]
+    trace_mask = sky_trace_mask(
+        config, shape, lambda: _last_minus_first(uncal_path, chunks), shared, str(uncal_path)
+    )
+    sky_levels = _SkyLevels(nints)
     with ThreadPoolExecutor(plan.threads) as pool:
         for k, res in enumerate(pool.map(chunk, chunks)):
             saturated = saturated and res[0]
@@ -1051,6 +1185,7 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
         average_dark_current=avg_dark,
         source=str(uncal_path),
         step_status=status_out,
+        trace_mask=trace_mask,
     )
     return Result(
         segment,
@@ -1058,7 +1193,20 @@ def _run_chunked(uncal_path, exposure, shape, refs, config, plan, scratch, progr
         tuple(rate) if fits_ramps else None,
         status_out,
         *counts.rates(segment),
+        one_over_f=sky_levels.levels,
     )
+
+
+def _last_minus_first(uncal_path, chunks):
+    """float32 (nints, ny, nx): each integration's last group less its first, from the raw
+    counts, read chunk by chunk (``refpix.sky_method``'s automatic trace mask)."""
+    from .io import uncal
+
+    parts = [
+        oneoverf.last_minus_first(uncal.read_uncal(uncal_path, ints, raw=True).data)
+        for ints in chunks
+    ]
+    return np.concatenate(parts)
 
 
 _PRODUCT_DTYPES = (np.float32, np.float32, np.uint32, np.float32, np.float32)

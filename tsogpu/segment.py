@@ -55,6 +55,8 @@ class Segment:
     average_dark_current : float32 (ny, nx) or None, set by dark_current for ramp fitting
     first_integration : int, the segment index of ``data[0]`` when this is a chunk of
         integrations (jwst's refpix rounds the segment's first plane differently)
+    trace_mask : bool (ny, nx) or None, pixels never used as sky by ``refpix.sky_method``
+    one_over_f : tsogpu.algorithms.oneoverf.Levels or None, what ``refpix.sky_method`` measured
     """
 
     data: np.ndarray
@@ -67,6 +69,10 @@ class Segment:
     source: str = ""
     step_status: dict = field(default_factory=dict)
     first_integration: int = 0  # index in the segment of data[0] (chunks of integrations)
+    # refpix.sky_method (tsogpu/algorithms/oneoverf.py): the trace mask, bool (ny, nx) on the
+    # host, given before the steps run; the levels measured (oneoverf.Levels), set by refpix
+    trace_mask: np.ndarray | None = None
+    one_over_f: object | None = None
 
     @property
     def shape(self):

@@ -58,7 +58,8 @@ PARAM_HELP = {
         "groups_before": "Option: the N groups before a pixel's (or column's) first saturated "
         "group are SATURATED too (Eureka's expand_prev_group).",
         "fixed_map": "Option: none (jwst), pixel or column: one first saturated group per "
-        "pixel or column, the earliest over the segment's integrations, for every integration.",
+        "pixel or column, the earliest over the segment's integrations (the exposure's with "
+        "exposure_wide), for every integration.",
     },
     "refpix": {
         "odd_even_columns": "Separate reference levels for even and odd detector columns.",
@@ -70,6 +71,15 @@ PARAM_HELP = {
         "does, no effect on near-infrared data.",
         "siglimit": "Clipping limit, in standard deviations, of the reference pixels' "
         "sigma-clipped means.",
+        "sky_method": "Option: off (jwst), glbs (per group, the median of each fast-read line's "
+        "sky pixels subtracted, per amplifier) or roeba (odd/even column offsets per amplifier "
+        "first, then glbs), from pixels off the trace mask.",
+        "sky_mask": "Option: a .npy or FITS image (ny, nx), nonzero on the trace (never sky); "
+        "empty: made from the median last-minus-first image.",
+        "sky_threshold": "Option: the automatic trace mask takes pixels above median + this "
+        "many robust sigmas (1.4826 MAD) of the median last-minus-first image.",
+        "sky_mask_grow": "Option: the automatic trace mask grown by this many pixels in every "
+        "direction.",
     },
     "dark_current": {
         "average_dark_current": "Dark current (e-/s) that ramp fitting adds to the Poisson "

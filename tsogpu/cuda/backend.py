@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import jump, loader, options, prejump, ramp_fit, refpix, tdjump
+from . import jump, loader, oneoverf, options, prejump, ramp_fit, refpix, tdjump
 
 
 def _bound(launcher):
@@ -65,6 +65,7 @@ class KernelOps:
     saturation_map = _bound(options.saturation_map)
     apply_saturation_map = _bound(options.apply_saturation_map)
     flag_time_domain = _bound(tdjump.flag_time_domain)
+    correct_sky = _bound(oneoverf.correct_sky)
 
     # ---- moving data
     def to_device(self, segment, refs):

@@ -56,6 +56,8 @@ class Provenance:
     primary_cosmic_rays: float | None = None  # PRIMECRS, from jump
     extended_emission_events: float | None = None  # EXTNCRS, from jump
     input_hash: str = ""  # TSOIHASH: tsogpu.pipeline.input_hash, for resumable batches
+    shared_file: str | None = None  # TSOSHARE: the exposure's first pass (exposure_wide)
+    shared_hash: str | None = None  # TSOSHASH: its content hash (tsogpu.exposure.Shared)
 
     def header_cards(self):
         cards = [
@@ -69,6 +71,9 @@ class Provenance:
         if self.input_hash:
             # 64 hex digits leave no room for a comment on the card
             cards.append((INPUT_HASH_KEYWORD, self.input_hash, ""))
+        if self.shared_file:
+            cards.append(("TSOSHARE", self.shared_file, "tsogpu exposure-wide first pass"))
+            cards.append(("TSOSHASH", self.shared_hash, ""))
         return cards
 
 
@@ -224,3 +229,59 @@ def write_rate(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise, pr
     model.meta.bunit_data = "DN/s"
     model.meta.bunit_err = "DN/s"
     return _finish(model, prov, final_path)
+
+
+def write_oneoverf(final_path, levels, segment, prov):
+    """Write what ``refpix.sky_method`` measured (docs/options.md) as ``_oneoverf.fits``.
+
+    Extensions: LINES float32 (nints, ngroups, namps, nlines), the 1/f level subtracted from
+    each fast-read line (a DMS column when LINEAXIS = 'x', a row when 'y'), DN; OFFSETS float32
+    (nints, ngroups, namps, 2), the even/odd detector-column offsets (``roeba`` only), DN; MASK
+    uint8 (ny, nx), 1 on the trace mask (never sky). NaN: no sky pixel. The primary header has
+    the provenance of the other products, and INTSTART (1-based) of the segment.
+    """
+    primary = fits.PrimaryHDU()
+    for key, value, comment in prov.header_cards():
+        primary.header[key] = (value, comment)
+    exp = segment.exposure
+    primary.header["INTSTART"] = (exp.intstart or 1, "first integration of the segment, 1-based")
+    primary.header["LINEAXIS"] = (levels.line_axis, "DMS axis indexed by the LINES lines")
+    primary.header["FILENAME"] = Path(final_path).name
+    hdus = [primary, fits.ImageHDU(levels.lines, name="LINES")]
+    if levels.offsets is not None:
+        hdus.append(fits.ImageHDU(levels.offsets, name="OFFSETS"))
+    if segment.trace_mask is not None:
+        hdus.append(fits.ImageHDU(np.asarray(segment.trace_mask, np.uint8), name="MASK"))
+    for hdu in hdus[1:]:
+        hdu.header["BUNIT"] = "DN" if hdu.name != "MASK" else ""
+    write_atomic(_HDUListWriter(fits.HDUList(hdus)), final_path)
+    return Path(final_path)
+
+
+class _HDUListWriter:
+    """An astropy HDUList with the ``to_fits(fh)`` that :func:`write_atomic` calls."""
+
+    def __init__(self, hdul):
+        self.hdul = hdul
+
+    def to_fits(self, fh):
+        self.hdul.writeto(fh)
+
+
+def read_trace_mask(path):
+    """bool (ny, nx) from a ``.npy`` file or the first image of a FITS file (nonzero: on the
+    trace, never sky) for ``refpix.sky_mask``."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        else:
+            with fits.open(path) as hdul:
+                arr = next((h.data for h in hdul if h.data is not None and h.data.ndim == 2), None)
+    except FileNotFoundError:
+        raise InputError(f"refpix.sky_mask: {path}: file not found") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"refpix.sky_mask: {path}: not a .npy or FITS image ({exc})") from None
+    if arr is None or np.ndim(arr) != 2:
+        raise InputError(f"refpix.sky_mask: {path}: expected a 2-D image (ny, nx)")
+    return np.asarray(arr) != 0
