@@ -34,7 +34,7 @@ def run(uncal, refs, out, budget):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--work", default="/tmp/tsogpu-big")
+    ap.add_argument("--work", default="/tmp/tsogpu-bench")
     ap.add_argument("--budgets", nargs="+", default=["default", "1.5G"])
     ap.add_argument(
         "--cut",

@@ -658,6 +658,28 @@ def test_overrides_and_na(tmp_path, no_crds_env):
     assert refs["gain"].name == files["gain"] and refs["gain"].reftype == "gain"
 
 
+def test_references_are_read_once_per_process_and_read_only(tmp_path, no_crds_env):
+    """The next segment of an exposure gets the same arrays (no second read), which no step
+    can change; a changed file or another subarray is read anew."""
+    rng = np.random.default_rng(13)
+    files = reference_files(tmp_path, rng, (5, 11, 30, 20), (20, 30))
+    overrides = {"gain": files["gain"], "saturation": files["saturation"]}
+    first, _ = load_references(make_exposure(intstart=1), ["gain", "saturation"], overrides)
+    again, _ = load_references(make_exposure(intstart=101), ["gain", "saturation"], overrides)
+    assert again["gain"] is first["gain"] and again["saturation"] is first["saturation"]
+    with pytest.raises(ValueError, match="read-only"):
+        first["gain"].arrays["data"][0, 0] = 0.0
+    other, _ = load_references(make_exposure(substrt1=10), ["gain"], overrides)
+    assert other["gain"] is not first["gain"]
+    np.testing.assert_array_equal(
+        other["gain"].arrays["data"][:, :-1], first["gain"].arrays["data"][:, 1:]
+    )
+    with fits.open(files["gain"], mode="update") as hdul:  # a new version of the file
+        hdul["SCI"].data[:] = 7.0
+    changed, _ = load_references(make_exposure(), ["gain"], overrides)
+    assert changed["gain"] is not first["gain"] and (changed["gain"].arrays["data"] == 7.0).all()
+
+
 def test_na_not_allowed_for_readnoise(no_crds_env):
     with pytest.raises(ReferenceFileError, match="readnoise.*N/A is allowed only"):
         resolve_references(make_exposure(), ["readnoise"], {"readnoise": "N/A"})

@@ -46,6 +46,7 @@ class KernelOps:
         self.k = k
         self.xp = k.xp
         self.kernel_hash = getattr(k, "hash", None)
+        self._refs = {}  # id(host Reference) -> (it, its device copy)
 
     # ---- the steps (see the NumPy functions of the same names in tsogpu.algorithms)
     group_scale = _bound(prejump.group_scale)
@@ -71,12 +72,7 @@ class KernelOps:
     def to_device(self, segment, refs):
         """``segment`` and the reference arrays on the device (ramps as float32)."""
         xp = self.xp
-        dev_refs = {
-            t: None
-            if r is None
-            else replace(r, arrays={n: xp.asarray(a) for n, a in r.arrays.items()})
-            for t, r in refs.items()
-        }
+        dev_refs = {t: None if r is None else self._resident(r) for t, r in refs.items()}
         if segment is None:
             return None, dev_refs
         data = segment.data
@@ -96,6 +92,18 @@ class KernelOps:
             step_status=dict(segment.step_status),
         )
         return seg, dev_refs
+
+    def _resident(self, ref):
+        """``ref`` with its arrays on the device, kept while the same reference comes again
+        (tsogpu.io.reffiles keeps one object per file): an exposure's segments copy each
+        reference file to the device once."""
+        kept = self._refs.get(id(ref))
+        if kept is None or kept[0] is not ref:
+            arrays = {n: self.xp.asarray(a) for n, a in ref.arrays.items()}
+            kept = self._refs[id(ref)] = (ref, replace(ref, arrays=arrays))
+            while len(self._refs) > 16:
+                self._refs.pop(next(iter(self._refs)))
+        return kept[1]
 
     @staticmethod
     def to_host(a):

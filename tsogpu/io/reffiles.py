@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -250,10 +251,40 @@ def load_references(exposure, reftypes, overrides, *, header=None):
     """
     paths, names, context = _resolve(exposure, reftypes, overrides, header)
     refs = {
-        t: None if p == "N/A" else load_reference(t, p, exposure, name=names[t])
-        for t, p in paths.items()
+        t: None if p == "N/A" else _load_cached(t, p, exposure, names[t]) for t, p in paths.items()
     }
     return refs, context
+
+
+_CACHE = {}  # key -> Reference: the references of the last exposures run in this process
+_CACHE_SIZE = 16
+_CACHE_LOCK = threading.Lock()
+
+
+def _load_cached(reftype, path, exposure, name):
+    """``load_reference``, kept for the next segment of the exposure: one read per process.
+
+    The key is the file's identity (path, size, modification time) and the subarray it is cut
+    to; the arrays are made read-only, so no step can change what the next segment reads.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return load_reference(reftype, path, exposure, name=name)  # its error names the file
+    key = (reftype, os.path.realpath(path), st.st_size, st.st_mtime_ns, name, exposure.instrument,
+           exposure.detector, exposure.subarray, exposure.substrt1, exposure.substrt2,
+           exposure.subsize1, exposure.subsize2)  # fmt: skip
+    with _CACHE_LOCK:
+        ref = _CACHE.get(key)
+    if ref is None:
+        ref = load_reference(reftype, path, exposure, name=name)
+        for a in ref.arrays.values():
+            a.flags.writeable = False
+        with _CACHE_LOCK:
+            while len(_CACHE) >= _CACHE_SIZE:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = ref
+    return ref
 
 
 # ---------------------------------------------------------------------------------------------
