@@ -1044,6 +1044,17 @@ def _smaller_plan(plan, shape, config, zeroframe, threads):
             return new
 
 
+def _read_ahead(reader, read, work, chunks):
+    """``work(c, read(c))`` for each chunk in turn, with ``read`` of the next chunk running on
+    ``reader`` meanwhile (one chunk's pixels more in memory)."""
+    ahead = reader.submit(read, chunks[0]) if chunks else None
+    for k, c in enumerate(chunks):
+        data = ahead.result()
+        if k + 1 < len(chunks):
+            ahead = reader.submit(read, chunks[k + 1])
+        yield work(c, data)
+
+
 def _run_chunked(
     uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops=NumpyOps, shared=None
 ):
@@ -1063,10 +1074,12 @@ def _run_chunked(
     lock = threading.Lock()
     dev_refs = ops.to_device(None, refs)[1]
 
-    def chunk(ints):
-        """The pre-jump steps on some integrations, into the scratch ramp."""
+    def read(ints):
+        return uncal.read_uncal(uncal_path, ints, raw=ops is not NumpyOps)
+
+    def chunk(ints, seg):
+        """The pre-jump steps on some integrations (``seg``, as read), into the scratch ramp."""
         nonlocal zeroframe
-        seg = uncal.read_uncal(uncal_path, ints, raw=ops is not NumpyOps)
         seg = replace(seg, trace_mask=trace_mask)
         seg = run_prejump(ops.to_device(seg, {})[0], dev_refs, config, ops=ops)
         own_map = per is not None and shared is None
@@ -1092,8 +1105,12 @@ def _run_chunked(
         config, shape, lambda: _last_minus_first(uncal_path, chunks), shared, str(uncal_path)
     )
     sky_levels = _SkyLevels(nints)
-    with ThreadPoolExecutor(plan.threads) as pool:
-        for k, res in enumerate(pool.map(chunk, chunks)):
+    with ThreadPoolExecutor(plan.threads) as pool, ThreadPoolExecutor(1) as reader:
+        if plan.threads > 1:  # each thread reads its chunk
+            results = pool.map(lambda ints: chunk(ints, read(ints)), chunks)
+        else:  # one chunk at a time (a GPU, the native kernels): the next is read meanwhile
+            results = _read_ahead(reader, read, chunk, chunks)
+        for k, res in enumerate(results):
             saturated = saturated and res[0]
             if res[4] is not None:
                 sat_map = res[4] if sat_map is None else np.minimum(sat_map, res[4])
