@@ -28,8 +28,8 @@ TSO_KERNEL void tso_jp_plane_all(const unsigned char* __restrict__ gdq,
                                  long long with_jump, long long n,
                                  const unsigned int* __restrict__ dqv) {
     unsigned int bits = dqv[DQ_DO_NOT_USE] | (with_jump ? dqv[DQ_JUMP_DET] : 0u);
-    TSO_FOR_EACH(s, n) {
-        if ((gdq[s] & bits) == 0) out[s / npix] = 0;
+    TSO_FOR_EACH_2D(pl, p, tso_rows_of(n, npix), npix) {
+        if ((gdq[pl * npix + p] & bits) == 0) out[pl] = 0;
     }
 }
 
@@ -50,18 +50,18 @@ TSO_KERNEL void tso_jp_pixel_setup(const float* __restrict__ gain,
     }
 }
 
-// One index per difference (nints * nd * npix): data_e = float32(data * gain), NaN where
-// GROUPDQ has SAT or DNU, then np.diff along groups in float32 (jump._two_point's diffs32).
+// One index per difference (i, d, p) (n = nints * nd * npix): data_e = float32(data * gain),
+// NaN where GROUPDQ has SAT or DNU, then np.diff along groups in float32 (jump._two_point's
+// diffs32).
 TSO_KERNEL void tso_jp_diffs(const float* __restrict__ data, const unsigned char* __restrict__ gdq,
                              const float* __restrict__ gain, float* __restrict__ diffs,
                              long long ngroups, long long npix, long long n,
                              const unsigned int* __restrict__ dqv) {
     unsigned int sd = dqv[DQ_SATURATED] | dqv[DQ_DO_NOT_USE];
     long long nd = ngroups - 1;
-    TSO_FOR_EACH(j, n) {
-        long long p = j % npix;
-        long long id = j / npix;  // i * nd + d
-        long long a = ((id / nd) * ngroups + id % nd) * npix + p;  // group d; group d+1 is a+npix
+    TSO_FOR_EACH_3D(i, d, p, tso_rows_of(n, nd * npix), nd, npix) {
+        long long j = (i * nd + d) * npix + p;
+        long long a = (i * ngroups + d) * npix + p;  // group d; group d+1 is a + npix
         float g = gain[p];
         float x0 = (gdq[a] & sd) ? TSO_NANF : data[a] * g;
         float x1 = (gdq[a + npix] & sd) ? TSO_NANF : data[a + npix] * g;
@@ -69,33 +69,38 @@ TSO_KERNEL void tso_jp_diffs(const float* __restrict__ data, const unsigned char
     }
 }
 
-// One index per pixel of the batch [p0, p0 + nb) (jump._two_point): median_diffs =
+// One index per pixel of the batch [p0, p0 + nb), in runs (jump._two_point): median_diffs =
 // jump._nanmedian(diffs32) over the nvals = nints * nd differences of the pixel (the non-NaN
-// ones packed into scratch, strided by nb: nvals floats per thread), sigma = jump._sigma.
+// ones packed into scratch, nvals floats per pixel, TSO_SCRATCH_AT), sigma = jump._sigma.
 TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __restrict__ rn2_nf,
                               double* __restrict__ median, double* __restrict__ sigma,
                               long long nvals, long long npix, long long p0, long long nb,
                               float* __restrict__ scratch) {
-    TSO_FOR_EACH(t, nb) {
-        long long p = p0 + t;
-        float* buf = scratch + TSO_SCRATCH_AT(t, nb, nvals);
-        const long long st = TSO_SCRATCH_STRIDE(nb);
-        long long c = 0;
+    const long long st = TSO_SCRATCH_STRIDE(nb);
+    TSO_FOR_EACH_RUN(t0, t1, nb) {
+        long long count[TSO_RUN];
+        for (long long t = t0; t < t1; ++t) count[t - t0] = 0;
         for (long long r = 0; r < nvals; ++r) {
-            float v = diffs[r * npix + p];
-            if (!isnan(v)) {
-                buf[c * st] = v;
-                c++;
+            for (long long t = t0; t < t1; ++t) {
+                float v = diffs[r * npix + p0 + t];
+                if (!isnan(v)) {
+                    scratch[TSO_SCRATCH_AT(t, nb, nvals) + count[t - t0] * st] = v;
+                    count[t - t0]++;
+                }
             }
         }
-        double med = jp_median_packed(buf, st, c);
-        median[p] = med;
-        sigma[p] = jp_sigma(med, rn2_nf[p]);
+        for (long long t = t0; t < t1; ++t) {
+            long long p = p0 + t;
+            float* buf = scratch + TSO_SCRATCH_AT(t, nb, nvals);
+            double med = jp_median_packed(buf, st, count[t - t0]);
+            median[p] = med;
+            sigma[p] = jp_sigma(med, rn2_nf[p]);
+        }
     }
 }
 
-// One index per column of the batch [c0, c0 + nb) (jump._flag_sigma_clip, astropy sigma_clip
-// along axis 0): the differences seen as an (nrows, ncols) array, column c = its values
+// One index per column of the batch [c0, c0 + nb), in runs (jump._flag_sigma_clip, astropy
+// sigma_clip along axis 0): the differences seen as an (nrows, ncols) array, column c = its values
 // diffs[r * ncols + c] in row order: only_use_ints -> (nints, nd * npix), one clip per
 // (difference, pixel) over integrations; else (nints * nd, npix), one clip per pixel over
 // (integration, difference). The finite values are packed into scratch (nrows floats per
@@ -104,28 +109,34 @@ TSO_KERNEL void tso_jp_sigclip_bounds(const float* __restrict__ diffs, double* _
                                       double* __restrict__ hi, long long nrows, long long ncols,
                                       double nsigma, long long maxiters, long long c0,
                                       long long nb, float* __restrict__ scratch) {
-    TSO_FOR_EACH(t, nb) {
-        long long c = c0 + t;
-        float* buf = scratch + TSO_SCRATCH_AT(t, nb, nrows);
-        const long long st = TSO_SCRATCH_STRIDE(nb);
-        long long count = 0;
+    const long long st = TSO_SCRATCH_STRIDE(nb);
+    TSO_FOR_EACH_RUN(t0, t1, nb) {
+        long long count[TSO_RUN];
+        for (long long t = t0; t < t1; ++t) count[t - t0] = 0;
         for (long long r = 0; r < nrows; ++r) {
-            float v = diffs[r * ncols + c];
-            if (jp_finitef(v)) {
-                buf[count * st] = v;
-                count++;
+            for (long long t = t0; t < t1; ++t) {
+                float v = diffs[r * ncols + c0 + t];
+                if (jp_finitef(v)) {
+                    scratch[TSO_SCRATCH_AT(t, nb, nrows) + count[t - t0] * st] = v;
+                    count[t - t0]++;
+                }
             }
         }
-        double l, h;
-        jp_sigclip_bounds(buf, st, count, nsigma, maxiters, &l, &h);
-        lo[c] = l;
-        hi[c] = h;
+        for (long long t = t0; t < t1; ++t) {
+            double l, h;
+            jp_sigclip_bounds(scratch + TSO_SCRATCH_AT(t, nb, nrows), st, count[t - t0], nsigma,
+                              maxiters, &l, &h);
+            lo[c0 + t] = l;
+            hi[c0 + t] = h;
+        }
     }
 }
 
 // One index per difference (nints * nd * npix; flat index j = r * ncols + c in either view):
 // JUMP on group d + 1 where the finite difference lies outside its column's bounds and the
-// group lacks SAT and DNU (clipped & finite & ok in jump._flag_sigma_clip).
+// group lacks SAT and DNU (clipped & finite & ok in jump._flag_sigma_clip). Difference
+// j = (i * nd + d) * npix + p belongs to sample (i * ngroups + d + 1) * npix + p, which is
+// j + (i + 1) * npix.
 TSO_KERNEL void tso_jp_sigclip_flag(const float* __restrict__ diffs,
                                     const double* __restrict__ lo, const double* __restrict__ hi,
                                     unsigned char* __restrict__ gdq, long long ncols,
@@ -134,14 +145,12 @@ TSO_KERNEL void tso_jp_sigclip_flag(const float* __restrict__ diffs,
     unsigned int sd = dqv[DQ_SATURATED] | dqv[DQ_DO_NOT_USE];
     unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
     long long nd = ngroups - 1;
-    TSO_FOR_EACH(j, n) {
+    TSO_FOR_EACH_2D(r, c, tso_rows_of(n, ncols), ncols) {
+        long long j = r * ncols + c;
         float v = diffs[j];
-        long long c = j % ncols;
         double x = (double)v;
         if (jp_finitef(v) && (x < lo[c] || x > hi[c])) {
-            long long p = j % npix;
-            long long id = j / npix;
-            long long g = ((id / nd) * ngroups + id % nd + 1) * npix + p;
+            long long g = j + (j / (nd * npix) + 1) * npix;
             if ((gdq[g] & sd) == 0) gdq[g] |= jump;
         }
     }
@@ -153,8 +162,9 @@ TSO_KERNEL void tso_jp_plane_reset(unsigned char* __restrict__ gdq,
                                    const unsigned char* __restrict__ planes, long long npix,
                                    long long n, const unsigned int* __restrict__ dqv) {
     unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
-    TSO_FOR_EACH(s, n) {
-        if (planes[s / npix] && gdq[s] == jump) gdq[s] = 0;
+    TSO_FOR_EACH_2D(pl, p, tso_rows_of(n, npix), npix) {
+        long long s = pl * npix + p;
+        if (planes[pl] && gdq[s] == jump) gdq[s] = 0;
     }
 }
 
@@ -166,17 +176,16 @@ TSO_KERNEL void tso_jp_single(const float* __restrict__ diffs, const double* __r
                               const unsigned int* __restrict__ dqv) {
     unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
     long long nd = ngroups - 1;
-    TSO_FOR_EACH(j, n) {
-        float v = diffs[j];
-        long long p = j % npix;
-        long long id = j / npix;
+    TSO_FOR_EACH_3D(i, d, p, tso_rows_of(n, nd * npix), nd, npix) {
+        float v = diffs[(i * nd + d) * npix + p];
         if (jp_ratio(v, median[p], sigma[p]) > threshold && jp_finitef(v)) {
-            gdq[((id / nd) * ngroups + id % nd + 1) * npix + p] |= jump;
+            gdq[(i * ngroups + d + 1) * npix + p] |= jump;
         }
     }
 }
 
-// One index per pixel of the batch [p0, p0 + nb) (jump._flag_iterative, stcal iterative_jump).
+// One index per pixel of the batch [p0, p0 + nb), in runs (jump._flag_iterative, stcal
+// iterative_jump).
 // Scratch: 2 * nvals floats per thread (TSO_SCRATCH_AT): fda = |diffs| in (int, diff) order,
 // NaN where unusable or already flagged, and the selection buffer of jp_med_first_diffs.
 // Per pass (at most nvals = ndiffs passes): sigma from the current median, ratio =
@@ -194,49 +203,58 @@ TSO_KERNEL void tso_jp_iterative(const float* __restrict__ diffs, unsigned char*
                                  const unsigned int* __restrict__ dqv) {
     unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
     long long nd = ngroups - 1;
-    TSO_FOR_EACH(t, nb) {
-        long long p = p0 + t;
-        float* fda = scratch + TSO_SCRATCH_AT(t, nb, nvals);
-        float* sel = scratch + nvals * nb + TSO_SCRATCH_AT(t, nb, nvals);
-        const long long st = TSO_SCRATCH_STRIDE(nb);
-        for (long long r = 0; r < nvals; ++r) fda[r * st] = fabsf(diffs[r * npix + p]);
-        double rn2 = rn2_nf[p];
-        double med = jp_med_first_diffs(fda, sel, st, nvals);
-        for (long long pass = 0; pass < nvals; ++pass) {
-            double sig = jp_sigma(med, rn2);
-            long long usable = 0;
-            double peak = TSO_NAN;
-            for (long long r = 0; r < nvals; ++r) {
-                float v = fda[r * st];
-                if (!isnan(v)) usable++;
-                double ratio = jp_iter_ratio(v, med, sig);
-                if (!isnan(ratio) && (isnan(peak) || ratio > peak)) peak = ratio;  // np.fmax
+    const long long st = TSO_SCRATCH_STRIDE(nb);
+    TSO_FOR_EACH_RUN(t0, t1, nb) {
+        for (long long r = 0; r < nvals; ++r) {
+            for (long long t = t0; t < t1; ++t) {
+                scratch[TSO_SCRATCH_AT(t, nb, nvals) + r * st] = fabsf(diffs[r * npix + p0 + t]);
             }
-            bool cr = (usable >= 4 && peak > thr) || (usable == 3 && peak > thr4) ||
-                      (usable == 2 && peak > thr3);
-            if (!cr) break;
-            for (long long r = 0; r < nvals; ++r) {
-                float v = fda[r * st];
-                if (jp_iter_ratio(v, med, sig) == peak) {
-                    gdq[((r / nd) * ngroups + r % nd + 1) * npix + p] |= jump;
-                    fda[r * st] = TSO_NANF;
+        }
+        for (long long t = t0; t < t1; ++t) {
+            long long p = p0 + t;
+            float* fda = scratch + TSO_SCRATCH_AT(t, nb, nvals);
+            float* sel = scratch + nvals * nb + TSO_SCRATCH_AT(t, nb, nvals);
+            double rn2 = rn2_nf[p];
+            double med = jp_med_first_diffs(fda, sel, st, nvals);
+            for (long long pass = 0; pass < nvals; ++pass) {
+                double sig = jp_sigma(med, rn2);
+                long long usable = 0;
+                double peak = TSO_NAN;
+                for (long long r = 0; r < nvals; ++r) {
+                    float v = fda[r * st];
+                    if (!isnan(v)) usable++;
+                    double ratio = jp_iter_ratio(v, med, sig);
+                    if (!isnan(ratio) && (isnan(peak) || ratio > peak)) peak = ratio;  // np.fmax
                 }
+                bool cr = (usable >= 4 && peak > thr) || (usable == 3 && peak > thr4) ||
+                          (usable == 2 && peak > thr3);
+                if (!cr) break;
+                for (long long r = 0; r < nvals; ++r) {
+                    float v = fda[r * st];
+                    if (jp_iter_ratio(v, med, sig) == peak) {
+                        gdq[((r / nd) * ngroups + r % nd + 1) * npix + p] |= jump;
+                        fda[r * st] = TSO_NANF;
+                    }
+                }
+                med = (double)(float)jp_med_first_diffs(fda, sel, st, nvals);
             }
-            med = (double)(float)jp_med_first_diffs(fda, sel, st, nvals);
         }
     }
 }
 
-// One index per pixel: the number of samples (all integrations and groups) with JUMP, int32
-// (jump._two_point's crs_per_pixel).
+// One index per pixel, in runs: the number of samples (all integrations and groups) with JUMP,
+// int32 (jump._two_point's crs_per_pixel).
 TSO_KERNEL void tso_jp_count_jumps(const unsigned char* __restrict__ gdq, int* __restrict__ out,
                                    long long nplanes, long long npix,
                                    const unsigned int* __restrict__ dqv) {
     unsigned int jump = dqv[DQ_JUMP_DET];
-    TSO_FOR_EACH(p, npix) {
-        int c = 0;
-        for (long long k = 0; k < nplanes; ++k) c += (gdq[k * npix + p] & jump) != 0;
-        out[p] = c;
+    TSO_FOR_EACH_RUN(p0, p1, npix) {
+        int c[TSO_RUN];
+        for (long long p = p0; p < p1; ++p) c[p - p0] = 0;
+        for (long long k = 0; k < nplanes; ++k) {
+            for (long long p = p0; p < p1; ++p) c[p - p0] += (gdq[k * npix + p] & jump) != 0;
+        }
+        for (long long p = p0; p < p1; ++p) out[p] = c[p - p0];
     }
 }
 
@@ -251,17 +269,17 @@ TSO_KERNEL void tso_jp_seeds(const float* __restrict__ diffs, const double* __re
                              long long n, const unsigned int* __restrict__ dqv) {
     unsigned int jump = dqv[DQ_JUMP_DET];
     long long nd = ngroups - 1;
-    TSO_FOR_EACH(j, n) {
-        long long p = j % npix;
-        long long id = j / npix;
+    TSO_FOR_EACH_3D(i, d, p, tso_rows_of(n, nd * npix), nd, npix) {
+        long long j = (i * nd + d) * npix + p;
         double ratio = jp_ratio(diffs[j], median[p], sigma[p]);
-        long long g = ((id / nd) * ngroups + id % nd + 1) * npix + p;
+        long long g = (i * ngroups + d + 1) * npix + p;
         seed[j] = (ratio < max_ratio) && (ratio > min_ratio) && ((gdq[g] & jump) != 0);
     }
 }
 
 // One index per difference (jump._flag_neighbours, second half): JUMP on group d + 1 where the
 // pixel or one of its 4 neighbours in the same plane is a seed and the group lacks SAT and DNU.
+// Difference plane k = i * nd + d; its sample is j + (i + 1) * npix (see tso_jp_sigclip_flag).
 TSO_KERNEL void tso_jp_neighbours(const unsigned char* __restrict__ seed,
                                   unsigned char* __restrict__ gdq, long long ngroups,
                                   long long ny, long long nx, long long n,
@@ -270,19 +288,19 @@ TSO_KERNEL void tso_jp_neighbours(const unsigned char* __restrict__ seed,
     unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
     long long npix = ny * nx;
     long long nd = ngroups - 1;
-    TSO_FOR_EACH(j, n) {
-        long long p = j % npix;
-        long long id = j / npix;
-        long long y = p / nx, x = p % nx;
+    TSO_FOR_EACH_3D(k, y, x, tso_rows_of(n, npix), ny, nx) {
+        long long j = k * npix + y * nx + x;
         bool flag = seed[j] || (y > 0 && seed[j - nx]) || (y < ny - 1 && seed[j + nx]) ||
                     (x > 0 && seed[j - 1]) || (x < nx - 1 && seed[j + 1]);
-        long long g = ((id / nd) * ngroups + id % nd + 1) * npix + p;
-        if (flag && (gdq[g] & sd) == 0) gdq[g] |= jump;
+        if (flag) {
+            long long g = j + (k / nd + 1) * npix;
+            if ((gdq[g] & sd) == 0) gdq[g] |= jump;
+        }
     }
 }
 
-// One index per (integration, pixel) (jump._flag_after_jumps, stcal transient_jumps): a group
-// g >= 1 with JUMP (after neighbour flagging) whose (first_diff[g-1] - median) * 1.0 >= e1
+// One index per (integration, pixel), in runs (jump._flag_after_jumps, stcal transient_jumps):
+// a group g >= 1 with JUMP (after neighbour flagging) whose (first_diff[g-1] - median) * 1.0 >= e1
 // (float64 against the float32 e1) flags groups g .. g + m1 (m1 = min(n1, ngroups - 2), the
 // extent of jump._propagate), likewise e2 / m2; the flagged groups get JUMP unless SAT or DNU.
 // Groups are visited in order and a group's own JUMP bit is read before it is written, so
@@ -295,21 +313,22 @@ TSO_KERNEL void tso_jp_after_jumps(const float* __restrict__ diffs,
     unsigned int sd = dqv[DQ_SATURATED] | dqv[DQ_DO_NOT_USE];
     unsigned char jump = (unsigned char)dqv[DQ_JUMP_DET];
     long long nd = ngroups - 1;
-    TSO_FOR_EACH(ip, n) {
-        long long i = ip / npix, p = ip % npix;
-        double med = median[p];
-        long long last1 = -1, last2 = -1;  // latest group that started a propagation
+    TSO_FOR_EACH_2D_RUN(i, p0, p1, tso_rows_of(n, npix), npix) {
+        long long last1[TSO_RUN], last2[TSO_RUN];  // latest group that started a propagation
+        for (long long p = p0; p < p1; ++p) last1[p - p0] = last2[p - p0] = -1;
         for (long long g = 1; g < ngroups; ++g) {
-            long long k = (i * ngroups + g) * npix + p;
-            unsigned char v = gdq[k];
-            if (v & jump) {
-                double ejump = ((double)diffs[(i * nd + g - 1) * npix + p] - med) * 1.0;
-                if (ejump >= e1) last1 = g;
-                if (ejump >= e2) last2 = g;
+            for (long long p = p0; p < p1; ++p) {
+                long long k = (i * ngroups + g) * npix + p;
+                unsigned char v = gdq[k];
+                if (v & jump) {
+                    double ejump = ((double)diffs[(i * nd + g - 1) * npix + p] - median[p]) * 1.0;
+                    if (ejump >= e1) last1[p - p0] = g;
+                    if (ejump >= e2) last2[p - p0] = g;
+                }
+                bool big = last1[p - p0] >= 0 && g - last1[p - p0] <= m1;
+                bool verybig = last2[p - p0] >= 0 && g - last2[p - p0] <= m2;
+                if ((big || verybig) && (v & sd) == 0) gdq[k] = v | jump;
             }
-            bool big = last1 >= 0 && g - last1 <= m1;
-            bool verybig = last2 >= 0 && g - last2 <= m2;
-            if ((big || verybig) && (v & sd) == 0) gdq[k] = v | jump;
         }
     }
 }

@@ -5,7 +5,8 @@
 // Every value the NumPy code sorts or clips is a float32 first difference (exact in float64),
 // so the scratch buffers hold float32 and every sum, median and ratio is formed in float64 as
 // NumPy forms it. Scratch buffers are strided: element r of a thread's buffer is buf[r * s]
-// (s = the number of threads of the launch, so consecutive threads touch consecutive words).
+// (s = TSO_SCRATCH_STRIDE: on the device the number of threads of the launch, so consecutive
+// threads touch consecutive words; 1 on the host).
 #pragma once
 
 #define JP_FLT_MAX 3.40282346638528859812e+38f
@@ -43,12 +44,19 @@ TSO_HD float jp_kth_smallest(float* a, long long s, long long n, long long k) {
 // jump._nanmedian of the c (non-NaN) values packed in a: the middle value, or the mean of the
 // two middle ones, in float64: (float64(lo) + hi) / 2; NaN when c == 0. Any exact selection
 // gives NumPy's sorted values (a -0.0/+0.0 tie may give the other sign of zero: every use of
-// a median takes |median| or compares a difference with it, so the sign never shows).
+// a median takes |median| or compares a difference with it, so the sign never shows). One
+// selection (tso_select): it leaves a[0..k-1] <= a[k] <= a[k+1..c-1], so for even c the upper
+// middle value is the least of a[k+1..c-1].
 TSO_HD double jp_median_packed(float* a, long long s, long long c) {
     if (c == 0) return JP_NAN;
-    double lo = (double)jp_kth_smallest(a, s, c, (c - 1) / 2);
-    double hi = (double)jp_kth_smallest(a, s, c, c / 2);
-    return (lo + hi) / 2.0;
+    long long k = (c - 1) / 2;
+    float lo = tso_select<float>(a, s, c, k);
+    float hi = lo;
+    if (c % 2 == 0) {
+        hi = a[(k + 1) * s];
+        for (long long r = k + 2; r < c; ++r) hi = a[r * s] < hi ? a[r * s] : hi;
+    }
+    return ((double)lo + (double)hi) / 2.0;
 }
 
 // jump._sigma: sqrt(|median| * 1.0 + rn2_nf) / 1.0 in float64; 0 -> NaN

@@ -30,8 +30,10 @@ TSO_KERNEL void tso_pj_dq_init_groups(const unsigned char* __restrict__ groupdq,
                                       const unsigned int* __restrict__ dqv,
                                       unsigned char* __restrict__ out, long long npix,
                                       long long n) {
-    TSO_FOR_EACH(i, n) {
-        out[i] = (unsigned char)(groupdq[i] | (unsigned char)(mask[i % npix] & dqv[DQ_DO_NOT_USE]));
+    const unsigned int dnu = dqv[DQ_DO_NOT_USE];
+    TSO_FOR_EACH_2D(pl, p, tso_rows_of(n, npix), npix) {
+        const long long i = pl * npix + p;
+        out[i] = (unsigned char)(groupdq[i] | (unsigned char)(mask[p] & dnu));
     }
 }
 
@@ -54,28 +56,29 @@ TSO_KERNEL void tso_pj_sat_refs(const float* __restrict__ sat_thresh,
 
 // Step 2 before the growth: groups 0..ngroups-1 in order with the running ``ever_sat``
 // (data >= thresh, float32); flags = groupdq | SATURATED where ever_sat | AD_FLOOR|DO_NOT_USE
-// where data <= 0. One index per (integration, pixel); i = int * npix + p.
+// where data <= 0. One item per integration and run of pixels (n = nints * npix).
 TSO_KERNEL void tso_pj_sat_forward(const float* __restrict__ data,
                                    const unsigned char* __restrict__ groupdq,
                                    const float* __restrict__ thresh,
                                    const unsigned int* __restrict__ dqv,
                                    unsigned char* __restrict__ flags, long long ngroups,
                                    long long npix, long long n) {
-    TSO_FOR_EACH(i, n) {
-        const long long p = i % npix;
-        const long long base = (i / npix) * ngroups * npix + p;
-        const float t = thresh[p];
-        const unsigned int sat = dqv[DQ_SATURATED];
-        const unsigned int floor_bits = dqv[DQ_AD_FLOOR] | dqv[DQ_DO_NOT_USE];
-        int ever_sat = 0;
+    const unsigned int sat = dqv[DQ_SATURATED];
+    const unsigned int floor_bits = dqv[DQ_AD_FLOOR] | dqv[DQ_DO_NOT_USE];
+    TSO_FOR_EACH_2D_RUN(it, p0, p1, tso_rows_of(n, npix), npix) {
+        const long long base = it * ngroups * npix;
+        int ever_sat[TSO_RUN];
+        for (long long p = p0; p < p1; ++p) ever_sat[p - p0] = 0;
         for (long long g = 0; g < ngroups; ++g) {
-            const long long e = base + g * npix;
-            const float v = data[e];
-            ever_sat = ever_sat || (v >= t);
-            unsigned int f = groupdq[e];
-            if (ever_sat) f |= sat;
-            if (v <= 0.0f) f |= floor_bits;
-            flags[e] = (unsigned char)f;
+            for (long long p = p0; p < p1; ++p) {
+                const long long e = base + g * npix + p;
+                const float v = data[e];
+                ever_sat[p - p0] = ever_sat[p - p0] || (v >= thresh[p]);
+                unsigned int f = groupdq[e];
+                if (ever_sat[p - p0]) f |= sat;
+                if (v <= 0.0f) f |= floor_bits;
+                flags[e] = (unsigned char)f;
+            }
         }
     }
 }
@@ -86,12 +89,12 @@ TSO_KERNEL void tso_pj_sat_grow_sat(const unsigned char* __restrict__ flags,
                                     const unsigned int* __restrict__ dqv,
                                     unsigned char* __restrict__ gdq, long long ny, long long nx,
                                     long long half, long long n) {
-    TSO_FOR_EACH(i, n) {
-        const long long npix = ny * nx;
-        const long long p = i % npix;
-        const unsigned int sat = dqv[DQ_SATURATED];
+    const long long npix = ny * nx;
+    const unsigned int sat = dqv[DQ_SATURATED];
+    TSO_FOR_EACH_3D(pl, y, x, tso_rows_of(n, npix), ny, nx) {
+        const long long i = pl * npix + y * nx + x;
         unsigned int f = flags[i];
-        if (pj_box_any(flags + (i - p), p / nx, p % nx, ny, nx, half, sat)) f |= sat;
+        if (pj_box_any(flags + pl * npix, y, x, ny, nx, half, sat)) f |= sat;
         gdq[i] = (unsigned char)f;
     }
 }
@@ -108,9 +111,8 @@ TSO_KERNEL void tso_pj_sat_partial(const float* __restrict__ data,
                                    const unsigned int* __restrict__ dqv,
                                    unsigned char* __restrict__ partial, long long ngroups,
                                    long long npix, long long n) {
-    TSO_FOR_EACH(i, n) {
-        const long long p = i % npix;
-        const long long g = (i / npix) % ngroups;
+    TSO_FOR_EACH_3D(it, g, p, tso_rows_of(n, ngroups * npix), ngroups, npix) {
+        const long long i = (it * ngroups + g) * npix + p;
         int hit = 0;
         if (g < ngroups - 1 && active[g]) {
             hit = pj_sat_partial(data[i], thresh[p], no_check[p], dilution[g], gdq[i],
@@ -126,10 +128,10 @@ TSO_KERNEL void tso_pj_sat_partial(const float* __restrict__ data,
 TSO_KERNEL void tso_pj_sat_grow_partial(const unsigned char* __restrict__ partial,
                                         const unsigned int* __restrict__ dqv, unsigned char* gdq,
                                         long long ny, long long nx, long long half, long long n) {
-    TSO_FOR_EACH(i, n) {
-        const long long npix = ny * nx;
-        const long long p = i % npix;
-        if (pj_box_any(partial + (i - p), p / nx, p % nx, ny, nx, half, 1u)) {
+    const long long npix = ny * nx;
+    TSO_FOR_EACH_3D(pl, y, x, tso_rows_of(n, npix), ny, nx) {
+        const long long i = pl * npix + y * nx + x;
+        if (pj_box_any(partial + pl * npix, y, x, ny, nx, half, 1u)) {
             gdq[i] = (unsigned char)(gdq[i] | dqv[DQ_DO_NOT_USE]);
         }
     }
@@ -163,11 +165,10 @@ TSO_KERNEL void tso_pj_sat_group2(const float* __restrict__ data, unsigned char*
 TSO_KERNEL void tso_pj_sat_zeroframe(const float* __restrict__ zf,
                                      const float* __restrict__ thresh, float* __restrict__ out,
                                      long long ny, long long nx, long long half, long long n) {
-    TSO_FOR_EACH(i, n) {
-        const long long npix = ny * nx;
-        const long long p = i % npix;
-        const long long y = p / nx, x = p % nx;
-        const float* plane = zf + (i - p);
+    const long long npix = ny * nx;
+    TSO_FOR_EACH_3D(pl, y, x, tso_rows_of(n, npix), ny, nx) {
+        const long long p = y * nx + x;
+        const float* plane = zf + pl * npix;
         int bad = plane[p] <= 0.0f;
         const long long y0 = y - half < 0 ? 0 : y - half;
         const long long y1 = y + half > ny - 1 ? ny - 1 : y + half;
@@ -181,7 +182,7 @@ TSO_KERNEL void tso_pj_sat_zeroframe(const float* __restrict__ zf,
                 }
             }
         }
-        out[i] = bad ? 0.0f : plane[p];
+        out[pl * npix + p] = bad ? 0.0f : plane[p];
     }
 }
 
@@ -190,8 +191,9 @@ TSO_KERNEL void tso_pj_sat_zeroframe(const float* __restrict__ zf,
 // data - bias (NaN bias -> 0.0), float32. One index per element (``npix`` per plane).
 TSO_KERNEL void tso_pj_superbias(const float* __restrict__ data, const float* __restrict__ bias,
                                  float* __restrict__ out, long long npix, long long n) {
-    TSO_FOR_EACH(i, n) {
-        const float b = bias[i % npix];
+    TSO_FOR_EACH_2D(pl, p, tso_rows_of(n, npix), npix) {
+        const long long i = pl * npix + p;
+        const float b = bias[p];
         out[i] = data[i] - (isnan(b) ? 0.0f : b);
     }
 }
@@ -199,8 +201,9 @@ TSO_KERNEL void tso_pj_superbias(const float* __restrict__ data, const float* __
 // ZEROFRAME: exactly-0.0 values stay +0.0, others zf - bias. One index per (integration, pixel).
 TSO_KERNEL void tso_pj_superbias_zf(const float* __restrict__ zf, const float* __restrict__ bias,
                                     float* __restrict__ out, long long npix, long long n) {
-    TSO_FOR_EACH(i, n) {
-        const float b = bias[i % npix];
+    TSO_FOR_EACH_2D(pl, p, tso_rows_of(n, npix), npix) {
+        const long long i = pl * npix + p;
+        const float b = bias[p];
         const float v = zf[i];
         out[i] = (v == 0.0f) ? 0.0f : v - (isnan(b) ? 0.0f : b);
     }
@@ -243,11 +246,11 @@ TSO_KERNEL void tso_pj_lin_groups(const float* __restrict__ data,
                                   const float* __restrict__ coeffs, long long ncoeffs,
                                   const unsigned int* __restrict__ dqv, float* __restrict__ out,
                                   long long npix, long long n) {
-    TSO_FOR_EACH(i, n) {
+    const unsigned int sat = dqv[DQ_SATURATED];
+    TSO_FOR_EACH_2D(pl, p, tso_rows_of(n, npix), npix) {
+        const long long i = pl * npix + p;
         const float v = data[i];
-        out[i] = ((unsigned int)gdq[i] & dqv[DQ_SATURATED]) ? v
-                                                            : pj_horner32(v, coeffs + i % npix,
-                                                                          ncoeffs, npix);
+        out[i] = ((unsigned int)gdq[i] & sat) ? v : pj_horner32(v, coeffs + p, ncoeffs, npix);
     }
 }
 
@@ -314,9 +317,10 @@ TSO_KERNEL void tso_pj_lin_reads(const float* __restrict__ data,
 TSO_KERNEL void tso_pj_lin_zeroframe(const float* __restrict__ zf,
                                      const float* __restrict__ coeffs, long long ncoeffs,
                                      float* __restrict__ out, long long npix, long long n) {
-    TSO_FOR_EACH(i, n) {
+    TSO_FOR_EACH_2D(pl, p, tso_rows_of(n, npix), npix) {
+        const long long i = pl * npix + p;
         const float v = zf[i];
-        out[i] = (v == 0.0f) ? 0.0f : pj_horner32(v, coeffs + i % npix, ncoeffs, npix);
+        out[i] = (v == 0.0f) ? 0.0f : pj_horner32(v, coeffs + p, ncoeffs, npix);
     }
 }
 
@@ -373,12 +377,20 @@ TSO_KERNEL void tso_pj_dark_prepare(const float* __restrict__ dark, long long ng
 TSO_KERNEL void tso_pj_dark_sub32(const float* __restrict__ data, const float* __restrict__ dark,
                                   float* __restrict__ out, long long ngroups, long long npix,
                                   long long n) {
-    TSO_FOR_EACH(i, n) { out[i] = data[i] - dark[i % (ngroups * npix)]; }
+    const long long nd = ngroups * npix;  // one dark per integration
+    TSO_FOR_EACH_2D(it, k, tso_rows_of(n, nd), nd) {
+        const long long i = it * nd + k;
+        out[i] = data[i] - dark[k];
+    }
 }
 
 // float32(float64(data[i, g]) - D[g]) for a float64 (extrapolated) dark. One index per element.
 TSO_KERNEL void tso_pj_dark_sub64(const float* __restrict__ data, const double* __restrict__ dark,
                                   float* __restrict__ out, long long ngroups, long long npix,
                                   long long n) {
-    TSO_FOR_EACH(i, n) { out[i] = (float)((double)data[i] - dark[i % (ngroups * npix)]); }
+    const long long nd = ngroups * npix;  // one dark per integration
+    TSO_FOR_EACH_2D(it, k, tso_rows_of(n, nd), nd) {
+        const long long i = it * nd + k;
+        out[i] = (float)((double)data[i] - dark[k]);
+    }
 }

@@ -2,7 +2,18 @@
 #include "common.cuh"
 #include "ramp_fit.cuh"
 
-// fit_ramps: one index = one pixel p (of npix = ny * nx), all its integrations.
+// ramp_fit_pixel's exposure-level state of one pixel, accumulated integration by integration.
+struct RfExposure {
+    unsigned int pdq, rate_dq;
+    double rate_vp, rate_vr, rate_num, evar_r;
+    long long dnu_cnt, sat_cnt;
+    int set_rate_sat, any_cl;
+};
+
+// fit_ramps: one item = a run of pixels [p0, p1) (of npix = ny * nx; one pixel on the device),
+// all their integrations, each pixel as stcal fits it alone: pass 1 sums its median-rate terms
+// in integration order, pass 2 fits its integrations in order; the run's pixels take turns
+// within each integration (on the host, the groups of neighbouring pixels share cache lines).
 //
 // data (nints, ngroups, npix) float32, gdq the same in uint8 (as given to fit_ramps: the
 // group range and the one-good-group suppression are applied here), pixeldq/gain/readnoise/
@@ -26,136 +37,160 @@ TSO_KERNEL void tso_rf_fit_pixels(
     const unsigned int invalid = dnu | sat;
     const unsigned int jump_pers = dqv[DQ_JUMP_DET] | dqv[DQ_PERSISTENCE];
     const double thr = RF_LARGE_VARIANCE_THRESHOLD;
-    TSO_FOR_EACH(p, npix) {
-        RfPixel px;
-        px.data = data + p;
-        px.gdq = gdq + p;
-        px.zf = has_zf ? zeroframe + p : 0;
-        px.ngroups = ngroups;
-        px.npix = npix;
-        px.first = first;
-        px.last = last;
-        px.suppress = suppress;
-        px.tg = tg;
-        px.tf = tf;
-        px.t0 = t0;
-        px.dnu = (unsigned char)dnu;
-        px.sat = (unsigned char)sat;
-        px.jump = (unsigned char)dqv[DQ_JUMP_DET];
-        px.pers = (unsigned char)dqv[DQ_PERSISTENCE];
-        px.cl = (unsigned char)dqv[DQ_CHARGELOSS];
-        // get_pixel_ramp_meta; the read noise as ols_readnoise (float64 product -> float32)
-        px.gain = (double)gain[p];
-        px.rnoise = (double)(float)((double)readnoise[p] * (px.gain / sqrt2n));
-        px.dark = (double)dark[p];
-        unsigned int pdq = pixeldq[p];
-        if (px.gain <= 0. || isnan(px.gain)) pdq |= dnu | dqv[DQ_NO_GAIN_VALUE];
-
-        // Pass 1: compute_median_rate, over every integration.
+    TSO_FOR_EACH_RUN(p0, p1, npix) {
+        RfPixel pxs[TSO_RUN];
+        RfExposure exs[TSO_RUN];
         double buf[RF_MAX_GROUPS];
-        px.mrate = rf_median_rate(&px, nints, buf);
+        for (long long p = p0; p < p1; ++p) {
+            RfPixel* px = &pxs[p - p0];
+            px->data = data + p;
+            px->gdq = gdq + p;
+            px->zf = has_zf ? zeroframe + p : 0;
+            px->ngroups = ngroups;
+            px->npix = npix;
+            px->first = first;
+            px->last = last;
+            px->suppress = suppress;
+            px->tg = tg;
+            px->tf = tf;
+            px->t0 = t0;
+            px->dnu = (unsigned char)dnu;
+            px->sat = (unsigned char)sat;
+            px->jump = (unsigned char)dqv[DQ_JUMP_DET];
+            px->pers = (unsigned char)dqv[DQ_PERSISTENCE];
+            px->cl = (unsigned char)dqv[DQ_CHARGELOSS];
+            // get_pixel_ramp_meta; the read noise as ols_readnoise (float64 product -> float32)
+            px->gain = (double)gain[p];
+            px->rnoise = (double)(float)((double)readnoise[p] * (px->gain / sqrt2n));
+            px->dark = (double)dark[p];
+            px->mrate = 0.;  // the sum of pass 1, then the median rate
+        }
+
+        // Pass 1: compute_median_rate, the mean over every integration (summed in order).
+        for (long long i = 0; i < nints; ++i) {
+            for (long long p = p0; p < p1; ++p) {
+                RfPixel* px = &pxs[p - p0];
+                px->mrate += rf_median_rate_term(px, i, buf);
+            }
+        }
+        for (long long p = p0; p < p1; ++p) {
+            RfPixel* px = &pxs[p - p0];
+            px->mrate /= (double)nints;
+            RfExposure* e = &exs[p - p0];
+            e->pdq = pixeldq[p];
+            if (px->gain <= 0. || isnan(px->gain)) e->pdq |= dnu | dqv[DQ_NO_GAIN_VALUE];
+            e->rate_dq = e->pdq;
+            e->rate_vp = e->rate_vr = e->rate_num = e->evar_r = 0.;
+            e->dnu_cnt = e->sat_cnt = 0;
+            e->set_rate_sat = e->any_cl = 0;
+        }
 
         // Pass 2: ramp_fit_pixel, with ramp_fit_pixel_rnoise_chargeloss's sum alongside.
-        unsigned int rate_dq = pdq;
-        double rate_vp = 0., rate_vr = 0., rate_num = 0., evar_r = 0.;
-        long long dnu_cnt = 0, sat_cnt = 0;
-        int set_rate_sat = 0, any_cl = 0;
         for (long long i = 0; i < nints; ++i) {
-            RfRamp r;
-            rf_ramp_info(&px, i, &r);
-            unsigned int idq = pdq | ((unsigned int)r.flags & jump_pers);
-            rate_dq |= (unsigned int)r.flags & jump_pers;
-            double sci = 0., vp = 0., vr = 0., err = 0.;
-            // compute_integration_segments: group 0 SATURATED -> no segments
-            int sat0 = (rf_gdq(&px, &r, i, 0) & px.sat) != 0;
-            if (sat0) {
-                idq |= dnu | sat;
-                sci = TSO_NAN;
-            }
-            if (r.cnt_dnu_sat == ngroups) {  // ramp_fit_pixel_integration: whole ramp unusable
-                idq |= dnu;
-                if (r.cnt_sat == ngroups) idq |= sat;
-            } else if (!sat0) {
-                RfIntSums t;
-                rf_fit_integration(&px, &r, i, &t);
-                if (t.nseg > 0) {  // ramp_fit_pixel_integration_fit_slope
-                    if (t.invvar_p > 0.) vp = 1. / t.invvar_p;
-                    if (vp >= thr) vp = 0.;
-                    vr = 1. / t.invvar_r;
-                    if (vr >= thr) vr = 0.;
-                    if (idq & invalid) {
-                        sci = TSO_NAN;
-                        vp = 0.;
-                        vr = 0.;
-                        err = 0.;
-                    } else {
-                        double var_err = 1. / t.invvar_e;
-                        sci = t.slope_num * vr;  // JP-4318
-                        err = (var_err > thr) ? 0. : sqrt(var_err);
-                    }
-                    if (t.invvar_p > 0.) rate_vp += t.invvar_p;
-                    rate_vr += t.invvar_r;
-                    rate_num += t.slope_num;
+            for (long long p = p0; p < p1; ++p) {
+                const RfPixel* px = &pxs[p - p0];
+                RfExposure* e = &exs[p - p0];
+                RfRamp r;
+                rf_ramp_info(px, i, &r);
+                unsigned int idq = e->pdq | ((unsigned int)r.flags & jump_pers);
+                e->rate_dq |= (unsigned int)r.flags & jump_pers;
+                double sci = 0., vp = 0., vr = 0., err = 0.;
+                // compute_integration_segments: group 0 SATURATED -> no segments
+                int sat0 = (rf_gdq(px, &r, i, 0) & px->sat) != 0;
+                if (sat0) {
+                    idq |= dnu | sat;
+                    sci = TSO_NAN;
                 }
+                if (r.cnt_dnu_sat == ngroups) {  // ramp_fit_pixel_integration: whole ramp unusable
+                    idq |= dnu;
+                    if (r.cnt_sat == ngroups) idq |= sat;
+                } else if (!sat0) {
+                    RfIntSums t;
+                    rf_fit_integration(px, &r, i, &t);
+                    if (t.nseg > 0) {  // ramp_fit_pixel_integration_fit_slope
+                        if (t.invvar_p > 0.) vp = 1. / t.invvar_p;
+                        if (vp >= thr) vp = 0.;
+                        vr = 1. / t.invvar_r;
+                        if (vr >= thr) vr = 0.;
+                        if (idq & invalid) {
+                            sci = TSO_NAN;
+                            vp = 0.;
+                            vr = 0.;
+                            err = 0.;
+                        } else {
+                            double var_err = 1. / t.invvar_e;
+                            sci = t.slope_num * vr;  // JP-4318
+                            err = (var_err > thr) ? 0. : sqrt(var_err);
+                        }
+                        if (t.invvar_p > 0.) e->rate_vp += t.invvar_p;
+                        e->rate_vr += t.invvar_r;
+                        e->rate_num += t.slope_num;
+                    }
+                }
+                // ramp_fit_pixel
+                if (idq & dnu) {
+                    e->dnu_cnt++;
+                    sci = TSO_NAN;
+                }
+                if (idq & sat) {
+                    e->sat_cnt++;
+                    sci = TSO_NAN;
+                }
+                if (r.cnt_sat > 0) {  // partial saturation
+                    idq |= sat;
+                    e->set_rate_sat = 1;
+                }
+                // ramp_fit_pixel_rnoise_chargeloss, this integration's term
+                if (r.flags & px->cl) {
+                    e->any_cl = 1;
+                    double inv = rf_chargeloss_invvar(px, &r, i);
+                    vr = 1. / inv;
+                    if (vr >= thr) vr = 0.;
+                    e->evar_r += inv;
+                } else if (vr > 0.) {
+                    e->evar_r += 1. / vr;
+                }
+                long long o = i * npix + p;
+                ri_sci[o] = (float)sci;
+                ri_err[o] = (float)err;
+                ri_dq[o] = idq;
+                ri_vp[o] = (float)vp;
+                ri_vr[o] = (float)vr;
             }
-            // ramp_fit_pixel
-            if (idq & dnu) {
-                dnu_cnt++;
-                sci = TSO_NAN;
-            }
-            if (idq & sat) {
-                sat_cnt++;
-                sci = TSO_NAN;
-            }
-            if (r.cnt_sat > 0) {  // partial saturation
-                idq |= sat;
-                set_rate_sat = 1;
-            }
-            // ramp_fit_pixel_rnoise_chargeloss, this integration's term
-            if (r.flags & px.cl) {
-                any_cl = 1;
-                double inv = rf_chargeloss_invvar(&px, &r, i);
-                vr = 1. / inv;
-                if (vr >= thr) vr = 0.;
-                evar_r += inv;
-            } else if (vr > 0.) {
-                evar_r += 1. / vr;
-            }
-            long long o = i * npix + p;
-            ri_sci[o] = (float)sci;
-            ri_err[o] = (float)err;
-            ri_dq[o] = idq;
-            ri_vp[o] = (float)vp;
-            ri_vr[o] = (float)vr;
         }
 
         // ramp_fit_pixel: the exposure level
-        if (dnu_cnt == nints) rate_dq |= dnu;
-        if (sat_cnt == nints) rate_dq |= sat;
-        if (rate_vp > 0.) rate_vp = 1. / rate_vp;
-        if ((rate_vp >= thr) || (rate_vp < 0.)) rate_vp = 0.;
-        if (rate_vr > 0.) rate_vr = 1. / rate_vr;
-        if (rate_vr >= thr) rate_vr = 0.;
-        double rate_err = sqrt(rate_vp + rate_vr);
-        double rate_sci = rate_num;
-        if (rate_dq & invalid) {
-            rate_sci = TSO_NAN;
-            rate_vp = 0.;
-            rate_vr = 0.;
-            rate_err = 0.;
-        }
-        if (set_rate_sat) rate_dq |= sat;
-        if (!isnan(rate_sci)) rate_sci = rate_sci * rate_vr;
-        // ramp_fit_pixel_rnoise_chargeloss: only VAR_RNOISE changes
-        if (any_cl) {
-            if (evar_r > 0.) rate_vr = 1. / evar_r;
+        for (long long p = p0; p < p1; ++p) {
+            const RfExposure* e = &exs[p - p0];
+            unsigned int rate_dq = e->rate_dq;
+            double rate_vp = e->rate_vp, rate_vr = e->rate_vr;
+            if (e->dnu_cnt == nints) rate_dq |= dnu;
+            if (e->sat_cnt == nints) rate_dq |= sat;
+            if (rate_vp > 0.) rate_vp = 1. / rate_vp;
+            if ((rate_vp >= thr) || (rate_vp < 0.)) rate_vp = 0.;
+            if (rate_vr > 0.) rate_vr = 1. / rate_vr;
             if (rate_vr >= thr) rate_vr = 0.;
+            double rate_err = sqrt(rate_vp + rate_vr);
+            double rate_sci = e->rate_num;
+            if (rate_dq & invalid) {
+                rate_sci = TSO_NAN;
+                rate_vp = 0.;
+                rate_vr = 0.;
+                rate_err = 0.;
+            }
+            if (e->set_rate_sat) rate_dq |= sat;
+            if (!isnan(rate_sci)) rate_sci = rate_sci * rate_vr;
+            // ramp_fit_pixel_rnoise_chargeloss: only VAR_RNOISE changes
+            if (e->any_cl) {
+                if (e->evar_r > 0.) rate_vr = 1. / e->evar_r;
+                if (rate_vr >= thr) rate_vr = 0.;
+            }
+            r_sci[p] = (float)rate_sci;
+            r_err[p] = (float)rate_err;
+            r_dq[p] = rate_dq;
+            r_vp[p] = (float)rate_vp;
+            r_vr[p] = (float)rate_vr;
         }
-        r_sci[p] = (float)rate_sci;
-        r_err[p] = (float)rate_err;
-        r_dq[p] = rate_dq;
-        r_vp[p] = (float)rate_vp;
-        r_vr[p] = (float)rate_vr;
     }
 }
 

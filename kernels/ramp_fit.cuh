@@ -121,37 +121,14 @@ TSO_HD void rf_ramp_info(const RfPixel* px, long long i, RfRamp* r) {
     r->cnt_dnu_sat = cnt_dnu_sat;
 }
 
-// The k-th smallest of a[0..n-1] (no NaN), a reordered so that a[0..k-1] <= a[k] (Wirth's
-// selection). Only values are returned; equal values (0.0 and -0.0) may come out in any
-// order, which can only flip the sign of a zero median: the caller adds the median to a sum
-// that starts at +0.0, which forgets that sign (as NumPy's and C's sorts do).
-TSO_HD double rf_select(double* a, long long n, long long k) {
-    long long l = 0, m = n - 1;
-    while (l < m) {
-        double x = a[k];
-        long long i = l, j = m;
-        do {
-            while (a[i] < x) i++;
-            while (x < a[j]) j--;
-            if (i <= j) {
-                double t = a[i];
-                a[i] = a[j];
-                a[j] = t;
-                i++;
-                j--;
-            }
-        } while (i <= j);
-        if (j < k) l = i;
-        if (k < i) m = j;
-    }
-    return a[k];
-}
-
-// real_nan_median of the n non-NaN values in a (their order does not matter).
+// real_nan_median of the n non-NaN values in a (their order does not matter). The selection
+// (tso_select) returns only values; equal values (0.0 and -0.0) may come out in any order,
+// which can only flip the sign of a zero median: the caller adds the median to a sum that
+// starts at +0.0, which forgets that sign (as NumPy's and C's sorts do).
 TSO_HD double rf_nan_median(double* a, long long n) {
     if (n == 0) return rf_nan();
     long long h = n >> 1;
-    double hi = rf_select(a, n, h);
+    double hi = tso_select<double>(a, 1, n, h);
     if (n & 1) return hi;
     double lo = a[0];  // the largest of a[0..h-1], the (h-1)-th smallest
     for (long long j = 1; j < h; ++j) {
@@ -188,19 +165,13 @@ TSO_HD double rf_median_rate_int(const RfPixel* px, const RfRamp* r, long long i
     return mrate;
 }
 
-// compute_median_rate: the pixel's rate, the mean over integrations (in order).
-TSO_HD double rf_median_rate(const RfPixel* px, long long nints, double* buf) {
-    double accum = 0.;
+// compute_median_rate: integration i's term of the pixel's rate (the caller sums the terms in
+// integration order and divides by nints).
+TSO_HD double rf_median_rate_term(const RfPixel* px, long long i, double* buf) {
     RfRamp r;
-    for (long long i = 0; i < nints; ++i) {
-        rf_ramp_info(px, i, &r);
-        if (px->ngroups == 1) {
-            accum += rf_data(px, &r, i, 0) / px->t0;  // median_rate_1ngroup: NaN kept
-        } else {
-            accum += rf_median_rate_int(px, &r, i, buf);
-        }
-    }
-    return accum / (double)nints;
+    rf_ramp_info(px, i, &r);
+    if (px->ngroups == 1) return rf_data(px, &r, i, 0) / px->t0;  // median_rate_1ngroup: NaN kept
+    return rf_median_rate_int(px, &r, i, buf);
 }
 
 // segment_len1_timing (is_0th and is_zframe are only set without suppression)

@@ -26,8 +26,8 @@ TSO_KERNEL void tso_rp_clipped_means(const float* __restrict__ src, long long pl
                                      float* __restrict__ scratch, double* __restrict__ value,
                                      int* __restrict__ kind) {
     long long total = set_start[nsets];
-    TSO_FOR_EACH(i, nplanes * nsets) {
-        long long pl = i / nsets, s = i % nsets, p = plane0 + pl;
+    TSO_FOR_EACH_2D(pl, s, nplanes, nsets) {
+        long long p = plane0 + pl;
         long long start = set_start[s], n = set_start[s + 1] - start;
         const float* plane = src + p * plane_size;
         float* x = scratch + pl * total + start;
@@ -49,8 +49,7 @@ TSO_KERNEL void tso_rp_amp_refs(const double* __restrict__ value, const int* __r
                                 long long nplanes, long long namps, long long npar,
                                 double* __restrict__ refs) {
     long long nsets = namps * npar * 2, nref = namps * npar;
-    TSO_FOR_EACH(i, nplanes * namps) {
-        long long p = i / namps, amp = i % namps;
+    TSO_FOR_EACH_2D(p, amp, nplanes, namps) {
         double signal[2] = {0.0, 0.0};
         int ok = 1;
         for (long long par = 0; par < npar; ++par) {
@@ -138,8 +137,7 @@ TSO_KERNEL void tso_rp_side_medians(const float* __restrict__ src, long long npl
                                     long long length, const double* __restrict__ refs,
                                     long long nref, const int* __restrict__ colgroup,
                                     long long f64_from, double* __restrict__ combined) {
-    TSO_FOR_EACH(i, nplanes * dny) {
-        long long p = i / dny, dr = i % dny;
+    TSO_FOR_EACH_2D(p, dr, nplanes, dny) {
         RpSide g;
         g.plane = src + p * ny * nx;
         g.refs = refs + p * nref;
@@ -163,7 +161,7 @@ TSO_KERNEL void tso_rp_side_medians(const float* __restrict__ src, long long npl
             g.lo = k == 0 ? 0 : ncols_full - 4;
             side[k] = p >= f64_from ? rp_side_median<double>(g) : rp_side_median<float>(g);
         }
-        combined[i] = rp_combine_with_nans(side[0], side[1]);
+        combined[p * dny + dr] = rp_combine_with_nans(side[0], side[1]);
     }
 }
 
@@ -178,13 +176,13 @@ TSO_KERNEL void tso_rp_apply(const float* __restrict__ src, float* __restrict__ 
                              const double* __restrict__ combined, long long dny, int use_side,
                              double side_gain, long long f64_from, int correct,
                              int keep_zero) {
-    long long plane_size = ny * nx;
-    TSO_FOR_EACH(i, nplanes * plane_size) {
+    TSO_FOR_EACH_3D(p, r, c, nplanes, ny, nx) {  // plane, DMS row and column
+        const long long i = (p * ny + r) * nx + c;
         float x = src[i];
         float o = x;
         if (correct) {
-            long long p = i / plane_size, r = i % plane_size, dr, dc;
-            rp_detector_pos(r / nx, r % nx, ny, nx, fast, slow, &dr, &dc);
+            long long dr, dc;
+            rp_detector_pos(r, c, ny, nx, fast, slow, &dr, &dc);
             double g = (double)x - refs[p * nref + colgroup[dc]];
             if (use_side) {
                 if (p < f64_from) g = (double)(float)g;
