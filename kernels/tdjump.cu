@@ -22,34 +22,11 @@ TSO_HD double tdj_diff(const float* data, const unsigned char* gdq, long long a,
     return (double)data[a + npix] - (double)data[a];
 }
 
-// N. Wirth's selection: the k-th smallest of a[0], a[s], ..., a[(n-1)*s] (no NaN), in place
-TSO_HD double tdj_kth_smallest(double* a, long long s, long long n, long long k) {
-    long long l = 0, m = n - 1;
-    while (l < m) {
-        double x = a[k * s];
-        long long i = l, j = m;
-        do {
-            while (a[i * s] < x) i++;
-            while (x < a[j * s]) j--;
-            if (i <= j) {
-                double t = a[i * s];
-                a[i * s] = a[j * s];
-                a[j * s] = t;
-                i++;
-                j--;
-            }
-        } while (i <= j);
-        if (j < k) l = i;
-        if (k < i) m = j;
-    }
-    return a[k * s];
-}
-
 // numpy.median of c values (tdjump._median_sorted): middle value or (lo + hi) / 2.0; NaN if none
 TSO_HD double tdj_median(double* a, long long s, long long c) {
     if (c == 0) return TSO_NAN;
-    double lo = tdj_kth_smallest(a, s, c, (c - 1) / 2);
-    double hi = tdj_kth_smallest(a, s, c, c / 2);
+    double lo = tso_select<double>(a, s, c, (c - 1) / 2);  // exact: the sorted values
+    double hi = tso_select<double>(a, s, c, c / 2);
     return (lo + hi) / 2.0;
 }
 
