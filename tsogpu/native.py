@@ -41,7 +41,7 @@ _CTYPES = {
     np.dtype(np.float64): ctypes.c_double,
 }
 _LOCK = threading.Lock()
-_BUILT = {}  # (compiler, openmp) -> library path
+_BUILT = {}  # compiler -> NativeKernels of its OpenMP build
 
 
 class BuildError(RuntimeError):
@@ -144,20 +144,19 @@ class NativeKernels:
 def available():
     """(True, description) when the kernels build (or are built) for the host, else (False, why)."""
     try:
-        kernels()
+        k = kernels()
     except BuildError as exc:
         return False, str(exc).splitlines()[0]
-    return True, f"host build of the kernels in {kernels().lib_path}"
+    return True, f"host build of the kernels in {k.lib_path}"
 
 
 def kernels():
     """This process's host build (compiled on first use, then from the cache)."""
     cxx = compiler()
     with _LOCK:
-        key = (cxx, True)
-        if key not in _BUILT:
-            _BUILT[key] = NativeKernels(build(cxx=cxx))
-        return _BUILT[key]
+        if cxx not in _BUILT:
+            _BUILT[cxx] = NativeKernels(build(cxx=cxx))
+        return _BUILT[cxx]
 
 
 def ops(threads=None):

@@ -12,7 +12,7 @@ memory budget; the products do not depend on them.
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import ctypes.util
 import errno
 import hashlib
 import json
@@ -701,9 +701,13 @@ def usable_cores():
         return os.cpu_count() or 1
 
 
+def _libc():
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
 def _malloc_trim():
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        _libc().malloc_trim(0)
 
 
 def keep_freed_memory():
@@ -716,12 +720,9 @@ def keep_freed_memory():
     A process-wide setting, so the command line calls it, not the library. Returns whether
     it took effect (glibc only).
     """
-    import ctypes
-    import ctypes.util
-
     m_trim_threshold, m_mmap_max = -1, -4
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = _libc()
         ok = libc.mallopt(m_mmap_max, 0) == 1
         return ok and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
     except (OSError, AttributeError):
@@ -902,7 +903,6 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
     refs, context = reffiles.load_references(
         exposure, required_reftypes(config), config.refs, header=header
     )
-    # before the pixels are read: a file changed while it is processed is redone next time
     if config.exposure_wide and shared is None:
         raise ConfigError(
             f"{uncal_path}: exposure_wide needs the exposure's first pass "
@@ -913,6 +913,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
             f"{uncal_path}: frames of {shape[2]} x {shape[3]} pixels, but the exposure's "
             f"first pass ({shared.file_name}) has {shared.saturation_map.shape}"
         )
+    # before the pixels are read: a file changed while it is processed is redone next time
     inputs = input_hash(
         uncal_path,
         config,
