@@ -216,7 +216,6 @@ def detect_jumps(
     bad_gain = (gain <= 0.0) | np.isnan(gain)
     pdq[bad_gain] |= np.uint32(dq.NO_GAIN_VALUE | dq.DO_NOT_USE)
 
-    data_e = np.multiply(data, gain, dtype=np.float32)
     rn_e = np.multiply(readnoise, gain, dtype=np.float32)
     # NumPy 2: python float * float32 scalar stays float32
     e1 = np.float32(params.after_jump_flag_dn1) * np.float32(frame.gain_median)
@@ -225,7 +224,7 @@ def detect_jumps(
     n2 = int(params.after_jump_flag_time2 // tgroup)
 
     gdq, number_crs, crs_per_pixel, sigclip_planes = _two_point(
-        data_e, gdq, rn_e, params, nframes, frame, e1, n1, e2, n2
+        data, gain, gdq, rn_e, params, nframes, frame, e1, n1, e2, n2
     )
 
     # stcal removes JUMP where DNU, then where SAT, is also set
@@ -297,18 +296,20 @@ def cosmic_ray_rates(number_crs, n_extended, all_dnu, tgroup, total_pixels):
 # Two-point difference detection (stcal twopoint_difference.find_crs)
 
 
-def _two_point(data_e, gdq, rn_e, params, nframes, frame, e1, n1, e2, n2):
-    """stcal ``find_crs`` on one slice; ``gdq`` is updated in place and returned."""
-    nints, ngroups, ny, nx = data_e.shape
+def _two_point(data, gain, gdq, rn_e, params, nframes, frame, e1, n1, e2, n2):
+    """stcal ``find_crs`` on one slice; ``gdq`` is updated in place and returned.
+
+    stcal's first differences are float64 (the float32 difference ``/ 1.0``); here they stay
+    float32 (``diffs32``), which holds the same values: every use below meets a float64 operand
+    (the median, sigma) first, or only sorts and compares.
+    """
+    nints, ngroups, ny, nx = data.shape
     ndiffs = (ngroups - 1) * nints
     path = _choose_path(nints, ngroups, frame.all_dnu, params)
     if path == "skip":
         return gdq, -99, np.zeros((ny, nx), np.int32), None
 
-    # data NaN where DNU or SAT; float64 differences as stcal's "/ dt_group" (float64 ones) makes
-    dat = np.where((gdq & _SAT_OR_DNU) != 0, np.float32(np.nan), data_e)
-    diffs32 = np.diff(dat, axis=1)  # exact in float32: the sorts below work on these
-    first_diffs = diffs32.astype(np.float64)
+    diffs32 = _first_diffs(data, gain, gdq)
     finite = np.isfinite(diffs32)
     median_diffs = _nanmedian(diffs32, axis=(0, 1))
     # read_noise_2 is float32 (rn_e**2); / (0.5 * 2 * nframes) promotes to float64
@@ -321,21 +322,33 @@ def _two_point(data_e, gdq, rn_e, params, nframes, frame, e1, n1, e2, n2):
     elif path == "single":
         for i in range(nints):
             for k in range(ngroups - 1):
-                over = (
-                    np.abs(first_diffs[i, k] - median_diffs) / sigma
-                ) > params.rejection_threshold
+                over = (np.abs(diffs32[i, k] - median_diffs) / sigma) > params.rejection_threshold
                 gdq[i, k + 1] |= (over & finite[i, k]) * _JUMP
     else:
-        _flag_iterative(gdq, first_diffs, rn2_nf, params, ndiffs)
+        _flag_iterative(gdq, diffs32.astype(np.float64), rn2_nf, params, ndiffs)
 
     crs_per_pixel = np.count_nonzero(gdq & _JUMP, axis=(0, 1)).astype(np.int32)
     number_crs = int(crs_per_pixel.sum())
 
     if params.flag_4_neighbors:
-        _flag_neighbours(gdq, first_diffs, median_diffs, sigma, params)
+        _flag_neighbours(gdq, diffs32, median_diffs, sigma, params)
     if n1 > 0 or n2 > 0:
-        _flag_after_jumps(gdq, first_diffs, median_diffs, e1, n1, e2, n2)
+        _flag_after_jumps(gdq, diffs32, median_diffs, e1, n1, e2, n2)
     return gdq, number_crs, crs_per_pixel, sigclip_planes
+
+
+def _first_diffs(data, gain, gdq):
+    """float32 (nints, ngroups - 1, ny, nx): ``data_e[g + 1] - data_e[g]`` with
+    ``data_e = data * gain`` (float32), NaN where either group has SAT or DNU (stcal makes the
+    data NaN there before differencing). One integration at a time, so it stays in cache."""
+    nints, ngroups = data.shape[:2]
+    out = np.empty((nints, ngroups - 1) + data.shape[2:], np.float32)
+    for i in range(nints):
+        data_e = np.multiply(data[i], gain, dtype=np.float32)
+        np.subtract(data_e[1:], data_e[:-1], out=out[i])
+        bad = (gdq[i] & _SAT_OR_DNU) != 0
+        np.copyto(out[i], np.float32(np.nan), where=bad[1:] | bad[:-1])
+    return out
 
 
 def _choose_path(nints, ngroups, all_dnu, params):
@@ -391,8 +404,8 @@ def _flag_sigma_clip(gdq, first_diffs, finite, params, frame):
         valid = finite.reshape(nints * nd, ny * nx)
     clipped = _sigma_clip_mask(values, valid, float(params.rejection_threshold), _SIGCLIP_MAXITERS)
     clipped = clipped.reshape(first_diffs.shape)
-    jump = clipped & finite & ((gdq[:, 1:] & _SAT_OR_DNU) == 0)
-    gdq[:, 1:] |= jump * _JUMP
+    # a finite difference has no SAT or DNU in its group (_first_diffs)
+    gdq[:, 1:] |= (clipped & finite) * _JUMP
 
     # whole-plane test (module docstring): JUMP-only pixels reset where a plane is all JUMP/DNU
     local = np.all((gdq & (_JUMP | _DNU)) != 0, axis=(2, 3))
@@ -446,59 +459,71 @@ def _sigma_clip_mask(values, valid, nsigma, maxiters):
 
 
 def _sigma_clip_sorted(srt, nsigma, maxiters):
-    """Bounds of each row of ``srt`` (sorted, NaN last) and whether a value lies near one."""
+    """Bounds of each row of ``srt`` (sorted, NaN last) and whether a value lies near one.
+
+    The rows still clipping after an iteration are copied out and go on alone (a few per
+    cent of them after the first). Each iteration counts, over the whole row, the values
+    below and up to its bounds; those of a row's last iteration are where its final bounds
+    fall among all its valid values, which astropy compares with them.
+    """
     ncol, n = srt.shape
-    rows = np.arange(ncol)
     nvalid = n - np.count_nonzero(np.isnan(srt), axis=1)
-
-    def near(lo_pos, hi_pos, bound, tol, first, last):
-        # the values on either side of a bound's position in the run [first, last]
-        lo_pos = np.clip(lo_pos, first, last)
-        hi_pos = np.clip(hi_pos, first, last)
-        below, above = srt[rows, lo_pos], srt[rows, hi_pos]
-        return (np.abs(below - bound) <= tol) | (np.abs(above - bound) <= tol)
-
     start = np.zeros(ncol, np.int64)
     count = nvalid.copy()
     lo = np.full(ncol, np.nan)
     hi = np.full(ncol, np.nan)
+    below = np.zeros(ncol, np.int64)  # values < lo
+    upto = np.zeros(ncol, np.int64)  # values <= hi
     unsure = np.zeros(ncol, bool)
-    active = count > 0
     idx = np.arange(n)
+    cols = np.flatnonzero(count > 0)
     for _ in range(maxiters):
-        if not active.any():
+        if not cols.size:
             break
-        s, c = start, np.maximum(count, 1)
-        med = 0.5 * (srt[rows, s + (c - 1) // 2].astype(np.float64) + srt[rows, s + c // 2])
-        inside = (idx >= s[:, None]) & (idx < (s + count)[:, None])
-        mean = np.add.reduce(srt, axis=1, dtype=np.float64, where=inside) / c
-        dev = srt - mean[:, None]
-        std = np.sqrt(np.add.reduce(dev * dev, axis=1, where=inside) / c)
+        x = srt if cols.size == ncol else srt[cols]
+        s, c = start[cols], count[cols]
+        rows = np.arange(cols.size)
+        med = 0.5 * (x[rows, s + (c - 1) // 2].astype(np.float64) + x[rows, s + c // 2])
+        if c.min() == n:  # every value of every row: plain sums
+            mean = np.add.reduce(x, axis=1, dtype=np.float64) / c
+            dev = x - mean[:, None]
+            std = np.sqrt(np.einsum("ij,ij->i", dev, dev) / c)
+        else:
+            inside = (idx >= s[:, None]) & (idx < (s + c)[:, None])
+            mean = np.add.reduce(x, axis=1, dtype=np.float64, where=inside) / c
+            dev = x - mean[:, None]
+            std = np.sqrt(np.add.reduce(dev * dev, axis=1, where=inside) / c)
         lower = med - nsigma * std
         upper = med + nsigma * std
-        lo = np.where(active, lower, lo)
-        hi = np.where(active, upper, hi)
+        lo[cols], hi[cols] = lower, upper
         tol = _SIGCLIP_TOL * (np.abs(med) + nsigma * std)
-        new_s = np.maximum(s, np.count_nonzero(srt < lower[:, None], axis=1))
-        new_e = np.minimum(s + count, np.count_nonzero(srt <= upper[:, None], axis=1))
-        first, last = s, s + count - 1
-        risky = near(new_s - 1, new_s, lower, tol, first, last)
-        risky |= near(new_e - 1, new_e, upper, tol, first, last)
-        unsure |= active & risky
+        p = np.count_nonzero(x < lower[:, None], axis=1)
+        q = np.count_nonzero(x <= upper[:, None], axis=1)
+        below[cols], upto[cols] = p, q
+        new_s, new_e = np.maximum(s, p), np.minimum(s + c, q)
+        first, last = s, s + c - 1
+        risky = _near(x, rows, new_s - 1, new_s, lower, tol, first, last)
+        risky |= _near(x, rows, new_e - 1, new_e, upper, tol, first, last)
+        unsure[cols] |= risky
         new_count = np.maximum(new_e - new_s, 0)
-        done = (new_count == count) | (new_count == 0)
-        start = np.where(active, new_s, start)
-        count = np.where(active, new_count, count)
-        active &= ~done
+        start[cols], count[cols] = new_s, new_count
+        cols = cols[(new_count != c) & (new_count != 0)]
     # the final bounds are compared with every valid value
     with np.errstate(invalid="ignore"):
         tol = _SIGCLIP_TOL * (np.abs(0.5 * (lo + hi)) + 0.5 * (hi - lo))
-        p = np.count_nonzero(srt < lo[:, None], axis=1)
-        q = np.count_nonzero(srt <= hi[:, None], axis=1)
-        last = nvalid - 1
-        risky = near(p - 1, p, lo, tol, 0, last) | near(q - 1, q, hi, tol, 0, last)
+        rows, last = np.arange(ncol), nvalid - 1
+        risky = _near(srt, rows, below - 1, below, lo, tol, 0, last)
+        risky |= _near(srt, rows, upto - 1, upto, hi, tol, 0, last)
     unsure |= (nvalid > 0) & risky
     return lo, hi, unsure
+
+
+def _near(srt, rows, lo_pos, hi_pos, bound, tol, first, last):
+    """Whether the values on either side of a bound's position in the run [first, last] of
+    each row lie within ``tol`` of it."""
+    below = srt[rows, np.clip(lo_pos, first, last)]
+    above = srt[rows, np.clip(hi_pos, first, last)]
+    return (np.abs(below - bound) <= tol) | (np.abs(above - bound) <= tol)
 
 
 def _sigma_clip_bounds(values, valid, nsigma, maxiters):
