@@ -2,8 +2,8 @@
 // tsogpu/cuda/oneoverf.py.
 //
 // Mirrors tsogpu/algorithms/oneoverf.py: label_medians (one thread per plane and label: the
-// label's sky values gathered into scratch, heap-sorted, the median taken as NumPy's code
-// takes it) and subtract_levels (one thread per element). Layouts: ramps (nplanes, npix),
+// label's sky values, or an image's values at those pixels, gathered into scratch,
+// heap-sorted, the median taken as NumPy's code takes it) and subtract_levels (one thread per element). Layouts: ramps (nplanes, npix),
 // levels (nplanes, nlabels); the pixels of label l are order[start[l] .. start[l + 1]).
 #include "common.cuh"
 
@@ -35,12 +35,15 @@ TSO_HD void oof_sort(float* a, long long st, long long n) {
 
 // oneoverf.label_medians for items j0 .. j0 + nb of (plane, label), plane = j / nlabels.
 // Scratch: width floats per item (TSO_SCRATCH_AT), width = the largest label's pixel count.
+// With use_image, the values taken at the selected pixels are image[p] (ny, nx), not x[p]
+// (label_medians' ``image``: superbias.scale's superbias median).
 TSO_KERNEL void tso_oof_medians(const float* __restrict__ data,
                                 const unsigned char* __restrict__ gdq,
                                 const unsigned char* __restrict__ sky,
                                 const long long* __restrict__ start,
                                 const long long* __restrict__ order,
                                 const unsigned int* __restrict__ dqv,
+                                const float* __restrict__ image, long long use_image,
                                 float* __restrict__ levels, float* __restrict__ scratch,
                                 long long nlabels, long long npix, long long width,
                                 long long j0, long long nb) {
@@ -57,7 +60,7 @@ TSO_KERNEL void tso_oof_medians(const float* __restrict__ data,
             const long long p = order[k];
             const float v = x[p];
             if (sky[p] && !(g[p] & bad) && !(v != v)) {
-                s[n * st] = v;
+                s[n * st] = use_image ? image[p] : v;
                 ++n;
             }
         }

@@ -1,6 +1,7 @@
 """Bounded memory: chunked runs give the same products as a whole-segment run, bit for bit,
 and stay within the memory budget."""
 
+import os
 import subprocess
 import sys
 
@@ -131,6 +132,8 @@ from tsogpu.config import PipelineConfig
 from tsogpu.errors import BackendError
 from tsogpu.pipeline import process_file
 import tsogpu.io.products, tsogpu.io.reffiles, tsogpu.io.uncal  # imported before the limit
+from stdatamodels.jwst import datamodels
+datamodels.RampModel().close()  # asdf loads its extensions (gwcs, scipy, BLAS) now
 uncal, out, refs, extra = sys.argv[1], sys.argv[2], eval(sys.argv[3]), int(sys.argv[4])
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
 status = open("/proc/self/status").read()
@@ -150,19 +153,22 @@ def test_out_of_memory_is_retried_in_smaller_chunks(tmp_path):
     """A real MemoryError (an address-space limit in a fresh process): the segment planned in
     memory is redone in chunks, says so, and gives the products of an unlimited run."""
     sim = simulate(
-        "nrs_bots", tmp_path / "in", nints=100, ngroups=10, ncols=512, seed=5, full_frame_refs=False
+        "nrs_bots", tmp_path / "in", nints=200, ngroups=10, ncols=512, seed=5, full_frame_refs=False
     )
     refs = repr({k: str(v) for k, v in sim.refs.items()})
 
     def run(out, extra_mib):
         args = [str(sim.uncal), str(tmp_path / out), refs, str(extra_mib * 2**20)]
+        # one malloc arena: glibc reserves 64 MiB of address space for each thread's arena,
+        # which RLIMIT_AS counts though the threads use little of it
+        env = dict(os.environ, MALLOC_ARENA_MAX="1")
         return subprocess.run(
-            [sys.executable, "-c", OOM_RUN, *args], capture_output=True, text=True
+            [sys.executable, "-c", OOM_RUN, *args], capture_output=True, text=True, env=env
         )
 
     free = run("free", 64 * 1024)
     assert free.returncode == 0 and "out of memory" not in free.stderr, free.stderr
-    tight = run("tight", 600)  # the whole segment (~1.2 GB) cannot fit, chunks can
+    tight = run("tight", 450)  # the segment processed whole cannot fit, chunks can
     assert tight.returncode == 0, tight.stderr + tight.stdout
     assert "out of memory (Unable to allocate" in tight.stderr
     assert "retrying in smaller chunks" in tight.stderr
@@ -175,5 +181,5 @@ def test_out_of_memory_is_retried_in_smaller_chunks(tmp_path):
     assert not [p for p in (tmp_path / "tight").iterdir() if p.name.startswith(".")]
     hopeless = run("hopeless", 40)
     assert hopeless.returncode == 2, hopeless.stderr
-    assert "out of memory" in hopeless.stdout and "even in the smallest chunks" in hopeless.stdout
+    assert "out of memory" in hopeless.stdout  # before any chunk, or even in the smallest
     assert not list((tmp_path / "hopeless").glob("*.fits"))

@@ -55,6 +55,21 @@ def test_u16_to_f32(kernels):
     np.testing.assert_array_equal(kernels.get(out), raw.astype(np.float32))
 
 
+def test_be16_to_f32_equals_the_numpy_conversion(kernels):
+    """The file's big-endian int16 (BZERO=32768) to float32: all 65536 values, bit for bit as
+    the NumPy backend's ramps_to_float32, and the counts astropy reads."""
+    from tsogpu.segment import FILE_COUNTS, ramps_to_float32
+
+    counts = np.random.default_rng(1).permutation(65536).astype(np.int32)
+    stored = (counts - 32768).astype(FILE_COUNTS)
+    raw = stored.view(np.uint16)  # the bytes as read, unswapped
+    out = kernels.put(np.full(raw.size, np.nan, np.float32))
+    kernels.launch("tso_be16_to_f32", raw.size, kernels.put(raw), out, np.int64(raw.size))
+    got = kernels.get(out)
+    assert got.tobytes() == ramps_to_float32(stored).tobytes()
+    assert got.tobytes() == counts.astype(np.float32).tobytes()
+
+
 def test_the_module_compiles_with_nvcc_as_one_unit(tmp_path):
     """What NVRTC compiles: every kernel file in one translation unit (names must not clash)."""
     import os

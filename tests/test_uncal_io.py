@@ -1,7 +1,10 @@
 """Reading uncal segments: good files, and every kind of bad file gets a clear InputError."""
 
+import gzip
 import hashlib
+import logging
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ from astropy.io import fits
 
 from tsogpu.errors import InputError
 from tsogpu.io.uncal import read_uncal
+from tsogpu.segment import FILE_COUNTS, ramps_to_float32
 from tsogpu.simulate import simulate
 
 
@@ -67,12 +71,61 @@ def test_not_fits(tmp_path):
         read_uncal(p)
 
 
-def test_truncated(sim, tmp_path):
+@pytest.mark.parametrize("raw", [False, True])
+def test_truncated(sim, tmp_path, raw):
     p = tmp_path / "short_uncal.fits"
     blob = open(sim.uncal, "rb").read()
     p.write_bytes(blob[: len(blob) // 2])
     with pytest.raises(InputError, match=r"short_uncal\.fits: .*(truncated|not a readable)"):
-        read_uncal(p)
+        read_uncal(p, raw=raw)
+
+
+def test_raw_reads_the_file_bytes_into_a_given_buffer(sim, tmp_path, caplog):
+    want = read_uncal(sim.uncal).data
+    with caplog.at_level(logging.INFO, logger="tsogpu.io.uncal"):
+        whole = read_uncal(sim.uncal, raw=True)
+    assert "astropy" not in caplog.text  # the fast path: no fallback said
+    assert whole.data.dtype == FILE_COUNTS and whole.data.shape == want.shape
+    # the bytes as stored: counts - 32768, big-endian
+    assert (
+        whole.data.tobytes()
+        == fits.getdata(sim.uncal, "SCI", do_not_scale_image_data=True).tobytes()
+    )
+    assert ramps_to_float32(whole.data).tobytes() == want.tobytes()
+    buf = np.full(want[1:].nbytes // 2 + 7, 0xFF, np.uint8)  # any C-contiguous buffer
+    part = read_uncal(sim.uncal, slice(1, None), raw=True, out=buf)
+    assert np.shares_memory(part.data, buf) and part.first_integration == 1
+    assert ramps_to_float32(part.data).tobytes() == want[1:].tobytes()
+    with pytest.raises(ValueError, match="at least"):
+        read_uncal(sim.uncal, raw=True, out=buf)  # too small for both integrations
+
+
+def _gzip(sim, tmp_path):
+    out = tmp_path / "packed_uncal.fits.gz"
+    with open(sim.uncal, "rb") as src, gzip.open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return out
+
+
+def _tiles(sim, tmp_path):
+    def edit(h):
+        h["SCI"] = fits.CompImageHDU(h["SCI"].data, name="SCI")
+
+    return _variant(sim, tmp_path, edit)
+
+
+@pytest.mark.parametrize(
+    "make, why", [(_gzip, "the file is gzip-compressed"), (_tiles, "tile-compressed image")]
+)
+def test_raw_falls_back_to_astropy_and_says_why(sim, tmp_path, caplog, make, why):
+    path = make(sim, tmp_path)
+    with caplog.at_level(logging.INFO, logger="tsogpu.io.uncal"):
+        seg = read_uncal(path, slice(1, 2), raw=True)
+        read_uncal(path, slice(0, 1), raw=True)
+    assert seg.data.dtype == np.uint16
+    np.testing.assert_array_equal(seg.data, read_uncal(sim.uncal).data[1:2])
+    said = [r.getMessage() for r in caplog.records if "SCI read through astropy" in r.message]
+    assert len(said) == 1 and str(path) in said[0] and why in said[0]  # once per file
 
 
 def test_missing_sci(sim, tmp_path):

@@ -54,6 +54,7 @@ BACKENDS = ("numpy", "native", "cupy", "auto")
 TIME_DOMAIN_MODES = ("off", "alone", "with_ramp")  # jump.time_domain
 SATURATION_MAPS = ("none", "pixel", "column")
 SKY_METHODS = ("off", "glbs", "roeba")  # refpix.sky_method
+BIAS_SCALES = ("off", "integration", "mean", "exposure")  # superbias.scale
 
 
 def _check_min(name, value, low):
@@ -112,7 +113,21 @@ class Saturation:
 
 @dataclass(frozen=True)
 class Superbias:
-    """Subtract the superbias reference (jwst superbias)."""
+    """Subtract the superbias reference (jwst superbias).
+
+    Option (off by default, docs/options.md): ``scale`` rescales the superbias to the level of
+    the sky pixels before it is subtracted (Eureka!'s bias_correction): ``integration``, one
+    factor per integration and group; ``mean``, per group over the segment's integrations;
+    ``exposure``, per group over the whole exposure (needs ``exposure_wide``).
+    """
+
+    scale: str = "off"
+
+    def __post_init__(self):
+        if self.scale not in BIAS_SCALES:
+            raise ConfigError(
+                f"superbias.scale must be one of {', '.join(BIAS_SCALES)}, got {self.scale!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -270,6 +285,11 @@ class PipelineConfig:
             raise ConfigError(f"threads must be a positive integer, got {self.threads!r}")
         if not isinstance(self.exposure_wide, bool):
             raise ConfigError(f"exposure_wide must be true or false, got {self.exposure_wide!r}")
+        if self.steps["superbias"].scale == "exposure" and not self.exposure_wide:
+            raise ConfigError(
+                "superbias.scale=exposure needs the exposure-wide first pass: set "
+                "exposure_wide = true (--exposure-wide)"
+            )
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 

@@ -2,16 +2,21 @@
 
 Pass 1 (:func:`first_pass`) reads every segment of one exposure, chunk by chunk of
 integrations (sized as the pipeline's pass 1), and computes what the segments must share:
-the fixed saturation map, a median frame and the trace mask (:class:`Shared`).
+the fixed saturation map, a median frame, the trace mask and, with
+``superbias.scale=exposure``, the superbias scale factors of every integration
+(:class:`Shared`).
 :func:`load_or_run` saves it beside the products as ``<exposure>_shared.fits`` (an atomic
 write) and reuses it on a rerun over the same segments, parameters and reference files.
 Pass 2 is ``pipeline.process_file(..., shared=...)`` on each segment; the products record
 the shared file's name and hash (``TSOSHARE``, ``TSOSHASH``), and the hash enters their
 input hash (``TSOIHASH``), so a rerun with other segments redoes them.
 
-Not computed: bias scale factors. In Eureka! (``bias_sub.py``) and exoTEDRF they rescale the
-superbias per integration (or as a mean) to match the off-trace pixels; tsogpu has no
-superbias-rescaling option for them to feed yet.
+The bias scale factors (``superbias.scale=exposure``, Eureka!'s bias_correction over the
+whole exposure) are measured in pass 1 on each integration, as the superbias step measures
+them (``tsogpu.algorithms.superbias.scale_factors``), with the trace mask of
+``refpix.sky_mask`` or else the exposure's automatic one; pass 2 subtracts the superbias times
+their mean per group (``superbias.mean_factors``). The automatic mask needs the median frame
+first, so pass 1 then reads the raw counts once more before its steps.
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ class Shared:
     key : str
         SHA-256 of what pass 1 depended on (:func:`pass1_key`); a rerun with the same key
         reuses the saved file.
+    bias_scale : ndarray of float32, shape (nints, ngroups), or None
+        With ``superbias.scale=exposure``: the superbias scale factor measured on each
+        integration of the exposure (segments in order) and group, NaN where a group has no
+        usable sky pixel (``superbias.scale_factors``); pass 2 applies their mean per group
+        (``superbias.mean_factors``). None otherwise.
     """
 
     exposure: str
@@ -75,6 +85,7 @@ class Shared:
     median_frame: np.ndarray
     trace_mask: np.ndarray
     key: str
+    bias_scale: np.ndarray | None = None
 
     @property
     def file_name(self):
@@ -86,7 +97,10 @@ class Shared:
         h = hashlib.sha256()
         meta = {"exposure": self.exposure, "segments": list(self.segments), "key": self.key}
         h.update(json.dumps(meta, sort_keys=True).encode())
-        for a in (self.saturation_map, self.median_frame, self.trace_mask):
+        arrays = [self.saturation_map, self.median_frame, self.trace_mask]
+        if self.bias_scale is not None:  # absent: the hash of the files made before it
+            arrays.append(self.bias_scale)
+        for a in arrays:
             h.update(f"{a.dtype.str}{a.shape}".encode())
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()
@@ -159,34 +173,55 @@ def first_pass(paths, config, name, scratch, *, key=None, progress=None, chunk_i
             )
     ngroups, ny, nx = frame
     total = sum(shape[0] for _, shape, _ in shapes)
+    if chunk_ints is None:
+        _, shape, zeroframe = shapes[0]
+        plan = pipeline.plan_chunks(shape, config, zeroframe, source=str(paths[0]), threads=1)
+        chunk_ints = shape[0] if plan.in_memory else plan.ints
+    # (segment index, path, integrations of the segment, rows of the exposure) per chunk
+    chunks = []
+    i_exp = 0
+    for k, (path, (_, shape, _)) in enumerate(zip(paths, shapes, strict=True)):
+        for i0 in range(0, shape[0], chunk_ints):
+            ints = slice(i0, min(i0 + chunk_ints, shape[0]))
+            chunks.append((k, path, ints, slice(i_exp + ints.start, i_exp + ints.stop)))
+        i_exp += shape[0]
     images = np.memmap(Path(scratch, "lmf.f32"), np.float32, "w+", shape=(total, ny, nx))
     sat_map = np.full((ny, nx), ngroups, np.int32)
-    i_exp = 0
-    for k, (path, (exposure, shape, zeroframe)) in enumerate(zip(paths, shapes, strict=True)):
-        header = uncal.read_primary_header(path)
-        refs, _ = reffiles.load_references(
-            exposure, pipeline.required_reftypes(config), config.refs, header=header
-        )
-        dev_refs = ops.to_device(None, refs)[1]
-        nints = shape[0]
-        if chunk_ints is None:
-            plan = pipeline.plan_chunks(shape, config, zeroframe, source=str(path), threads=1)
-            chunk_ints = nints if plan.in_memory else plan.ints
-        for i0 in range(0, nints, chunk_ints):
-            ints = slice(i0, min(i0 + chunk_ints, nints))
-            seg = uncal.read_uncal(path, ints, raw=ops is not pipeline.NumpyOps)
-            images[i_exp + ints.start : i_exp + ints.stop] = oneoverf.last_minus_first(seg.data)
-            seg = pipeline.run_prejump(ops.to_device(seg, {})[0], dev_refs, steps, ops=ops)
-            np.minimum(sat_map, ops.to_host(ops.saturation_map(seg.groupdq, "pixel")), out=sat_map)
-            del seg
-        i_exp += nints
-        progress("exposure pass 1", k + 1, len(paths))
-    median = np.empty((ny, nx), np.float32)
-    rows = max(1, MEDIAN_BLOCK_BYTES // (4 * total * nx))
-    for r0 in range(0, ny, rows):  # per pixel, as np.median over the whole stack
-        median[r0 : r0 + rows] = np.median(images[:, r0 : r0 + rows], axis=0)
-    del images
     sky = config.params("refpix")
+    median = mask = bias_scale = None
+    if pipeline.bias_scale_mode(config) == "exposure":
+        bias_scale = np.full((total, ngroups), np.nan, np.float32)
+        if sky.sky_mask:  # the user's mask, as in pass 2
+            mask = pipeline.sky_trace_mask(config, (total, *frame), None, source=str(paths[0]))
+        else:  # the exposure's automatic mask, before the factors: the raw counts read once more
+            for _, path, ints, rows in chunks:
+                images[rows] = oneoverf.last_minus_first(
+                    uncal.read_uncal(path, ints, raw=True).data
+                )
+            median = _median_frame(images)
+            mask = oneoverf.trace_mask_from_image(median, sky.sky_threshold, sky.sky_mask_grow)
+    refs = None
+    for k, path, ints, rows in chunks:
+        if refs is None or k != refs[0]:
+            header = uncal.read_primary_header(path)
+            host_refs, _ = reffiles.load_references(
+                shapes[k][0], pipeline.required_reftypes(config), config.refs, header=header
+            )
+            refs = (k, ops.to_device(None, host_refs)[1])
+        seg = uncal.read_uncal(path, ints, raw=ops is not pipeline.NumpyOps)
+        if median is None:
+            images[rows] = oneoverf.last_minus_first(seg.data)
+        seg = replace(seg, trace_mask=mask)
+        seg = pipeline.run_prejump(ops.to_device(seg, {})[0], refs[1], steps, ops=ops)
+        np.minimum(sat_map, ops.to_host(ops.saturation_map(seg.groupdq, "pixel")), out=sat_map)
+        if bias_scale is not None and refs[1].get("superbias") is not None:
+            bias_scale[rows] = pipeline.measure_bias_scale(seg, refs[1], ops)
+        del seg
+        if ints.stop == shapes[k][1][0]:
+            progress("exposure pass 1", k + 1, len(paths))
+    if median is None:
+        median = _median_frame(images)
+    del images
     return Shared(
         exposure=name,
         segments=tuple(Path(p).name for p in paths),
@@ -194,7 +229,19 @@ def first_pass(paths, config, name, scratch, *, key=None, progress=None, chunk_i
         median_frame=median,
         trace_mask=oneoverf.trace_mask_from_image(median, sky.sky_threshold, sky.sky_mask_grow),
         key=key,
+        bias_scale=bias_scale,
     )
+
+
+def _median_frame(images):
+    """float32 (ny, nx): per pixel, the median over the stack ``images`` (n, ny, nx), a memory
+    map, taken a few rows at a time."""
+    total, ny, nx = images.shape
+    median = np.empty((ny, nx), np.float32)
+    rows = max(1, MEDIAN_BLOCK_BYTES // (4 * total * nx))
+    for r0 in range(0, ny, rows):  # per pixel, as np.median over the whole stack
+        median[r0 : r0 + rows] = np.median(images[:, r0 : r0 + rows], axis=0)
+    return median
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,6 +270,8 @@ def save(shared, path):
             fits.ImageHDU(shared.trace_mask.astype(np.uint8), name="TRACE"),
         ]
     )
+    if shared.bias_scale is not None:
+        hdul.append(fits.ImageHDU(shared.bias_scale, name="BIASSCAL"))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -251,6 +300,9 @@ def load(path):
             median_frame=np.asarray(hdul["MEDIAN"].data, np.float32),
             trace_mask=np.asarray(hdul["TRACE"].data).astype(bool),
             key=str(h["TSOSKEY"]),
+            bias_scale=(
+                np.asarray(hdul["BIASSCAL"].data, np.float32) if "BIASSCAL" in hdul else None
+            ),
         )
         if shared.hash != h["TSOSHASH"]:
             raise InputError(f"{path}: its contents do not match its TSOSHASH")

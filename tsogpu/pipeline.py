@@ -45,7 +45,8 @@ from .algorithms import (
 from .algorithms.dq_init import flag_groups  # NumpyOps.dq_init hides the module
 from .config import STEP_ORDER, STEP_REFTYPES, PipelineConfig
 from .errors import BackendError, ConfigError, InputError
-from .segment import Segment
+from .flow import STAGES, HostLanes, annotate, stream
+from .segment import Segment, ramps_to_float32
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class NumpyOps:
     apply_saturation_map = staticmethod(saturation.apply_saturation_map)
     flag_time_domain = staticmethod(tdjump.flag_time_domain)
     correct_sky = staticmethod(oneoverf.correct_sky)
+    superbias_scale_factors = staticmethod(superbias.scale_factors)
     kernel_hash = None
     device = "cpu"
     out_of_memory = (MemoryError,)  # retried in smaller chunks (process_file)
@@ -128,7 +130,15 @@ class NumpyOps:
 
     @staticmethod
     def to_device(segment, refs):
+        """``segment`` with float32 ramps: raw counts converted (:func:`ramps_to_float32`)."""
+        if segment is not None and segment.data.dtype != np.float32:
+            segment = replace(segment, data=ramps_to_float32(segment.data))
         return segment, refs
+
+    @staticmethod
+    def lanes():
+        """How ``tsogpu.flow.stream`` meets this backend: host threads alone."""
+        return HostLanes()
 
     @staticmethod
     def to_host(a):
@@ -147,16 +157,6 @@ def backend_ops(backend, threads=None):
     from .cuda.backend import CudaOps
 
     return CudaOps.current()
-
-
-def annotate(name):
-    """An NVTX range named ``name`` (domain tsogpu) when the nvtx package is installed, for
-    Nsight timelines of GPU runs; a no-op otherwise."""
-    try:
-        import nvtx
-    except ImportError:
-        return contextlib.nullcontext()
-    return nvtx.annotate(name, domain="tsogpu")
 
 
 def required_reftypes(config):
@@ -288,10 +288,81 @@ def _apply_fixed_map(seg, sat_map, ops):
 
 def _superbias(seg, refs, params, ops):
     ref = refs["superbias"]
+    scale = None if params.scale == "off" else _bias_scale(seg, refs, params, ops)
     seg.data, seg.pixeldq, seg.zeroframe = ops.subtract_superbias(
-        seg.data, seg.pixeldq, ref.arrays["data"], ref.arrays["dq"], zeroframe=seg.zeroframe
+        seg.data,
+        seg.pixeldq,
+        ref.arrays["data"],
+        ref.arrays["dq"],
+        zeroframe=seg.zeroframe,
+        scale=scale,
     )
     return "COMPLETE"
+
+
+def _bias_scale(seg, refs, params, ops):
+    """``superbias.scale``: float32 (nints, ngroups), the factors to multiply the superbias
+    by: those given on ``seg`` (``mean`` in a chunked run, ``exposure``), else made from those
+    measured here. Both are kept on ``seg.bias_scale``."""
+    measured = measure_bias_scale(seg, refs, ops)
+    if seg.bias_scale is not None:
+        scale = seg.bias_scale.applied
+    elif params.scale == "exposure":
+        raise ConfigError(
+            f"{seg.source}: superbias.scale=exposure needs the exposure's first pass "
+            "(exposure_wide; tsogpu.exposure.load_or_run)"
+        )
+    else:
+        scale = superbias.applied_factors(measured, params.scale)
+    missing = int(np.isnan(measured).sum())
+    if missing and params.scale == "integration":
+        log.warning(
+            "%s: superbias.scale: %d group(s) have no usable sky pixel; their superbias is not "
+            "scaled (factor 1)",
+            seg.source,
+            missing,
+        )
+    seg.bias_scale = superbias.Factors(applied=scale, measured=measured)
+    return scale
+
+
+def measure_bias_scale(seg, refs, ops=NumpyOps):
+    """``superbias.scale``: float32 (nints, ngroups) on the host, the factors measured on
+    ``seg`` as the superbias step gets it (``superbias.scale_factors``), with its trace mask."""
+    if seg.trace_mask is None:
+        raise ConfigError(
+            f"{seg.source}: superbias.scale needs a trace mask; run_segment and process_file "
+            "make one (see tsogpu.pipeline.sky_trace_mask)"
+        )
+    ref = refs["superbias"]
+    factors = ops.superbias_scale_factors(
+        seg.data, seg.groupdq, seg.pixeldq, ref.arrays["data"], ref.arrays["dq"], seg.trace_mask
+    )
+    return np.asarray(ops.to_host(factors), np.float32)
+
+
+def bias_scale_mode(config, refs=None):
+    """``superbias.scale`` when the superbias step runs with it (and, given ``refs``, has its
+    reference), else None."""
+    mode = config.params("superbias").scale
+    if mode == "off" or "superbias" in config.skip:
+        return None
+    if refs is not None and refs.get("superbias") is None:
+        return None
+    return mode
+
+
+def exposure_bias_scale(shared, nints):
+    """``superbias.scale=exposure``: the exposure's factors (:class:`tsogpu.exposure.Shared`)
+    for ``nints`` integrations, as :class:`superbias.Factors` to give the step."""
+    if shared is None or shared.bias_scale is None:
+        name = "none" if shared is None else shared.file_name
+        raise ConfigError(
+            f"superbias.scale=exposure needs bias scale factors from the exposure's first pass "
+            f"(exposure_wide), and it has none ({name})"
+        )
+    mean = superbias.mean_factors(shared.bias_scale)
+    return superbias.Factors(applied=np.broadcast_to(mean, (nints, mean.size)).copy())
 
 
 def _refpix(seg, refs, params, ops):
@@ -322,13 +393,14 @@ def _sky_correction(seg, params, ops):
 
 
 def sky_trace_mask(config, shape, last_minus_first, shared=None, source=""):
-    """The trace mask of ``refpix.sky_method`` for a segment of ``shape``, or None when the
-    option is off or refpix skipped: the user's file ``refpix.sky_mask``, else the exposure's
-    (``shared.trace_mask``), else made from the median over integrations of the last-minus-first
-    image, ``last_minus_first()`` -> float32 (nints, ny, nx) (whole integrations, read here so
-    that the mask never depends on chunks)."""
+    """The trace mask of ``refpix.sky_method`` and ``superbias.scale`` for a segment of
+    ``shape``, or None when neither option runs: the user's file ``refpix.sky_mask``, else the
+    exposure's (``shared.trace_mask``), else made from the median over integrations of the
+    last-minus-first image, ``last_minus_first()`` -> float32 (nints, ny, nx) (whole
+    integrations, read here so that the mask never depends on chunks)."""
     params = config.params("refpix")
-    if params.sky_method == "off" or "refpix" in config.skip:
+    sky = params.sky_method != "off" and "refpix" not in config.skip
+    if not sky and bias_scale_mode(config) is None:
         return None
     ny, nx = shape[2:]
     given = getattr(shared, "trace_mask", None) if shared is not None else None
@@ -341,8 +413,8 @@ def sky_trace_mask(config, shape, last_minus_first, shared=None, source=""):
     else:
         if shape[1] < 2:
             raise InputError(
-                f"{source}: refpix.sky_method needs 2 groups or more to make its trace mask; "
-                "give one with refpix.sky_mask"
+                f"{source}: refpix.sky_method and superbias.scale need 2 groups or more to "
+                "make their trace mask; give one with refpix.sky_mask"
             )
         image = np.median(last_minus_first(), axis=0)
         mask = oneoverf.trace_mask_from_image(image, params.sky_threshold, params.sky_mask_grow)
@@ -422,6 +494,7 @@ class Result:
     primary_cosmic_rays: float | None = None
     extended_emission_events: float | None = None
     one_over_f: oneoverf.Levels | None = None  # refpix.sky_method's levels, on the host
+    bias_scale: superbias.Factors | None = None  # superbias.scale's factors, on the host
 
 
 def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None):
@@ -444,6 +517,8 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None)
             segment.source,
         )
         segment = replace(segment, trace_mask=mask)
+    if segment.bias_scale is None and bias_scale_mode(config, refs) == "exposure":
+        segment = replace(segment, bias_scale=exposure_bias_scale(shared, segment.data.shape[0]))
     segment, refs = ops.to_device(segment, refs)
     seg = run_prejump(segment, refs, config, on_step, ops)
     per = _fixed_map(config)
@@ -467,7 +542,13 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None)
         seg.step_status,
         *counts.rates(seg),
         one_over_f=_levels_to_host(seg.one_over_f, ops),
+        bias_scale=_measured(seg.bias_scale),
     )
+
+
+def _measured(factors):
+    """``factors`` when the superbias step measured them (it ran with ``superbias.scale``)."""
+    return factors if factors is not None and factors.measured is not None else None
 
 
 def _levels_to_host(levels, ops):
@@ -666,6 +747,10 @@ def _scale(product, factor, ops=NumpyOps):
 BYTES_PER_SAMPLE_PASS1 = 40
 BYTES_PER_SAMPLE_PASS2 = 64
 BYTES_PER_SAMPLE_IN_MEMORY = 72
+# Pass 1 streams its chunks where they go one at a time (tsogpu.flow), in at least this many,
+# so that reading, copies, kernels and writing overlap for most of it (a GPU machine's budget
+# would often take a segment in two or three)
+STREAMED_CHUNKS = 8
 
 
 @dataclass(frozen=True)
@@ -882,7 +967,8 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
     -------
     list of Path
         The products written: ``_rateints`` and ``_rate``, and ``_ramp`` with
-        ``config.save_ramp`` or when ramp fitting is skipped.
+        ``config.save_ramp`` or when ramp fitting is skipped; ``_oneoverf`` with
+        ``refpix.sky_method`` and ``_biasscale`` with ``superbias.scale``.
     """
     from .io import products, reffiles, uncal
 
@@ -890,7 +976,12 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
     backend = select_backend(config.backend)
     progress = progress or (lambda stage, done, total: None)
     t0 = time.perf_counter()
-    exposure, shape, zeroframe = uncal.inspect_uncal(uncal_path)
+    try:
+        exposure, shape, zeroframe = uncal.inspect_uncal(uncal_path)
+    except MemoryError as exc:  # not even the file's map fits
+        raise BackendError(
+            f"{exc}: out of memory; free memory or use a machine with more"
+        ) from None
     header = uncal.read_primary_header(uncal_path)
     log.info(
         "%s: %s %s %s, %d ints x %d groups x %d x %d",
@@ -988,6 +1079,9 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
         if result.one_over_f is not None:
             path = out_dir / products.product_name(uncal_path, "oneoverf")
             written.append(products.write_oneoverf(path, result.one_over_f, result.segment, prov))
+        if result.bias_scale is not None:
+            path = out_dir / products.product_name(uncal_path, "biasscale")
+            written.append(products.write_bias_scale(path, result.bias_scale, result.segment, prov))
     log.info("%s: done in %.2f s", uncal_path, time.perf_counter() - t0)
     return written
 
@@ -1013,6 +1107,8 @@ def _run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress
             ops=ops,
             shared=shared,
         )
+    if plan.threads == 1:
+        plan = replace(plan, ints=min(plan.ints, -(-shape[0] // STREAMED_CHUNKS)))
     log.info(
         "memory budget %s: %d integrations per chunk, then tiles of %d x %d (+%d halo), "
         "%d at a time",
@@ -1045,24 +1141,15 @@ def _smaller_plan(plan, shape, config, zeroframe, threads):
             return new
 
 
-def _read_ahead(reader, read, work, chunks):
-    """``work(c, read(c))`` for each chunk in turn, with ``read`` of the next chunk running on
-    ``reader`` meanwhile (one chunk's pixels more in memory)."""
-    ahead = reader.submit(read, chunks[0]) if chunks else None
-    for k, c in enumerate(chunks):
-        data = ahead.result()
-        if k + 1 < len(chunks):
-            ahead = reader.submit(read, chunks[k + 1])
-        yield work(c, data)
-
-
 def _run_chunked(
     uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops=NumpyOps, shared=None
 ):
     """Pass 1 by integrations into a scratch ramp on disk, pass 2 by tiles to the products.
 
-    With CudaOps each chunk and tile goes to the device for its steps and comes back.
-    ``shared``: as for :func:`run_segment`.
+    With CudaOps each chunk and tile goes to the device for its steps and comes back; pass 1
+    streams its chunks there (:func:`tsogpu.flow.stream`: reads, copies, kernels and writes
+    of neighbouring chunks overlap) where they go one at a time. The raw counts become float32
+    in the backend's ``to_device``. ``shared``: as for :func:`run_segment`.
     """
     from .io import uncal
 
@@ -1075,18 +1162,33 @@ def _run_chunked(
     lock = threading.Lock()
     dev_refs = ops.to_device(None, refs)[1]
 
-    def read(ints):
-        return uncal.read_uncal(uncal_path, ints, raw=ops is not NumpyOps)
+    def read(ints, out=None):
+        return uncal.read_uncal(uncal_path, ints, raw=True, out=out)
 
-    def chunk(ints, seg):
-        """The pre-jump steps on some integrations (``seg``, as read), into the scratch ramp."""
-        nonlocal zeroframe
-        seg = replace(seg, trace_mask=trace_mask)
-        seg = run_prejump(ops.to_device(seg, {})[0], dev_refs, config, ops=ops)
+    def upload(seg):
+        return ops.to_device(seg, {})[0]
+
+    def kernels(ints, seg):
+        """The pre-jump steps on some integrations (``seg``, as uploaded)."""
+        given = None if bias_given is None else superbias.Factors(bias_given[ints])
+        seg = replace(seg, trace_mask=trace_mask, bias_scale=given)
+        seg = run_prejump(seg, dev_refs, config, ops=ops)
         own_map = per is not None and shared is None
-        part_map = ops.to_host(ops.saturation_map(seg.groupdq, per)) if own_map else None
-        seg = _segment_to_host(seg, ops)
-        sky_levels.add(ints, _levels_to_host(seg.one_over_f, ops))
+        return seg, ops.saturation_map(seg.groupdq, per) if own_map else None
+
+    def download(out):
+        seg, part_map = out
+        host = replace(_segment_to_host(seg, ops), one_over_f=_levels_to_host(seg.one_over_f, ops))
+        return host, None if part_map is None else ops.to_host(part_map)
+
+    def write(ints, out):
+        """A chunk's results (on the host) into the scratch ramp and the segment's arrays."""
+        nonlocal zeroframe
+        seg, part_map = out
+        sky_levels.add(ints, seg.one_over_f)
+        if _measured(seg.bias_scale) is not None:
+            bias_factors.applied[ints] = seg.bias_scale.applied
+            bias_factors.measured[ints] = seg.bias_scale.measured
         ramp.write(np.s_[ints], seg.data, seg.groupdq)
         all_dnu[ints] = jump.all_dnu_planes(seg.groupdq)
         if seg.zeroframe is not None:
@@ -1106,16 +1208,38 @@ def _run_chunked(
         config, shape, lambda: _last_minus_first(uncal_path, chunks), shared, str(uncal_path)
     )
     sky_levels = _SkyLevels(nints)
-    with ThreadPoolExecutor(plan.threads) as pool, ThreadPoolExecutor(1) as reader:
+    # superbias.scale: the factors each chunk is given (mean over the segment, exposure), and
+    # those the chunks' steps measured and applied
+    mode = bias_scale_mode(config, refs)
+    bias_given = None
+    if mode == "exposure":
+        bias_given = exposure_bias_scale(shared, nints).applied
+    elif mode == "mean":
+        measured = _measure_chunks(read, chunks, dev_refs, config, ops, trace_mask)
+        bias_given = superbias.applied_factors(measured, "mean")
+    bias_factors = superbias.Factors(
+        applied=np.full((nints, ngroups), np.nan, np.float32),
+        measured=np.full((nints, ngroups), np.nan, np.float32),
+    )
+    times = {}
+    with ThreadPoolExecutor(plan.threads) as pool:
         if plan.threads > 1:  # each thread reads its chunk
-            results = pool.map(lambda ints: chunk(ints, read(ints)), chunks)
-        else:  # one chunk at a time (a GPU, the native kernels): the next is read meanwhile
-            results = _read_ahead(reader, read, chunk, chunks)
+            results = pool.map(
+                lambda ints: write(ints, download(kernels(ints, upload(read(ints))))), chunks
+            )
+        else:  # one chunk at a time (a GPU, the native kernels): the stages of three overlap
+            nbytes = 2 * plan.ints * ngroups * ny * nx  # a chunk's raw counts
+            results = stream(
+                chunks, read, upload, kernels, download, write, ops.lanes(), nbytes, times
+            )
         for k, res in enumerate(results):
             saturated = saturated and res[0]
             if res[4] is not None:
                 sat_map = res[4] if sat_map is None else np.minimum(sat_map, res[4])
             progress("pre-jump steps", k + 1, len(chunks))
+    if times:
+        busy = {s: round(times[s], 3) for s in (*STAGES, "wall")}
+        log.info("%s: pass 1 stages, busy seconds (overlapped): %s", uncal_path, json.dumps(busy))
     _, pixeldq, avg_dark, status, _ = res
     if sat_map is not None and status.get("saturation") == "COMPLETE":
         saturated = saturated or bool(np.all(sat_map == 0))  # the map flags group 0 everywhere
@@ -1212,7 +1336,23 @@ def _run_chunked(
         status_out,
         *counts.rates(segment),
         one_over_f=sky_levels.levels,
+        bias_scale=bias_factors if status.get("superbias") == "COMPLETE" and mode else None,
     )
+
+
+def _measure_chunks(read, chunks, refs, config, ops, trace_mask):
+    """float32 (nints, ngroups): ``superbias.scale``'s factors measured on every integration
+    of a segment read chunk by chunk (``read(ints)``) through the steps before superbias, so
+    that a chunked run can apply their mean over the segment (``mean``)."""
+    steps = replace(
+        config, skip=config.skip | frozenset(STEP_ORDER[STEP_ORDER.index("superbias") :])
+    )
+    parts = []
+    for ints in chunks:
+        seg = replace(read(ints), trace_mask=trace_mask)
+        seg = run_prejump(ops.to_device(seg, {})[0], refs, steps, ops=ops)
+        parts.append(measure_bias_scale(seg, refs, ops))
+    return np.concatenate(parts)
 
 
 def _last_minus_first(uncal_path, chunks):

@@ -9,6 +9,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# SCI as an uncal file stores it: big-endian int16 holding counts - 32768 (BZERO = 32768).
+# tsogpu.io.uncal.read_uncal(raw=True) gives it so, read unconverted; each backend converts it
+# in its own pass (ramps_to_float32 here, the kernel tso_be16_to_f32 on the device and in the
+# native build), to the same float32 values.
+FILE_COUNTS = np.dtype(">i2")
+
+
+def ramps_to_float32(data):
+    """float32 ramps from raw counts, exactly (every count is an integer below 2**16).
+
+    ``data``: uint16 counts, or the file's :data:`FILE_COUNTS` (+ 32768); float32 comes back
+    as it is.
+    """
+    if data.dtype == FILE_COUNTS:
+        out = data.astype(np.float32)  # the byte swap happens in the cast
+        out += np.float32(32768.0)
+        return out
+    return np.asarray(data, dtype=np.float32)
+
 
 @dataclass(frozen=True)
 class Exposure:
@@ -46,7 +65,8 @@ class Segment:
 
     Attributes
     ----------
-    data : float32 (nints, ngroups, ny, nx)
+    data : float32 (nints, ngroups, ny, nx); as read with ``raw=True``, before a backend's
+        ``to_device``: the counts, uint16 or :data:`FILE_COUNTS`
     groupdq : uint8 (nints, ngroups, ny, nx)
     pixeldq : uint32 (ny, nx)
     zeroframe : float32 (nints, ny, nx) or None
@@ -55,8 +75,12 @@ class Segment:
     average_dark_current : float32 (ny, nx) or None, set by dark_current for ramp fitting
     first_integration : int, the segment index of ``data[0]`` when this is a chunk of
         integrations (jwst's refpix rounds the segment's first plane differently)
-    trace_mask : bool (ny, nx) or None, pixels never used as sky by ``refpix.sky_method``
+    trace_mask : bool (ny, nx) or None, pixels never used as sky by ``refpix.sky_method`` and
+        ``superbias.scale``
     one_over_f : tsogpu.algorithms.oneoverf.Levels or None, what ``refpix.sky_method`` measured
+    bias_scale : tsogpu.algorithms.superbias.Factors or None, ``superbias.scale``'s factors:
+        given before the steps with ``applied`` only (a chunked run's segment mean, the
+        exposure's), else None; the superbias step sets them with what it measured
     """
 
     data: np.ndarray
@@ -73,6 +97,8 @@ class Segment:
     # host, given before the steps run; the levels measured (oneoverf.Levels), set by refpix
     trace_mask: np.ndarray | None = None
     one_over_f: object | None = None
+    # superbias.scale (tsogpu/algorithms/superbias.py): superbias.Factors, on the host
+    bias_scale: object | None = None
 
     @property
     def shape(self):

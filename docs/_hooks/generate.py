@@ -61,6 +61,12 @@ PARAM_HELP = {
         "pixel or column, the earliest over the segment's integrations (the exposure's with "
         "exposure_wide), for every integration.",
     },
+    "superbias": {
+        "scale": "Option (docs/options.md): off (jwst), integration, mean or exposure: the "
+        "superbias times the median of each group's sky pixels over that of the superbias "
+        "(Eureka's bias_correction), per integration and group, its mean per group over the "
+        "segment, or over the exposure (exposure_wide).",
+    },
     "refpix": {
         "odd_even_columns": "Separate reference levels for even and odd detector columns.",
         "use_side_ref_pixels": "Full frame and 4-output subarrays: also subtract the left/right "

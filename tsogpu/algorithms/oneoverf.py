@@ -112,7 +112,7 @@ def members(labels, nlabels):
     return start, order
 
 
-def label_medians(data, groupdq, sky, labels, nlabels):
+def label_medians(data, groupdq, sky, labels, nlabels, image=None):
     """Per plane and label, the median of the label's sky values.
 
     Parameters
@@ -122,6 +122,9 @@ def label_medians(data, groupdq, sky, labels, nlabels):
     sky : uint8 (ny, nx), from :func:`sky_pixels`
     labels : int32 (ny, nx), values in [0, nlabels)
     nlabels : int
+    image : float32 (ny, nx), optional
+        The median of ``image``'s values over the pixels each plane selects (by ``data``'s
+        NaN and ``groupdq``) instead of ``data``'s (``superbias.scale``); finite where ``sky``.
 
     Returns
     -------
@@ -144,6 +147,8 @@ def label_medians(data, groupdq, sky, labels, nlabels):
         vals = data[i].reshape(ngroups, ny * nx)[:, idx]
         good = usable & ((groupdq[i].reshape(ngroups, ny * nx)[:, idx] & bad_group) == 0)
         good &= ~np.isnan(vals)
+        if image is not None:
+            vals = np.broadcast_to(np.asarray(image, np.float32).ravel()[idx], vals.shape)
         vals = np.where(good, vals, np.float32(np.nan))
         vals.sort(axis=-1)  # NaN last
         n = good.sum(axis=-1)

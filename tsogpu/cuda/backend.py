@@ -3,14 +3,21 @@
 Each method has the signature of the NumPy function it replaces (``tsogpu.pipeline.NumpyOps``)
 and runs the launcher of the same name in ``tsogpu.cuda.<step>`` with this device's compiled
 kernels. Arrays are CuPy arrays on the current device; ``to_device`` moves a segment there
-once (its uint16 ramps converted on the device) and ``to_host`` brings results back.
+once (its raw counts converted on the device) and ``to_host`` brings results back;
+``lanes`` gives ``tsogpu.flow.stream`` its CUDA streams.
 """
 
+import contextlib
 from dataclasses import replace
 
 import numpy as np
 
+from .. import flow
+from ..segment import FILE_COUNTS
 from . import jump, loader, oneoverf, options, prejump, ramp_fit, refpix, tdjump
+
+# raw counts -> the kernel that makes them float32 (kernels/convert.cu)
+_CONVERT = {np.dtype(np.uint16): "tso_u16_to_f32", FILE_COUNTS: "tso_be16_to_f32"}
 
 
 def _bound(launcher):
@@ -67,31 +74,47 @@ class KernelOps:
     apply_saturation_map = _bound(options.apply_saturation_map)
     flag_time_domain = _bound(tdjump.flag_time_domain)
     correct_sky = _bound(oneoverf.correct_sky)
+    superbias_scale_factors = _bound(options.scale_factors)
 
     # ---- moving data
     def to_device(self, segment, refs):
-        """``segment`` and the reference arrays on the device (ramps as float32)."""
+        """``segment`` and the reference arrays on the device (ramps as float32).
+
+        Raw counts (uint16, or the file's big-endian int16 as ``read_uncal(raw=True)`` reads
+        them) cross the bus as they are, 2 bytes a sample, and a kernel converts them; copies
+        and kernels go on the current stream.
+        """
         xp = self.xp
         dev_refs = {t: None if r is None else self._resident(r) for t, r in refs.items()}
         if segment is None:
             return None, dev_refs
         data = segment.data
-        if data.dtype == np.uint16:  # raw counts: 2 bytes a sample over the bus, not 4
-            raw = xp.asarray(data)
+        kernel = _CONVERT.get(data.dtype) if isinstance(data, np.ndarray) else None
+        if kernel is not None:
+            raw = self._put(np.ascontiguousarray(data).view(np.uint16))
             out = xp.empty(raw.shape, xp.float32)
-            self.k.launch("tso_u16_to_f32", raw.size, raw, out, np.int64(raw.size))
+            self.k.launch(kernel, raw.size, raw, out, np.int64(raw.size))
             data = out
         else:
-            data = xp.asarray(data, dtype=xp.float32)
+            data = self._put(data, np.float32)
         seg = replace(
             segment,
             data=data,
-            groupdq=xp.asarray(segment.groupdq),
-            pixeldq=xp.asarray(segment.pixeldq),
-            zeroframe=None if segment.zeroframe is None else xp.asarray(segment.zeroframe),
+            groupdq=self._put(segment.groupdq),
+            pixeldq=self._put(segment.pixeldq),
+            zeroframe=None if segment.zeroframe is None else self._put(segment.zeroframe),
             step_status=dict(segment.step_status),
         )
         return seg, dev_refs
+
+    def _put(self, a, dtype=None):
+        """``a`` in this build's memory (the host build: ``a`` itself where it can)."""
+        return self.xp.asarray(a, dtype=dtype)
+
+    def lanes(self):
+        """How ``tsogpu.flow.stream`` meets this build: CUDA streams on a GPU, plain host
+        threads for the host build."""
+        return flow.HostLanes() if self.xp is np else CudaLanes()
 
     def _resident(self, ref):
         """``ref`` with its arrays on the device, kept while the same reference comes again
@@ -133,11 +156,14 @@ class CudaOps(KernelOps):
 
     @staticmethod
     def memory_limit():
-        """Free device memory plus what CuPy's pool holds, less a tenth for the runtime."""
+        """Free device memory plus what CuPy's pool holds, less a tenth for the runtime, and
+        less room for the chunks besides the one in work that the streamed pass 1 keeps on
+        the device (tsogpu.flow: the next one's input, the last one's input and results,
+        about 17 bytes a sample beside the 40 of pipeline.BYTES_PER_SAMPLE_PASS1)."""
         import cupy
 
         free, _ = cupy.cuda.runtime.memGetInfo()
-        return int(0.9 * (free + cupy.get_default_memory_pool().free_bytes()))
+        return int(0.9 * (free + cupy.get_default_memory_pool().free_bytes()) * 40 / 57)
 
     @staticmethod
     def release_memory():
@@ -145,3 +171,67 @@ class CudaOps(KernelOps):
 
         cupy.get_default_memory_pool().free_all_blocks()
         cupy.get_default_pinned_memory_pool().free_all_blocks()
+
+    def _put(self, a, dtype=None):
+        """``a`` on the device, a host array copied on the current stream without CuPy's
+        staging copy: from pinned memory (``tsogpu.flow``'s read buffer) by DMA, which may
+        still run when this returns (the caller settles the stream before reusing ``a``); from
+        pageable memory the driver stages it before returning."""
+        import cupy
+
+        if not isinstance(a, np.ndarray):
+            return cupy.asarray(a, dtype=dtype)
+        a = np.ascontiguousarray(a, dtype=dtype)
+        out = cupy.empty(a.shape, a.dtype)
+        out.set(a, stream=cupy.cuda.get_current_stream())
+        return out
+
+
+class CudaLanes:
+    """``tsogpu.flow.stream`` on the current device: a stream per thread (``h2d`` the reader's
+    uploads, ``compute`` the kernels, ``d2h`` the writer's copies back), none of which waits
+    for the legacy default stream; a pinned host buffer for reads; events after each chunk's
+    kernels, which the writer waits for and times.
+
+    CuPy's memory pool hands a freed block to the next allocation on the stream it was
+    allocated on, whatever other streams still do with it: ``stream`` keeps each chunk's
+    upload referenced until its kernels are done, and the compute stream's results until
+    they are copied back.
+    """
+
+    def __init__(self):
+        import cupy
+
+        self._cupy = cupy
+        self.device = cupy.cuda.Device()
+        with self.device:
+            self.streams = {
+                lane: cupy.cuda.Stream(non_blocking=True) for lane in ("h2d", "compute", "d2h")
+            }
+
+    @contextlib.contextmanager
+    def on(self, lane):
+        with self.device, self.streams[lane]:
+            yield
+
+    def buffer(self, nbytes):
+        import cupyx
+
+        with self.device:
+            return cupyx.empty_pinned((nbytes,), np.uint8)
+
+    def settle(self, lane=None):
+        if lane is None:
+            self.device.synchronize()
+        else:
+            self.streams[lane].synchronize()
+
+    def mark(self):
+        return self.streams["compute"].record()
+
+    @staticmethod
+    def wait(mark):
+        mark.synchronize()
+
+    def seconds(self, start, end):
+        return self._cupy.cuda.get_elapsed_time(start, end) / 1e3

@@ -13,7 +13,7 @@ from .prejump import _c, _dqv, _i64
 SCRATCH_WORDS = 1 << 24
 
 
-def label_medians(k, data, groupdq, sky, labels, nlabels):
+def label_medians(k, data, groupdq, sky, labels, nlabels, image=None):
     """``tsogpu.algorithms.oneoverf.label_medians``."""
     xp = k.xp
     data = _c(k, data, np.float32)
@@ -28,6 +28,9 @@ def label_medians(k, data, groupdq, sky, labels, nlabels):
     nb = max(1, min(items, SCRATCH_WORDS // max(width, 1)))
     scratch = xp.empty(nb * max(width, 1), np.float32)
     args = (data, gdq, _c(k, sky, np.uint8), xp.asarray(start), xp.asarray(order), _dqv(k))
+    use_image = image is not None
+    image = _c(k, image, np.float32) if use_image else xp.zeros(1, np.float32)
+    args += (image, _i64(use_image))
     for j0 in range(0, items, nb):
         n = min(nb, items - j0)
         k.launch(

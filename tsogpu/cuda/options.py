@@ -1,12 +1,14 @@
 """Launchers of kernels/options.cu: the options beyond jwst (docs/options.md).
 
 Each function takes the kernels object ``k`` first, then the parameters of the NumPy function
-of the same name (``tsogpu.algorithms.saturation`` / ``dq_init``), and returns what it returns,
-bit for bit. Inputs are never modified.
+of the same name (``tsogpu.algorithms.saturation`` / ``dq_init`` / ``superbias``), and returns
+what it returns, bit for bit. Inputs are never modified.
 """
 
 import numpy as np
 
+from ..algorithms import superbias
+from . import oneoverf
 from .prejump import _c, _dqv, _i64
 
 
@@ -102,3 +104,21 @@ def flag_groups(k, groupdq, mask):
         _i64(gdq.size),
     )
     return out
+
+
+def scale_factors(k, data, groupdq, pixeldq, bias, bias_dq, trace_mask):
+    """``tsogpu.algorithms.superbias.scale_factors`` (a host array: float32 (nints, ngroups)).
+
+    The medians are kernels/oneoverf.cu's (one label, the whole frame); the sky region and
+    the divisions are the NumPy code's, on the host (an image, then (nints, ngroups) values).
+    """
+    sky = superbias.sky_region(_host(pixeldq), _host(bias), _host(bias_dq), trace_mask)
+    labels = np.zeros(sky.shape, np.int32)
+    group = oneoverf.label_medians(k, data, groupdq, sky, labels, 1)
+    level = oneoverf.label_medians(k, data, groupdq, sky, labels, 1, image=bias)
+    nsky = int(np.count_nonzero(sky))
+    return superbias.factors_from_medians(_host(group)[..., 0], _host(level)[..., 0], nsky)
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)

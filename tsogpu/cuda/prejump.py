@@ -234,21 +234,34 @@ def flag_saturation(
 # superbias
 
 
-def subtract_superbias(k, data, pixeldq, bias, bias_dq, zeroframe=None):
+def subtract_superbias(k, data, pixeldq, bias, bias_dq, zeroframe=None, scale=None):
     """``tsogpu.algorithms.superbias.subtract_superbias``."""
     data = _c(k, data, np.float32)
     bias32 = _c(k, bias, np.float32)
     npix = bias32.size
     new_pixeldq = _or_image(k, pixeldq, bias_dq)
     new_data = k.xp.empty(data.shape, dtype=np.float32)
-    k.launch("tso_pj_superbias", data.size, data, bias32, new_data, _i64(npix), _i64(data.size))
+    if scale is None:
+        k.launch("tso_pj_superbias", data.size, data, bias32, new_data, _i64(npix), _i64(data.size))
+    else:
+        scale = _c(k, scale, np.float32)
+        k.launch(
+            "tso_pj_superbias_scaled", data.size, data, bias32, scale, new_data, _i64(npix),
+            _i64(data.size),
+        )  # fmt: skip
     new_zeroframe = None
     if zeroframe is not None:
         zf = _c(k, zeroframe, np.float32)
         new_zeroframe = k.xp.empty(zf.shape, dtype=np.float32)
-        k.launch(
-            "tso_pj_superbias_zf", zf.size, zf, bias32, new_zeroframe, _i64(npix), _i64(zf.size)
-        )
+        if scale is None:
+            k.launch(
+                "tso_pj_superbias_zf", zf.size, zf, bias32, new_zeroframe, _i64(npix), _i64(zf.size)
+            )
+        else:
+            k.launch(
+                "tso_pj_superbias_zf_scaled", zf.size, zf, bias32, _c(k, scale[:, 0], np.float32),
+                new_zeroframe, _i64(npix), _i64(zf.size),
+            )  # fmt: skip
     return new_data, new_pixeldq, new_zeroframe
 
 

@@ -258,6 +258,34 @@ def write_oneoverf(final_path, levels, segment, prov):
     return Path(final_path)
 
 
+def write_bias_scale(final_path, factors, segment, prov):
+    """Write ``superbias.scale``'s factors (docs/options.md) as ``_biasscale.fits``.
+
+    Extensions: APPLIED float32 (nints, ngroups), the factor the superbias was multiplied by
+    in each integration and group; MEASURED float32 (nints, ngroups), the factor measured on
+    that group (NaN: no usable sky pixel); MASK uint8 (ny, nx), 1 on the trace mask (never
+    sky). The primary header has the provenance of the other products, INTSTART (1-based) of
+    the segment and SBSCALE, the mode.
+    """
+    primary = fits.PrimaryHDU()
+    for key, value, comment in prov.header_cards():
+        primary.header[key] = (value, comment)
+    exp = segment.exposure
+    primary.header["INTSTART"] = (exp.intstart or 1, "first integration of the segment, 1-based")
+    scale = prov.params.get("superbias", {}).get("scale", "")
+    primary.header["SBSCALE"] = (scale, "superbias.scale: integration, mean or exposure")
+    primary.header["FILENAME"] = Path(final_path).name
+    hdus = [
+        primary,
+        fits.ImageHDU(np.asarray(factors.applied, np.float32), name="APPLIED"),
+        fits.ImageHDU(np.asarray(factors.measured, np.float32), name="MEASURED"),
+    ]
+    if segment.trace_mask is not None:
+        hdus.append(fits.ImageHDU(np.asarray(segment.trace_mask, np.uint8), name="MASK"))
+    write_atomic(_HDUListWriter(fits.HDUList(hdus)), final_path)
+    return Path(final_path)
+
+
 class _HDUListWriter:
     """An astropy HDUList with the ``to_fits(fh)`` that :func:`write_atomic` calls."""
 

@@ -2,12 +2,14 @@
 
 The SCI extension (uint16, or int16 with BZERO=32768) becomes float32, as jwst's RampModel
 does on opening; PIXELDQ/GROUPDQ are taken from the file when present with the right
-shape and are zeros otherwise (jwst dq_init's ``check_dimensions``).
+shape and are zeros otherwise (jwst dq_init's ``check_dimensions``). With ``raw=True`` SCI's
+bytes are read as stored, straight into a caller's buffer, and the backends convert them.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 
 import numpy as np
@@ -15,7 +17,9 @@ from astropy.io import fits
 
 from .. import dq
 from ..errors import InputError
-from ..segment import Exposure, Segment
+from ..segment import FILE_COUNTS, Exposure, Segment
+
+log = logging.getLogger(__name__)
 
 # keyword -> (Exposure field, type); all required
 REQUIRED = {
@@ -162,7 +166,7 @@ def _check_sci(path, exposure, sci):
     _check_shape(path, exposure, sci.shape)
 
 
-def read_uncal(path, ints=None, raw=False):
+def read_uncal(path, ints=None, raw=False, out=None):
     """Read one uncal segment, or a range of its integrations.
 
     Parameters
@@ -171,15 +175,24 @@ def read_uncal(path, ints=None, raw=False):
         A Level-1b ``*_uncal.fits`` file.
     ints : slice, optional
         Integrations to read (0-based, within the segment); all by default. Only that part
-        of SCI is read from disk (memory-mapped).
+        of SCI is read from disk.
     raw : bool
-        Keep ``data`` as the uint16 counts (for the GPU, which converts them on the device).
+        Keep ``data`` as the counts, unconverted (each backend converts them in its own pass,
+        a GPU on the device: ``ops.to_device``). Where SCI is a plain uncompressed image with
+        BITPIX=16, BZERO=32768, BSCALE=1 (an uncal file as the archive gives it), its bytes as
+        stored, read from the file in one pass: big-endian int16,
+        :data:`tsogpu.segment.FILE_COUNTS`; otherwise (a compressed file, say) uint16 counts
+        read through astropy, and a log line (once per file) says why.
+    out : ndarray, optional
+        With ``raw``: a C-contiguous buffer (any dtype; a pinned host buffer on the GPU) of at
+        least 2 bytes per sample read, that ``data`` is then a view of.
 
     Returns
     -------
     Segment
-        ``data`` float32 (nints, ngroups, ny, nx), ``groupdq`` uint8, ``pixeldq`` uint32,
-        ``zeroframe`` float32 (nints, ny, nx) when ZEROFRAM is true, ``int_times``.
+        ``data`` float32 (nints, ngroups, ny, nx) (or the counts, ``raw``), ``groupdq`` uint8,
+        ``pixeldq`` uint32, ``zeroframe`` float32 (nints, ny, nx) when ZEROFRAM is true,
+        ``int_times``.
 
     Raises
     ------
@@ -191,11 +204,10 @@ def read_uncal(path, ints=None, raw=False):
         exposure, sci = _exposure_and_sci(hdul, path)
         nints, ngroups, ny, nx = sci.shape
         ints = slice(0, nints) if ints is None else slice(*ints.indices(nints))
-        if raw and np.dtype(sci.dtype).kind == "u" and np.dtype(sci.dtype).itemsize == 2:
-            data = np.ascontiguousarray(sci[ints], dtype=np.uint16)  # native byte order
+        if raw:
+            data = _read_counts(hdul, path, sci, ints, out)
         else:
             data = sci[ints].astype(np.float32)
-        nints = data.shape[0]
 
         pixeldq = _optional_dq(hdul, "PIXELDQ", (ny, nx), dq.PIXELDQ_DTYPE, path)
         groupdq = _optional_dq(hdul, "GROUPDQ", sci.shape, dq.GROUPDQ_DTYPE, path, ints)
@@ -241,6 +253,85 @@ def _check_shape(path, exposure, shape):
             )
     elif nints != exposure.nints:
         raise InputError(f"{path}: SCI has {nints} integrations but NINTS = {exposure.nints}")
+
+
+def _read_counts(hdul, path, sci, ints, out):
+    """SCI's integrations ``ints`` unconverted (see :func:`read_uncal`'s ``raw``), in ``out``."""
+    offset, why = _sci_offset(hdul)
+    if offset is not None and ints.step not in (None, 1):
+        offset, why = None, f"integrations {ints} are not contiguous"
+    shape = (len(range(sci.shape[0])[ints]), *sci.shape[1:])
+    if offset is None:
+        if path not in _SAID:  # once per file, not once per chunk
+            _SAID.add(path)
+            log.info("%s: SCI read through astropy (%s)", path, why)
+        data = _in(out, shape, np.dtype(np.uint16))
+        data[...] = sci[ints]
+        return data
+    data = _in(out, shape, FILE_COUNTS)
+    per_int = 2 * int(np.prod(sci.shape[1:]))  # bytes of one integration
+    buf = data.reshape(-1).view(np.uint8)
+    _pread(path, buf, offset, ints.start * per_int, sci.shape[0] * per_int)
+    return data
+
+
+_SAID = set()  # files whose SCI was read through astropy, said so
+
+
+def _sci_offset(hdul):
+    """(byte offset of SCI's data in the file, None) where its bytes can be read as stored:
+    big-endian int16 with BZERO=32768, uncompressed; else (None, why not)."""
+    index = hdul.index_of("SCI")
+    hdu, info = hdul[index], hdul.fileinfo(index)
+    compression = getattr(info["file"], "compression", None) if info else None
+    if compression:
+        return None, f"the file is {compression}-compressed"
+    if isinstance(hdu, fits.CompImageHDU):
+        return None, "SCI is a tile-compressed image"
+    h = hdu.header
+    scaling = (h.get("BITPIX"), h.get("BZERO", 0), h.get("BSCALE", 1))
+    if scaling != (16, 32768, 1):
+        return None, "SCI has BITPIX, BZERO, BSCALE = {}, {}, {}, not 16, 32768, 1".format(*scaling)
+    return info["datLoc"], None
+
+
+def _in(out, shape, dtype):
+    """An array of ``shape`` and ``dtype`` in ``out``'s memory (a new one when ``out`` is None)."""
+    if out is None:
+        return np.empty(shape, dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if not isinstance(out, np.ndarray) or not out.flags.c_contiguous or out.nbytes < nbytes:
+        raise ValueError(
+            f"out: a C-contiguous ndarray of at least {nbytes} bytes is needed, got "
+            f"{type(out).__name__} {getattr(out, 'nbytes', '')}"
+        )
+    return out.reshape(-1).view(np.uint8)[:nbytes].view(dtype).reshape(shape)
+
+
+def _pread(path, buf, data_at, start, length):
+    """Read ``len(buf)`` bytes at ``data_at + start`` of the file into ``buf`` (uint8), where
+    the data runs for ``length`` bytes from ``data_at``; a short file is an InputError."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read SCI ({exc.strerror})") from None
+    try:
+        size = os.fstat(fd).st_size
+        if size < data_at + length:
+            raise InputError(
+                f"{path}: cannot read SCI (its data ends at byte {data_at + length}, the file "
+                f"at {size}); truncated file?"
+            )
+        view, done = memoryview(buf), 0
+        while done < len(view):  # a read returns at most ~2 GiB
+            got = os.preadv(fd, [view[done:]], data_at + start + done)
+            if got == 0:
+                raise InputError(f"{path}: cannot read SCI (the file ended early); truncated file?")
+            done += got
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read SCI ({exc.strerror})") from None
+    finally:
+        os.close(fd)
 
 
 class _Unsigned16:
