@@ -384,6 +384,21 @@ def test_matches_stcal_on_random_ramps(name, seed):
     assert np.count_nonzero(res.groupdq & JUMP) > np.count_nonzero(gdq & JUMP)
 
 
+@pytest.mark.jwst
+def test_sigma_clip_after_jump_on_pixels_jumped_by_a_neighbour():
+    """The sigma-clip path takes each pixel's median only once it has a JUMP; after-jump
+    flagging then needs it where neighbour flagging gave a pixel its first JUMP. Few CRs and
+    a low DN threshold, so that such pixels exist and get flags after their jump."""
+    pytest.importorskip("stcal")
+    params = Jump(minimum_sigclip_groups=20, after_jump_flag_dn1=1.0, after_jump_flag_time1=25.0)
+    data, gdq, pdq, gain, rn = _random_ramps(3, 20, 5, 16, 16, cr=0.01)
+    res = detect_jumps(data, gdq, pdq, gain, rn, params, nframes=1, groupgap=0, tgroup=TGROUP)
+    ref_gdq, ref_pdq, ref_ncr, _ = _stcal_jump(data, gdq, pdq, gain, rn, params, 1, TGROUP)
+    np.testing.assert_array_equal(res.groupdq, ref_gdq)
+    np.testing.assert_array_equal(res.pixeldq, ref_pdq)
+    assert res.number_crs == ref_ncr
+
+
 SNOWBALL_PARAMS = {
     "edge5": {"expand_large_events": True, "edge_size": 5},
     "default_edge": {"expand_large_events": True},

@@ -311,28 +311,38 @@ def _two_point(data, gain, gdq, rn_e, params, nframes, frame, e1, n1, e2, n2):
 
     diffs32 = _first_diffs(data, gain, gdq)
     finite = np.isfinite(diffs32)
-    median_diffs = _nanmedian(diffs32, axis=(0, 1))
     # read_noise_2 is float32 (rn_e**2); / (0.5 * 2 * nframes) promotes to float64
     rn2_nf = np.square(rn_e).astype(np.float64) / (0.5 * (2.0 * nframes))
-    sigma = _sigma(median_diffs, rn2_nf)
 
     sigclip_planes = None
     if path == "sigclip":
         sigclip_planes = _flag_sigma_clip(gdq, diffs32, finite, params, frame)
-    elif path == "single":
-        for i in range(nints):
-            for k in range(ngroups - 1):
-                over = (np.abs(diffs32[i, k] - median_diffs) / sigma) > params.rejection_threshold
-                gdq[i, k + 1] |= (over & finite[i, k]) * _JUMP
+        crs_per_pixel = np.count_nonzero(gdq & _JUMP, axis=(0, 1)).astype(np.int32)
+        # from here the median serves only pixels with a JUMP (neighbour seeds, after-jump
+        # flagging): the others keep NaN, which no test below can pass
+        median_diffs = _nanmedian_at(diffs32, crs_per_pixel > 0)
     else:
-        _flag_iterative(gdq, diffs32.astype(np.float64), rn2_nf, params, ndiffs)
-
-    crs_per_pixel = np.count_nonzero(gdq & _JUMP, axis=(0, 1)).astype(np.int32)
+        median_diffs = _nanmedian(diffs32, axis=(0, 1))
+        sigma = _sigma(median_diffs, rn2_nf)
+        if path == "single":
+            for i in range(nints):
+                for k in range(ngroups - 1):
+                    over = (
+                        np.abs(diffs32[i, k] - median_diffs) / sigma
+                    ) > params.rejection_threshold
+                    gdq[i, k + 1] |= (over & finite[i, k]) * _JUMP
+        else:
+            _flag_iterative(gdq, diffs32.astype(np.float64), rn2_nf, params, ndiffs)
+        crs_per_pixel = np.count_nonzero(gdq & _JUMP, axis=(0, 1)).astype(np.int32)
+    sigma = _sigma(median_diffs, rn2_nf)
     number_crs = int(crs_per_pixel.sum())
 
     if params.flag_4_neighbors:
         _flag_neighbours(gdq, diffs32, median_diffs, sigma, params)
     if n1 > 0 or n2 > 0:
+        if path == "sigclip":  # the pixels that neighbour flagging gave their first JUMP
+            missing = np.isnan(median_diffs) & np.any(gdq & _JUMP, axis=(0, 1))
+            median_diffs = np.where(missing, _nanmedian_at(diffs32, missing), median_diffs)
         _flag_after_jumps(gdq, diffs32, median_diffs, e1, n1, e2, n2)
     return gdq, number_crs, crs_per_pixel, sigclip_planes
 
@@ -760,6 +770,16 @@ def _nanmax(a, axis):
 
 def _nanmin(a, axis):
     return np.fmin.reduce(a, axis=axis)
+
+
+def _nanmedian_at(a, where):
+    """:func:`_nanmedian` of the pixels where ``where`` (bool (ny, nx)) is true; NaN elsewhere."""
+    out = np.full(a.shape[2:], np.nan)
+    pixels = np.flatnonzero(where)
+    if pixels.size:
+        values = a.reshape(a.shape[0], a.shape[1], -1)[:, :, pixels]
+        out.reshape(-1)[pixels] = _nanmedian(values[..., None], axis=(0, 1))[:, 0]
+    return out
 
 
 def _nanmedian(a, axis):
