@@ -1,6 +1,6 @@
 """The 2 GB NIRSpec BOTS segment (800 x 20 x 32 x 2048): peak memory and time, by budget.
 
-    python bench/big_segment.py [--work DIR] [--budgets default 1.5G]
+    python bench/big_segment.py [--work DIR] [--budgets default 2G]
 
 Builds the segment once (bench/segments.py), runs
 `tsogpu run` on it in a fresh process per budget, records the peak resident memory (VmHWM)
@@ -35,7 +35,7 @@ def run(uncal, refs, out, budget):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", default="/tmp/tsogpu-bench")
-    ap.add_argument("--budgets", nargs="+", default=["default", "1.5G"])
+    ap.add_argument("--budgets", nargs="+", default=["default", "2G"])
     ap.add_argument(
         "--cut",
         action="store_true",
