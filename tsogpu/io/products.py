@@ -240,22 +240,13 @@ def write_oneoverf(final_path, levels, segment, prov):
     uint8 (ny, nx), 1 on the trace mask (never sky). NaN: no sky pixel. The primary header has
     the provenance of the other products, and INTSTART (1-based) of the segment.
     """
-    primary = fits.PrimaryHDU()
-    for key, value, comment in prov.header_cards():
-        primary.header[key] = (value, comment)
-    exp = segment.exposure
-    primary.header["INTSTART"] = (exp.intstart or 1, "first integration of the segment, 1-based")
-    primary.header["LINEAXIS"] = (levels.line_axis, "DMS axis indexed by the LINES lines")
-    primary.header["FILENAME"] = Path(final_path).name
-    hdus = [primary, fits.ImageHDU(levels.lines, name="LINES")]
+    images = [fits.ImageHDU(levels.lines, name="LINES")]
     if levels.offsets is not None:
-        hdus.append(fits.ImageHDU(levels.offsets, name="OFFSETS"))
-    if segment.trace_mask is not None:
-        hdus.append(fits.ImageHDU(np.asarray(segment.trace_mask, np.uint8), name="MASK"))
-    for hdu in hdus[1:]:
-        hdu.header["BUNIT"] = "DN" if hdu.name != "MASK" else ""
-    write_atomic(_HDUListWriter(fits.HDUList(hdus)), final_path)
-    return Path(final_path)
+        images.append(fits.ImageHDU(levels.offsets, name="OFFSETS"))
+    for hdu in images:
+        hdu.header["BUNIT"] = "DN"
+    card = ("LINEAXIS", levels.line_axis, "DMS axis indexed by the LINES lines")
+    return _write_side_product(final_path, segment, prov, card, images)
 
 
 def write_bias_scale(final_path, factors, segment, prov):
@@ -267,21 +258,31 @@ def write_bias_scale(final_path, factors, segment, prov):
     sky). The primary header has the provenance of the other products, INTSTART (1-based) of
     the segment and SBSCALE, the mode.
     """
+    scale = prov.params.get("superbias", {}).get("scale", "")
+    images = [
+        fits.ImageHDU(np.asarray(factors.applied, np.float32), name="APPLIED"),
+        fits.ImageHDU(np.asarray(factors.measured, np.float32), name="MEASURED"),
+    ]
+    card = ("SBSCALE", scale, "superbias.scale: integration, mean or exposure")
+    return _write_side_product(final_path, segment, prov, card, images)
+
+
+def _write_side_product(final_path, segment, prov, card, images):
+    """An option's side product, atomically: a primary header with the provenance, INTSTART,
+    ``card`` (key, value, comment) and FILENAME; then ``images``, and MASK (uint8, 1 on the
+    segment's trace mask) when there is one."""
     primary = fits.PrimaryHDU()
     for key, value, comment in prov.header_cards():
         primary.header[key] = (value, comment)
     exp = segment.exposure
     primary.header["INTSTART"] = (exp.intstart or 1, "first integration of the segment, 1-based")
-    scale = prov.params.get("superbias", {}).get("scale", "")
-    primary.header["SBSCALE"] = (scale, "superbias.scale: integration, mean or exposure")
+    primary.header[card[0]] = card[1:]
     primary.header["FILENAME"] = Path(final_path).name
-    hdus = [
-        primary,
-        fits.ImageHDU(np.asarray(factors.applied, np.float32), name="APPLIED"),
-        fits.ImageHDU(np.asarray(factors.measured, np.float32), name="MEASURED"),
-    ]
+    hdus = [primary, *images]
     if segment.trace_mask is not None:
-        hdus.append(fits.ImageHDU(np.asarray(segment.trace_mask, np.uint8), name="MASK"))
+        mask = fits.ImageHDU(np.asarray(segment.trace_mask, np.uint8), name="MASK")
+        mask.header["BUNIT"] = ""
+        hdus.append(mask)
     write_atomic(_HDUListWriter(fits.HDUList(hdus)), final_path)
     return Path(final_path)
 
