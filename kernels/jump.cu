@@ -71,19 +71,25 @@ TSO_KERNEL void tso_jp_diffs(const float* __restrict__ data, const unsigned char
 
 // One index per pixel of the batch [p0, p0 + nb), in runs (jump._two_point): median_diffs =
 // jump._nanmedian(diffs32) over the nvals = nints * nd differences of the pixel (the non-NaN
-// ones packed into scratch, nvals floats per pixel, TSO_SCRATCH_AT), sigma = jump._sigma.
+// ones packed into scratch, nvals floats per pixel, TSO_SCRATCH_AT), sigma = jump._sigma; only
+// for the pixels with want[p] != 0 (jump._nanmedian_at), the others are left as they are.
 TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __restrict__ rn2_nf,
-                              double* __restrict__ median, double* __restrict__ sigma,
-                              long long nvals, long long npix, long long p0, long long nb,
-                              float* __restrict__ scratch) {
+                              const unsigned char* __restrict__ want, double* __restrict__ median,
+                              double* __restrict__ sigma, long long nvals, long long npix,
+                              long long p0, long long nb, float* __restrict__ scratch) {
     const long long st = TSO_SCRATCH_STRIDE(nb);
     TSO_FOR_EACH_RUN(t0, t1, nb) {
         long long count[TSO_RUN];
-        for (long long t = t0; t < t1; ++t) count[t - t0] = 0;
+        int any = 0;
+        for (long long t = t0; t < t1; ++t) {
+            count[t - t0] = 0;
+            any |= want[p0 + t] != 0;
+        }
+        if (!any) continue;
         for (long long r = 0; r < nvals; ++r) {
             for (long long t = t0; t < t1; ++t) {
                 float v = diffs[r * npix + p0 + t];
-                if (!isnan(v)) {
+                if (want[p0 + t] && !isnan(v)) {
                     scratch[TSO_SCRATCH_AT(t, nb, nvals) + count[t - t0] * st] = v;
                     count[t - t0]++;
                 }
@@ -91,6 +97,7 @@ TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __r
         }
         for (long long t = t0; t < t1; ++t) {
             long long p = p0 + t;
+            if (!want[p]) continue;
             float* buf = scratch + TSO_SCRATCH_AT(t, nb, nvals);
             double med = jp_median_packed(buf, st, count[t - t0]);
             median[p] = med;

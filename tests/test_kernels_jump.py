@@ -58,23 +58,26 @@ def _assert_same(kernels, args, params, nframes=1, tgroup=TGROUP, frame=None):
 # The kernels' floats: nanmedian + sigma, sigma-clip bounds
 
 
-def _launch_median(kernels, diffs, rn2_nf):
+def _launch_median(kernels, diffs, rn2_nf, want):
     xp = kernels.xp
     nints, nd, ny, nx = diffs.shape
     npix, nvals = ny * nx, nints * nd
-    med = kernels.put(np.full((ny, nx), 7.0))  # poison: every pixel must be written
+    med = kernels.put(np.full((ny, nx), 7.0))  # poison: every wanted pixel must be written
     sig = kernels.put(np.full((ny, nx), 7.0))
-    d, r = kernels.put(diffs), kernels.put(rn2_nf)
+    d, r, w = kernels.put(diffs), kernels.put(rn2_nf), kernels.put(want.astype(np.uint8))
     for p0, nb, scratch in cj._batches(xp, npix, nvals):
         kernels.launch(
-            "tso_jp_median", nb, d, r, med, sig, np.int64(nvals), np.int64(npix), p0, nb, scratch
-        )
+            "tso_jp_median", nb, d, r, w, med, sig, np.int64(nvals), np.int64(npix), p0, nb,
+            scratch,
+        )  # fmt: skip
     return _host(med), _host(sig)
 
 
 @pytest.mark.parametrize("scratch_words", [cj.SCRATCH_WORDS, 100])
 @pytest.mark.parametrize("shape", [(1, 2, 3, 4), (3, 4, 6, 9), (5, 19, 8, 33), (40, 9, 4, 4)])
-def test_median_and_sigma_bits(kernels, monkeypatch, shape, scratch_words):
+@pytest.mark.parametrize("some", [False, True])
+def test_median_and_sigma_bits(kernels, monkeypatch, shape, scratch_words, some):
+    """Every pixel, or (``some``) only the wanted ones: the others keep their values."""
     monkeypatch.setattr(cj, "SCRATCH_WORDS", scratch_words)  # 100: many batches
     rng = np.random.default_rng(sum(shape))
     a = rng.normal(0, 10.0 ** rng.uniform(-3, 4, shape), shape).astype(np.float32)
@@ -88,11 +91,13 @@ def test_median_and_sigma_bits(kernels, monkeypatch, shape, scratch_words):
     rn2[0, 1] = 0.0  # 0 -> NaN only where the median is 0 too
     rn2[0, 3] = 0.0
     a[:, :, 0, 3] = 0.0
-    med, sig = _launch_median(kernels, a, rn2)
+    want = rng.random(shape[2:]) < 0.4 if some else np.ones(shape[2:], bool)
+    want[0, :4] = True
+    med, sig = _launch_median(kernels, a, rn2, want)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expect = ref._nanmedian(a, axis=(0, 1))
-        expect_sig = ref._sigma(expect, rn2)
+        expect = np.where(want, ref._nanmedian(a, axis=(0, 1)), 7.0)
+        expect_sig = np.where(want, ref._sigma(expect, rn2), 7.0)
     # bits, up to the sign of a zero median (never used: see jp_median_packed)
     np.testing.assert_array_equal((med + 0.0).view(np.uint64), (expect + 0.0).view(np.uint64))
     np.testing.assert_array_equal(sig.view(np.uint64), expect_sig.view(np.uint64))

@@ -25,7 +25,7 @@ import numpy as np
 
 from .cuda.sources import module_source
 
-CXXFLAGS = ("-O2", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared")
+CXXFLAGS = ("-O3", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared")
 OPENMP = ("-fopenmp",)
 
 _CTYPES = {

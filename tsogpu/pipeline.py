@@ -802,13 +802,16 @@ def keep_freed_memory():
     each from the kernel and unmaps it when freed, so every one is page-faulted and zeroed
     anew (a third of the run time went to the kernel). With mmap off and trimming off,
     freed blocks are reused: on NRS 200 x 20 the run took half the time, at a lower peak.
-    A process-wide setting, so the command line calls it, not the library. Returns whether
-    it took effect (glibc only).
+    One arena: glibc's per-thread arenas cannot grow past 64 MiB and map larger blocks
+    anyway, and the chunks and tiles run on threads (one arena took NRS 200 x 20 on the
+    native backend from 31 s to 25 s, a third less kernel time). A process-wide setting, so
+    the command line calls it, before any thread, not the library. Returns whether it took
+    effect (glibc only).
     """
-    m_trim_threshold, m_mmap_max = -1, -4
+    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8
     try:
         libc = _libc()
-        ok = libc.mallopt(m_mmap_max, 0) == 1
+        ok = libc.mallopt(m_mmap_max, 0) == 1 and libc.mallopt(m_arena_max, 1) == 1
         return ok and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
     except (OSError, AttributeError):
         return False
@@ -1398,9 +1401,11 @@ def _core(seg, core):
 class _Scratch:
     """The calibrated ramp between the passes: float32 data and uint8 GROUPDQ files on disk.
 
-    Each access maps the file, copies, and unmaps. A mapped page stays resident until the
-    unmap, and a narrow tile touches a whole page per row of every plane, so tiles are read a
-    few integrations per mapping (``batch_bytes`` of pages at most).
+    Whole integrations (pass 1) and full-width row bands (pass 2's tiles) are written and read
+    with positional reads and writes, one per plane: the page cache serves them without
+    mapping a page into the process (page faults were a tenth of a native run). Other regions
+    (narrow tiles) map the file a few integrations at a time, ``batch_bytes`` of pages at
+    most, since a mapped page stays resident until the unmap.
     """
 
     DTYPES = (np.float32, np.uint8)
@@ -1415,9 +1420,54 @@ class _Scratch:
     def _map(self, k, mode):
         return np.memmap(self.paths[k], self.DTYPES[k], mode, shape=self.shape)
 
+    def _planes(self, k, ints, rows, write, arr):
+        """Positional I/O of ``arr`` ((integrations, groups, rows, all columns), C order) at
+        integrations ``ints`` and rows ``rows`` (slices, step 1) of file ``k``."""
+        nints, ngroups, ny, nx = self.shape
+        i0, i1, _ = ints.indices(nints)
+        r0, r1, _ = rows.indices(ny)
+        item = np.dtype(self.DTYPES[k]).itemsize
+        flat = arr.reshape(-1, (r1 - r0) * nx)
+        # whole frames are one contiguous range: one call; else one per (integration, group)
+        if r1 - r0 == ny:
+            spans = [(flat.reshape(-1), i0 * ngroups * ny * nx * item)]
+        else:
+            spans = [
+                (flat[n], ((i * ngroups + g) * ny + r0) * nx * item)
+                for n, (i, g) in enumerate((i, g) for i in range(i0, i1) for g in range(ngroups))
+            ]
+        fd = os.open(self.paths[k], os.O_RDWR if write else os.O_RDONLY)
+        try:
+            for buf, offset in spans:
+                view = memoryview(buf).cast("B")
+                while len(view):
+                    n = os.pwrite(fd, view, offset) if write else os.preadv(fd, [view], offset)
+                    if n <= 0:
+                        raise OSError(f"{self.paths[k]}: short {'write' if write else 'read'}")
+                    view, offset = view[n:], offset + n
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _bands(shape, where):
+        """(integrations, rows) when ``where`` is whole integrations or full-width row bands."""
+        where = where if isinstance(where, tuple) else (where,)
+        where = where + (slice(None),) * (4 - len(where))
+        ints, groups, rows, cols = where
+        if all(isinstance(s, slice) and s.step in (None, 1) for s in where):
+            full = lambda s, n: s.indices(n)[:2] == (0, n)  # noqa: E731
+            if full(groups, shape[1]) and full(cols, shape[3]):
+                return ints, rows
+        return None
+
     def write(self, where, data, groupdq):
+        bands = self._bands(self.shape, where)
         for k, arr in enumerate((data, groupdq)):
-            if arr is not None:
+            if arr is None:
+                continue
+            if bands is not None and arr.flags.c_contiguous:
+                self._planes(k, *bands, True, arr)
+            else:
                 mm = self._map(k, "r+")
                 mm[where] = arr  # no flush: the page cache serves the reads of pass 2
                 del mm
@@ -1426,9 +1476,14 @@ class _Scratch:
         """Data and GROUPDQ of all integrations and groups for ``rows`` x ``cols`` (slices)."""
         nints, ngroups, ny, nx = self.shape
         nrows, ncols = len(range(ny)[rows]), len(range(nx)[cols])
+        bands = self._bands(self.shape, (slice(None), slice(None), rows, cols))
         out = []
         for k, dtype in enumerate(self.DTYPES):
             arr = np.empty((nints, ngroups, nrows, ncols), dtype)
+            if bands is not None:
+                self._planes(k, *bands, False, arr)
+                out.append(arr)
+                continue
             # pages touched by one integration: every row of every group, whole pages
             row_bytes = ncols * np.dtype(dtype).itemsize
             touched = ngroups * nrows * (row_bytes // 4096 + 2) * 4096

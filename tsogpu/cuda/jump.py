@@ -149,14 +149,25 @@ def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2):
     k.launch(
         "tso_jp_diffs", ndiff, data, gdq, gain, diffs, i64(ngroups), i64(npix), i64(ndiff), dqv
     )
-    median = xp.empty((ny, nx), xp.float64)
-    sigma = xp.empty((ny, nx), xp.float64)
-    for p0, nb, scratch in _batches(xp, npix, nvals):
-        k.launch(
-            "tso_jp_median", nb, diffs, rn2_nf, median, sigma, i64(nvals), i64(npix), p0, nb,
-            scratch,
-        )  # fmt: skip
+    median = xp.full((ny, nx), np.nan, xp.float64)
+    sigma = xp.full((ny, nx), np.nan, xp.float64)
 
+    def medians(want):
+        """median and sigma of the pixels where ``want`` (jump._nanmedian_at)."""
+        want = xp.ascontiguousarray(want, dtype=xp.uint8)
+        for p0, nb, scratch in _batches(xp, npix, nvals):
+            k.launch(
+                "tso_jp_median", nb, diffs, rn2_nf, want, median, sigma, i64(nvals), i64(npix),
+                p0, nb, scratch,
+            )  # fmt: skip
+
+    def jumped():
+        counts = xp.empty((ny, nx), xp.int32)
+        k.launch("tso_jp_count_jumps", npix, gdq, counts, i64(nints * ngroups), i64(npix), dqv)
+        return counts
+
+    if path != "sigclip":
+        medians(xp.ones((ny, nx), xp.uint8))
     sigclip_planes = None
     if path == "sigclip":
         if params.only_use_ints:
@@ -198,9 +209,12 @@ def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2):
                 i64(ngroups), i64(nvals), i64(npix), p0, nb, scratch, dqv,
             )  # fmt: skip
 
-    crs_per_pixel = xp.empty((ny, nx), xp.int32)
-    k.launch("tso_jp_count_jumps", npix, gdq, crs_per_pixel, i64(nints * ngroups), i64(npix), dqv)
+    crs_per_pixel = jumped()
     number_crs = int(crs_per_pixel.sum())
+    if path == "sigclip":
+        # from here the median serves only pixels with a JUMP (neighbour seeds, after-jump
+        # flagging): the others keep NaN, which no test below can pass
+        medians(crs_per_pixel > 0)
 
     if params.flag_4_neighbors:
         seed = xp.empty(ndiff, xp.uint8)
@@ -215,6 +229,8 @@ def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2):
             dqv,
         )  # fmt: skip
     if n1 > 0 or n2 > 0:
+        if path == "sigclip":  # the pixels that neighbour flagging gave their first JUMP
+            medians(xp.isnan(median) & (jumped() > 0))
         # jump._propagate extends each flag by min(n, ngroups - 2) groups
         m1, m2 = max(0, min(n1, ngroups - 2)), max(0, min(n2, ngroups - 2))
         k.launch(
