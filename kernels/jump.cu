@@ -111,7 +111,10 @@ TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __r
 // diffs[r * ncols + c] in row order: only_use_ints -> (nints, nd * npix), one clip per
 // (difference, pixel) over integrations; else (nints * nd, npix), one clip per pixel over
 // (integration, difference). The finite values are packed into scratch (nrows floats per
-// thread, TSO_SCRATCH_AT) and clipped by jp_sigclip_bounds; the final bounds go to lo/hi.
+// thread, TSO_SCRATCH_AT) and clipped by jp_sigclip_bounds_fast; a column it is unsure of
+// (a value within JP_SIGCLIP_TOL of a bound: ties, constant columns) is packed again and
+// clipped by jp_sigclip_bounds, astropy's exact arithmetic. lo/hi: the final bounds, which
+// decide every value as astropy's would (the NumPy path's _sigma_clip_mask argument).
 TSO_KERNEL void tso_jp_sigclip_bounds(const float* __restrict__ diffs, double* __restrict__ lo,
                                       double* __restrict__ hi, long long nrows, long long ncols,
                                       double nsigma, long long maxiters, long long c0,
@@ -131,8 +134,18 @@ TSO_KERNEL void tso_jp_sigclip_bounds(const float* __restrict__ diffs, double* _
         }
         for (long long t = t0; t < t1; ++t) {
             double l, h;
-            jp_sigclip_bounds(scratch + TSO_SCRATCH_AT(t, nb, nrows), st, count[t - t0], nsigma,
-                              maxiters, &l, &h);
+            float* buf = scratch + TSO_SCRATCH_AT(t, nb, nrows);
+            const float* col = diffs + c0 + t;
+            int unsure = jp_sigclip_bounds_fast(buf, st, count[t - t0], nsigma, maxiters, &l, &h);
+            if (!unsure && count[t - t0] > 0) unsure = jp_sigclip_near(col, ncols, nrows, l, h);
+            if (unsure) {  // the exact clip, on the column packed again
+                long long c = 0;
+                for (long long r = 0; r < nrows; ++r) {
+                    float v = col[r * ncols];
+                    if (jp_finitef(v)) buf[st * c++] = v;
+                }
+                jp_sigclip_bounds(buf, st, c, nsigma, maxiters, &l, &h);
+            }
             lo[c0 + t] = l;
             hi[c0 + t] = h;
         }

@@ -114,6 +114,70 @@ TSO_HD void jp_sigclip_bounds(float* buf, long long s, long long count, double n
     }
 }
 
+// jump._sigma_clip_sorted's shortcut for one column: the same iterations with one selection
+// per median (jp_median_packed) and the sums in whatever order that leaves, so the bounds may
+// differ from jp_sigclip_bounds's in the last bits. Returns 1 (unsure) as soon as a value an
+// iteration compares lies within JP_SIGCLIP_TOL (relative, far above that rounding) of one of
+// its bounds; otherwise every iteration kept the same values as the exact clip, and *lo/*hi
+// decide every value of the kept set as the exact bounds would (jp_sigclip_near checks the
+// values clipped on the way).
+#define JP_SIGCLIP_TOL 1e-9
+TSO_HD int jp_sigclip_bounds_fast(float* buf, long long s, long long count, double nsigma,
+                                  long long maxiters, double* lo, double* hi) {
+    *lo = JP_NAN;
+    *hi = JP_NAN;
+    if (count <= 0) return 0;
+    long long iteration = 0;
+    while (1) {
+        double median = jp_median_packed(buf, s, count);
+        double mean = 0.0;
+        for (long long r = 0; r < count; ++r) mean += (double)buf[r * s];
+        mean /= (double)count;
+        double ss = 0.0;
+        for (long long r = 0; r < count; ++r) {
+            double dev = (double)buf[r * s] - mean;
+            ss += dev * dev;
+        }
+        double std = sqrt(ss / (double)count);
+        double lower = median - nsigma * std;
+        double upper = median + nsigma * std;
+        double tol = JP_SIGCLIP_TOL * (fabs(median) + nsigma * std);
+        *lo = lower;
+        *hi = upper;
+        long long new_count = 0;
+        int near = 0;
+        for (long long r = 0; r < count; ++r) {
+            float v = buf[r * s];
+            double d = (double)v;
+            near |= (fabs(d - lower) <= tol) | (fabs(d - upper) <= tol);
+            if (d >= lower && d <= upper) {
+                buf[new_count * s] = v;
+                new_count++;
+            }
+        }
+        if (near) return 1;
+        if (new_count == count || new_count == 0) return 0;
+        count = new_count;
+        iteration++;
+        if (iteration >= maxiters) return 0;
+    }
+}
+
+// Whether one of the n values v[0], v[s], ... that are finite lies within JP_SIGCLIP_TOL of
+// the final bounds lo/hi (jump._sigma_clip_sorted's last test: every valid value is compared
+// with them, those clipped on the way too).
+TSO_HD int jp_sigclip_near(const float* v, long long s, long long n, double lo, double hi) {
+    double tol = JP_SIGCLIP_TOL * (fabs(0.5 * (lo + hi)) + 0.5 * (hi - lo));
+    int near = 0;
+    for (long long r = 0; r < n; ++r) {
+        float x = v[r * s];
+        if (!jp_finitef(x)) continue;
+        double d = (double)x;
+        near |= (fabs(d - lo) <= tol) | (fabs(d - hi) <= tol);
+    }
+    return near;
+}
+
 // jump._calc_med_first_diffs for one pixel: fda (strided by s, n values, NaN = unusable) is
 // left as it is; sel (strided by s) is scratch. usable >= 4: every value equal to the max is
 // set aside, then nanmedian; 3: nanmedian; 2: nanmin; < 2: NaN. float64.

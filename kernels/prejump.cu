@@ -91,12 +91,23 @@ TSO_KERNEL void tso_pj_sat_grow_sat(const unsigned char* __restrict__ flags,
                                     long long half, long long n) {
     const long long npix = ny * nx;
     const unsigned int sat = dqv[DQ_SATURATED];
+#if defined(TSO_DEVICE)
     TSO_FOR_EACH_3D(pl, y, x, tso_rows_of(n, npix), ny, nx) {
         const long long i = pl * npix + y * nx + x;
         unsigned int f = flags[i];
         if (pj_box_any(flags + pl * npix, y, x, ny, nx, half, sat)) f |= sat;
         gdq[i] = (unsigned char)f;
     }
+#else
+    // the host: a thread's rows, each box's OR as the OR over the columns of the OR over
+    // its rows (pj_grow_row); the same ORs as pj_box_any's, so the same flags
+    TSO_PARALLEL
+    for (TsoRows r = tso_rows_begin(tso_rows_of(n, npix), ny, nx); r.i < r.end;
+         tso_rows_next(&r)) {
+        const long long at = r.x0 * npix;
+        pj_grow_row(flags + at, gdq + at, r.x1, r.x2, r.x2end, ny, nx, half, sat);
+    }
+#endif
 }
 
 // Step 3 before the growth: partial[i] = 1 where group g (< ngroups-1, dilution != 1) is

@@ -40,6 +40,49 @@ TSO_HD int pj_box_any(const unsigned char* plane, long long y, long long x, long
     return (any & bits) != 0u;
 }
 
+#if !defined(TSO_DEVICE)
+// The host's saturation growth of row y, columns [xa, xb), of one plane: out = flags, with
+// ``bits`` added where pj_box_any(flags, y, x, ..., half, bits). The box's rows are ORed into
+// a buffer a block of columns at a time (one pass per row, which the compiler vectorizes),
+// then each pixel ORs its box's columns of it; boxes wider than the buffer's margin go
+// pixel by pixel.
+inline void pj_grow_row(const unsigned char* flags, unsigned char* out, long long y,
+                        long long xa, long long xb, long long ny, long long nx, long long half,
+                        unsigned int bits) {
+    enum { BLOCK = 1024, MARGIN = 64 };
+    if (half > MARGIN) {
+        for (long long x = xa; x < xb; ++x) {
+            unsigned int f = flags[y * nx + x];
+            if (pj_box_any(flags, y, x, ny, nx, half, bits)) f |= bits;
+            out[y * nx + x] = (unsigned char)f;
+        }
+        return;
+    }
+    const long long y0 = y - half < 0 ? 0 : y - half;
+    const long long y1 = y + half > ny - 1 ? ny - 1 : y + half;
+    unsigned char vor[BLOCK + 2 * MARGIN];
+    for (long long x0 = xa; x0 < xb; x0 += BLOCK) {
+        const long long x1 = x0 + BLOCK < xb ? x0 + BLOCK : xb;
+        const long long a = x0 - half < 0 ? 0 : x0 - half;  // vor[k] = column a + k
+        const long long b = x1 + half > nx ? nx : x1 + half;
+        for (long long k = 0; k < b - a; ++k) vor[k] = 0;
+        for (long long yy = y0; yy <= y1; ++yy) {
+            const unsigned char* row = flags + yy * nx + a;
+            for (long long k = 0; k < b - a; ++k) vor[k] |= row[k];
+        }
+        for (long long x = x0; x < x1; ++x) {
+            const long long lo = x - half < a ? a : x - half;
+            const long long hi = x + half > b - 1 ? b - 1 : x + half;
+            unsigned int any = 0;
+            for (long long k = lo; k <= hi; ++k) any |= vor[k - a];
+            unsigned int f = flags[y * nx + x];
+            if (any & bits) f |= bits;
+            out[y * nx + x] = (unsigned char)f;
+        }
+    }
+}
+#endif
+
 // Step 3 for one (integration, group g < ngroups-1, pixel): float64 ``data >= thresh * dil``
 // (dil = 1.0 for unchecked pixels), the group neither SATURATED nor DO_NOT_USE after step 2,
 // and the next group SATURATED.

@@ -21,7 +21,7 @@ struct RfExposure {
 // in DN, converted as ols_readnoise does: float32(rn * (gain / sqrt(2 NFRAMES))), sqrt2n =
 // sqrt(2.0 * NFRAMES). first/last: the usable group range (flag_group_range); suppress:
 // suppress_one_group and NGROUPS > 1; tg, tf: TGROUP and TFRAME through float; t0:
-// one_group_time. Outputs: the rateints arrays (nints, npix) and the rate arrays (npix).
+// one_group_time; wtab: tso_rf_weight_table's table for lmax = NGROUPS. Outputs: the rateints arrays (nints, npix) and the rate arrays (npix).
 TSO_KERNEL void tso_rf_fit_pixels(
     const float* __restrict__ data, const unsigned char* __restrict__ gdq,
     const unsigned int* __restrict__ pixeldq, const float* __restrict__ gain,
@@ -29,7 +29,8 @@ TSO_KERNEL void tso_rf_fit_pixels(
     const float* __restrict__ zeroframe, float* __restrict__ ri_sci, float* __restrict__ ri_err,
     unsigned int* __restrict__ ri_dq, float* __restrict__ ri_vp, float* __restrict__ ri_vr,
     float* __restrict__ r_sci, float* __restrict__ r_err, unsigned int* __restrict__ r_dq,
-    float* __restrict__ r_vp, float* __restrict__ r_vr, const unsigned int* __restrict__ dqv,
+    float* __restrict__ r_vp, float* __restrict__ r_vr, const double* __restrict__ wtab,
+    const unsigned int* __restrict__ dqv,
     long long nints, long long ngroups, long long npix, long long first, long long last,
     int suppress, int has_zf, double sqrt2n, double tg, double tf, double t0) {
     const unsigned int dnu = dqv[DQ_DO_NOT_USE];
@@ -59,6 +60,7 @@ TSO_KERNEL void tso_rf_fit_pixels(
             px->jump = (unsigned char)dqv[DQ_JUMP_DET];
             px->pers = (unsigned char)dqv[DQ_PERSISTENCE];
             px->cl = (unsigned char)dqv[DQ_CHARGELOSS];
+            px->wtab = wtab;
             // get_pixel_ramp_meta; the read noise as ols_readnoise (float64 product -> float32)
             px->gain = (double)gain[p];
             px->rnoise = (double)(float)((double)readnoise[p] * (px->gain / sqrt2n));
@@ -194,9 +196,10 @@ TSO_KERNEL void tso_rf_fit_pixels(
     }
 }
 
-// Tests only: every optimal weight the fit can use (rf_weight), for segment lengths
-// len = 3..lmax, power class c (snr_power's 0, 0.4, 1, 3, 6, 10) and group k < len, at
-// out[(len * 6 + c) * lmax + k]; 0 elsewhere. One index = one table entry.
+// Every optimal weight the fit can use (rf_weight), for segment lengths len = 3..lmax, power
+// class c (rf_snr_class: 0, 0.4, 1, 3, 6, 10) and group k < len, at
+// out[(len * 6 + c) * lmax + k]; 0 elsewhere. One index = one table entry. tso_rf_fit_pixels
+// looks its weights up here (lmax = NGROUPS) instead of a pow per group.
 TSO_KERNEL void tso_rf_weight_table(double* __restrict__ out, long long lmax) {
     const double powers[6] = {0., 0.4, 1., 3., 6., 10.};
     TSO_FOR_EACH(idx, (lmax + 1) * 6 * lmax) {

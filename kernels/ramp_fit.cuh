@@ -31,6 +31,7 @@ struct RfPixel {
     double gain, rnoise, dark, mrate;
     double tg, tf, t0;          // TGROUP, TFRAME (through float), one_group_time
     unsigned char dnu, sat, jump, pers, cl;
+    const double* wtab;         // the optimal weights, tso_rf_weight_table's (lmax = ngroups)
 };
 
 // One integration of the pixel (get_pixel_ramp: the stats, is_0th, is_zframe).
@@ -200,14 +201,14 @@ TSO_HD double rf_rnoise_long(const RfPixel* px, double seglen) {
     return rnum / rden;
 }
 
-// snr_power (a NaN SNR gives 10)
-TSO_HD double rf_snr_power(double snr) {
-    if (snr < 5.) return 0.;
-    if (snr < 10.) return 0.4;
-    if (snr < 20.) return 1.;
-    if (snr < 50.) return 3.;
-    if (snr < 100.) return 6.;
-    return 10.;
+// snr_power as its class c: the power is 0, 0.4, 1, 3, 6 or 10 (a NaN SNR gives 10)
+TSO_HD int rf_snr_class(double snr) {
+    if (snr < 5.) return 0;
+    if (snr < 10.) return 1;
+    if (snr < 20.) return 2;
+    if (snr < 50.) return 3;
+    if (snr < 100.) return 4;
+    return 5;
 }
 
 // The optimal weight of group k of a segment before the read-noise factor:
@@ -256,13 +257,12 @@ TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, long long i, long
             double sn = (diff * px->gain) / sqrt(den);
             snr = (sn < 0.) ? 0. : sn;
         }
-        double power = rf_snr_power(snr);
-        double mid = (double)(len - 1) / 2.;
-        double invmid = 1. / mid;
+        // rf_weight(mid, 1 / mid, k, power), mid = (len - 1) / 2, from the table
+        const double* wt = px->wtab + (len * 6 + rf_snr_class(snr)) * px->ngroups;
         double invrn2 = 1. / (px->rnoise * px->rnoise);
         double sumw = 0., sumx = 0., sumxx = 0., sumy = 0., sumxy = 0.;
         for (long long k = 0; k < len; ++k) {
-            double weight = rf_weight(mid, invmid, k, power) * invrn2;
+            double weight = wt[k] * invrn2;
             double xval = (double)k + (double)start;
             double y = rf_data(px, r, i, start + k);
             y = isnan(y) ? 0. : y;

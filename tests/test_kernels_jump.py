@@ -121,7 +121,9 @@ def _clip_values(rng, n, ncol):
 
 @pytest.mark.parametrize("scratch_words", [cj.SCRATCH_WORDS, 300])
 @pytest.mark.parametrize("nsigma", [4.0, 2.0, 0.5])
-def test_sigma_clip_bounds_bits(kernels, monkeypatch, nsigma, scratch_words):
+def test_sigma_clip_bounds_decide_as_astropy(kernels, monkeypatch, nsigma, scratch_words):
+    """The kernel's bounds (one selection per median, its own summation order; astropy's exact
+    arithmetic for a column with a value near a bound) clip exactly what astropy's do."""
     monkeypatch.setattr(cj, "SCRATCH_WORDS", scratch_words)
     rng = np.random.default_rng(int(nsigma * 10))
     for n in (1, 2, 3, 4, 5, 17, 100, 129):
@@ -137,13 +139,47 @@ def test_sigma_clip_bounds_bits(kernels, monkeypatch, nsigma, scratch_words):
                 np.float64(nsigma), np.int64(5), c0, nb, scratch,
             )  # fmt: skip
         elo, ehi = ref._sigma_clip_bounds(values.astype(np.float64), ok, nsigma, 5)
-        np.testing.assert_array_equal(_host(lo).view(np.uint64), elo.view(np.uint64))
-        np.testing.assert_array_equal(_host(hi).view(np.uint64), ehi.view(np.uint64))
-        # and the mask they give is the NumPy fast path's
+        got_lo, got_hi = _host(lo), _host(hi)
+        np.testing.assert_allclose(got_lo, elo, rtol=1e-12, atol=0)  # NaN where NaN
+        np.testing.assert_allclose(got_hi, ehi, rtol=1e-12, atol=0)
         x = values.astype(np.float64)
         with np.errstate(invalid="ignore"):
-            mask = ~ok | (x < _host(lo)) | (x > _host(hi))
+            mask = ~ok | (x < got_lo) | (x > got_hi)
+            exact = ~ok | (x < elo) | (x > ehi)
+        np.testing.assert_array_equal(mask, exact)
         np.testing.assert_array_equal(mask, ref._sigma_clip_mask(values, ok, nsigma, 5))
+        # a column with a value near its final bounds went through the exact clip
+        tol = 1e-9 * (np.abs(0.5 * (elo + ehi)) + 0.5 * (ehi - elo))
+        with np.errstate(invalid="ignore"):
+            near = ok & ((np.abs(x - elo) <= tol) | (np.abs(x - ehi) <= tol))
+        near = near.any(axis=0)
+        assert near.any()  # the constant column at least
+        np.testing.assert_array_equal(got_lo[near].view(np.uint64), elo[near].view(np.uint64))
+        np.testing.assert_array_equal(got_hi[near].view(np.uint64), ehi[near].view(np.uint64))
+
+
+def test_sigma_clip_bounds_on_a_value(kernels):
+    """nsigma chosen so that a column's first upper bound falls on one of its values (to the
+    rounding of the sums): the kernel must notice and give astropy's bounds to the bit."""
+    rng = np.random.default_rng(12)
+    n = 200
+    for trial in range(20):
+        values = (rng.normal(0, 1, (n, 1)) * 10.0 ** rng.uniform(-2, 4)).astype(np.float32)
+        ok = np.isfinite(values)
+        x = values[:, 0].astype(np.float64)
+        lo1, hi1 = ref._sigma_clip_bounds(values.astype(np.float64), ok, 1.0, 1)
+        med, std = 0.5 * (lo1[0] + hi1[0]), 0.5 * (hi1[0] - lo1[0])
+        target = np.sort(x)[-3]
+        nsigma = (target - med) / std
+        lo, hi = kernels.put(np.zeros(1)), kernels.put(np.zeros(1))
+        for c0, nb, scratch in cj._batches(kernels.xp, 1, n):
+            kernels.launch(
+                "tso_jp_sigclip_bounds", nb, kernels.put(values), lo, hi, np.int64(n),
+                np.int64(1), np.float64(nsigma), np.int64(5), c0, nb, scratch,
+            )  # fmt: skip
+        elo, ehi = ref._sigma_clip_bounds(values.astype(np.float64), ok, nsigma, 5)
+        assert _host(lo).view(np.uint64)[0] == elo.view(np.uint64)[0], trial
+        assert _host(hi).view(np.uint64)[0] == ehi.view(np.uint64)[0], trial
 
 
 # --------------------------------------------------------------------------------------------

@@ -214,6 +214,34 @@ def _run_sat(kernels, k, data, gdq, pdq, thresh, sat_dq, **kw):
     return want
 
 
+@pytest.mark.parametrize("half", [0, 1, 2, 70])
+def test_saturation_growth_kernel(kernels, half):
+    """tso_pj_sat_grow_sat: SATURATED added where any pixel of the (2 half + 1)^2 box (clipped
+    at the edges) has it; other bits kept. Rows wider than the host's column blocks, rows
+    split between threads, and a box wider than its buffer's margin."""
+    from tsogpu.cuda import sources
+
+    rng = np.random.default_rng(half)
+    planes, ny, nx = 3, 5, 2500
+    flags = rng.choice(np.array([0, SAT, DNU, SAT | DNU, 4], np.uint8), (planes, ny, nx),
+                       p=[0.97, 0.01, 0.01, 0.005, 0.005])  # fmt: skip
+    flags[1, :, 1020:1030] = 0
+    flags[1, 2, 1023] = SAT  # at the end of a column block
+    f, dqv = _dev(kernels, flags, np.asarray(sources.dq_values()))
+    out = kernels.put(np.full(flags.shape, 0xEE, np.uint8))  # poison
+    kernels.launch(
+        "tso_pj_sat_grow_sat", flags.size, f, dqv, out, np.int64(ny), np.int64(nx),
+        np.int64(half), np.int64(flags.size),
+    )  # fmt: skip
+    sat = np.pad((flags & SAT) != 0, ((0, 0), (half, half), (half, half)))
+    box = np.zeros(flags.shape, bool)
+    for dy in range(2 * half + 1):
+        for dx in range(2 * half + 1):
+            box |= sat[:, dy : dy + ny, dx : dx + nx]
+    want = flags | np.where(box, SAT, 0).astype(np.uint8)
+    _assert_same(kernels, out, want, "grown")
+
+
 SAT_CASES = [
     (shape, nframes, grow, readpatt)
     for shape, nframes, grow, readpatt in itertools.product(

@@ -119,6 +119,9 @@ def fit_ramps(
     ri[2] = xp.empty(cube, dtype=xp.uint32)
     rt = [xp.empty(image, dtype=xp.float32) for _ in range(5)]
     rt[2] = xp.empty(image, dtype=xp.uint32)
+    # every optimal weight (segment length, power class, group), computed once, not per group
+    weights = xp.empty((ngroups + 1) * 6 * ngroups, dtype=xp.float64)
+    k.launch("tso_rf_weight_table", weights.size, weights, np.int64(ngroups))
     # kernel order: sci, err, dq, var_poisson, var_rnoise (the RateProduct order)
     k.launch(
         "tso_rf_fit_pixels",
@@ -132,6 +135,7 @@ def fit_ramps(
         zf,
         *ri,
         *rt,
+        weights,
         xp.asarray(sources.dq_values()),
         np.int64(nints),
         np.int64(ngroups),
