@@ -21,7 +21,8 @@ struct RfExposure {
 // in DN, converted as ols_readnoise does: float32(rn * (gain / sqrt(2 NFRAMES))), sqrt2n =
 // sqrt(2.0 * NFRAMES). first/last: the usable group range (flag_group_range); suppress:
 // suppress_one_group and NGROUPS > 1; tg, tf: TGROUP and TFRAME through float; t0:
-// one_group_time; wtab: tso_rf_weight_table's table for lmax = NGROUPS. Outputs: the rateints arrays (nints, npix) and the rate arrays (npix).
+// one_group_time; wtab: tso_rf_weight_table's table for lmax = NGROUPS. Outputs: the rateints
+// arrays (nints, npix) and the rate arrays (npix).
 TSO_KERNEL void tso_rf_fit_pixels(
     const float* __restrict__ data, const unsigned char* __restrict__ gdq,
     const unsigned int* __restrict__ pixeldq, const float* __restrict__ gain,

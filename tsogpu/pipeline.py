@@ -804,7 +804,7 @@ def keep_freed_memory():
     freed blocks are reused: on NRS 200 x 20 the run took half the time, at a lower peak.
     One arena: glibc's per-thread arenas cannot grow past 64 MiB and map larger blocks
     anyway, and the chunks and tiles run on threads (one arena took NRS 200 x 20 on the
-    native backend from 31 s to 25 s, a third less kernel time). A process-wide setting, so
+    native backend from 31 s to 25-27 s, with half the system time). A process-wide setting, so
     the command line calls it, before any thread, not the library. Returns whether it took
     effect (glibc only).
     """
