@@ -294,6 +294,31 @@ def test_inputs_and_exposures(inputs, tmp_path, monkeypatch):
     assert main(["simulate", "--segment", "2", "--out", str(tmp_path)]) == 2  # not K/N
 
 
+def test_side_products_count_for_completeness(inputs, tmp_path):
+    """With refpix.sky_method and superbias.scale, a segment is complete only with its
+    _oneoverf and _biasscale too; superbias=N/A writes no _biasscale and needs none."""
+    folder, refs = inputs
+    path = segment_paths(folder)[0]
+    options = ["refpix.sky_method=roeba", "superbias.scale=integration"]
+    config = config_for(refs).with_overrides(sets=options)
+    out = tmp_path / "out"
+    written = process_file(path, out, config)
+    assert {p.name.rsplit("_", 1)[1] for p in written} == {
+        "rateints.fits", "rate.fits", "oneoverf.fits", "biasscale.fits"
+    }  # fmt: skip
+    assert sorted(batch.complete_products(path, out, config)) == sorted(written)
+    for side in ("oneoverf", "biasscale"):
+        kept = out / "kept.fits"
+        victim = next(p for p in written if p.name.endswith(f"_{side}.fits"))
+        victim.rename(kept)
+        assert batch.complete_products(path, out, config) is None, side
+        kept.rename(victim)
+    no_bias = config.with_overrides(refs={"superbias": "N/A"})
+    written = process_file(path, tmp_path / "no_bias", no_bias)
+    assert not [p for p in written if p.name.endswith("_biasscale.fits")]
+    assert sorted(batch.complete_products(path, tmp_path / "no_bias", no_bias)) == sorted(written)
+
+
 def test_missing_cluster_package_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask_jobqueue", None)
     with pytest.raises(batch.ConfigError, match=r"pip install 'tsogpu\[slurm\]'"):

@@ -230,14 +230,22 @@ def _exposure_name(header):
 # One segment (runs on a worker)
 
 
-def expected_products(uncal_path, out_dir, config):
-    """The products ``process_file`` writes for ``uncal_path`` with ``config``."""
+def expected_products(uncal_path, out_dir, config, refs=None):
+    """The products ``process_file`` writes for ``uncal_path`` with ``config``, the options'
+    side products included. ``refs`` (reftype -> path or ``"N/A"``; default the ones
+    ``config`` gives) say whether ``superbias.scale`` has a superbias to scale."""
     from .io.products import product_name
+    from .pipeline import bias_scale_mode
 
     if "ramp_fit" in config.skip:
         suffixes = ["ramp"]
     else:
         suffixes = (["ramp"] if config.save_ramp else []) + ["rateints", "rate"]
+    if config.params("refpix").sky_method != "off" and "refpix" not in config.skip:
+        suffixes.append("oneoverf")
+    refs = config.refs if refs is None else refs
+    if bias_scale_mode(config) is not None and refs.get("superbias") != "N/A":
+        suffixes.append("biasscale")
     return [Path(out_dir, product_name(uncal_path, s)) for s in suffixes]
 
 
@@ -265,6 +273,7 @@ def complete_products(uncal_path, out_dir, config, shared=None):
             exposure, pipeline.required_reftypes(config), config.refs, header=header
         )
         expected = pipeline.input_hash(uncal_path, config, refs, shared)
+        paths = expected_products(uncal_path, out_dir, config, refs)
 
         def has_hash(path):
             got = fits.getheader(path).get(products.INPUT_HASH_KEYWORD)
@@ -287,7 +296,8 @@ def remove_leftovers(uncal_path, out_dir):
     from .io.products import product_name
 
     scratch = pipeline.scratch_prefix(uncal_path)
-    temps = tuple(f".{product_name(uncal_path, s)}." for s in ("ramp", "rateints", "rate"))
+    suffixes = ("ramp", "rateints", "rate", "oneoverf", "biasscale")
+    temps = tuple(f".{product_name(uncal_path, s)}." for s in suffixes)
     removed = []
     try:
         entries = list(os.scandir(out_dir))
