@@ -65,6 +65,20 @@ TSO_HD double jp_sigma(double median, double rn2_nf) {
     return s == 0.0 ? JP_NAN : s;
 }
 
+// The standard deviation of the count values buf[0], buf[s], ...: the mean, then the
+// squared deviations, each summed sequentially in float64 in buffer order.
+TSO_HD double jp_std(const float* buf, long long s, long long count) {
+    double mean = 0.0;
+    for (long long r = 0; r < count; ++r) mean += (double)buf[r * s];
+    mean /= (double)count;
+    double ss = 0.0;
+    for (long long r = 0; r < count; ++r) {
+        double dev = (double)buf[r * s] - mean;
+        ss += dev * dev;
+    }
+    return sqrt(ss / (double)count);
+}
+
 // jump._sigma_clip_bounds / astropy compute_sigma_clipped_bounds (use_median, std, maxiters)
 // on the count values packed in buf (float32, exact): per pass the Wirth median (n even:
 // kth(n/2) first, then kth(n/2 - 1), on the buffer it permuted), the mean and the std summed
@@ -86,15 +100,7 @@ TSO_HD void jp_sigclip_bounds(float* buf, long long s, long long count, double n
         } else {
             median = (double)jp_kth_smallest(buf, s, count, (count - 1) / 2);
         }
-        double mean = 0.0;
-        for (long long r = 0; r < count; ++r) mean += (double)buf[r * s];
-        mean /= (double)count;
-        double ss = 0.0;
-        for (long long r = 0; r < count; ++r) {
-            double dev = (double)buf[r * s] - mean;
-            ss += dev * dev;
-        }
-        double std = sqrt(ss / (double)count);
+        double std = jp_std(buf, s, count);
         double lower = median - nsigma * std;
         double upper = median + nsigma * std;
         *lo = lower;
@@ -130,15 +136,7 @@ TSO_HD int jp_sigclip_bounds_fast(float* buf, long long s, long long count, doub
     long long iteration = 0;
     while (1) {
         double median = jp_median_packed(buf, s, count);
-        double mean = 0.0;
-        for (long long r = 0; r < count; ++r) mean += (double)buf[r * s];
-        mean /= (double)count;
-        double ss = 0.0;
-        for (long long r = 0; r < count; ++r) {
-            double dev = (double)buf[r * s] - mean;
-            ss += dev * dev;
-        }
-        double std = sqrt(ss / (double)count);
+        double std = jp_std(buf, s, count);
         double lower = median - nsigma * std;
         double upper = median + nsigma * std;
         double tol = JP_SIGCLIP_TOL * (fabs(median) + nsigma * std);
