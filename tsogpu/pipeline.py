@@ -1436,15 +1436,13 @@ class _Scratch:
                 (flat[n], ((i * ngroups + g) * ny + r0) * nx * item)
                 for n, (i, g) in enumerate((i, g) for i in range(i0, i1) for g in range(ngroups))
             ]
+        from .io import positional
+
         fd = os.open(self.paths[k], os.O_RDWR if write else os.O_RDONLY)
         try:
             for buf, offset in spans:
-                view = memoryview(buf).cast("B")
-                while len(view):
-                    n = os.pwrite(fd, view, offset) if write else os.preadv(fd, [view], offset)
-                    if n <= 0:
-                        raise OSError(f"{self.paths[k]}: short {'write' if write else 'read'}")
-                    view, offset = view[n:], offset + n
+                if not positional(fd, buf, offset, write):
+                    raise OSError(f"{self.paths[k]}: the scratch file ended early")
         finally:
             os.close(fd)
 

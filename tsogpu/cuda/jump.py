@@ -13,16 +13,13 @@ from ..algorithms import jump as ref
 from ..algorithms.jump import JumpResult
 from ..errors import InputError
 from . import sources
+from .prejump import _host
 
 # Scratch for the per-pixel selections and per-column sigma clips, in float32 words: the
 # pixels (columns) are taken in batches that fit (a pixel needs nints * (ngroups - 1) words, a
 # sigma-clip column its number of values).
 SCRATCH_WORDS = 1 << 27
 _SIGCLIP_MAXITERS = ref._SIGCLIP_MAXITERS
-
-
-def _to_host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def _batches(xp, count, words_per_item):
@@ -88,8 +85,8 @@ def detect_jumps(
     gain = xp.ascontiguousarray(gain, dtype=xp.float32)
     readnoise = xp.ascontiguousarray(readnoise, dtype=xp.float32)
     if frame is None:
-        all_dnu = _to_host(_planes(k, gdq, False, dqv)).astype(bool)
-        frame = ref.frame_stats(all_dnu, _to_host(gain))
+        all_dnu = _host(_planes(k, gdq, False, dqv)).astype(bool)
+        frame = ref.frame_stats(all_dnu, _host(gain))
 
     # bad gain -> PIXELDQ; rn_e**2 / nframes (float64), as jump._two_point forms it
     npix = ny * nx
@@ -115,10 +112,10 @@ def detect_jumps(
     if params.expand_large_events:
         # Snowballs stay on the host (scikit-image regions and ellipses, as stcal calls them):
         # GROUPDQ goes to the host, through the NumPy flag_snowballs, and back.
-        host, n_snowballs = ref.flag_snowballs(_to_host(gdq), params, tgroup=tgroup)
+        host, n_snowballs = ref.flag_snowballs(_host(gdq), params, tgroup=tgroup)
         gdq = xp.ascontiguousarray(xp.asarray(host))
 
-    all_dnu_out = _to_host(_planes(k, gdq, False, dqv)).astype(bool)
+    all_dnu_out = _host(_planes(k, gdq, False, dqv)).astype(bool)
     primecrs, extncrs = ref.cosmic_ray_rates(number_crs, n_snowballs, all_dnu_out, tgroup, npix)
     return JumpResult(
         gdq,

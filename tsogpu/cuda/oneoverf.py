@@ -6,7 +6,7 @@ first, then the parameters of the NumPy function of the same name. Inputs are ne
 import numpy as np
 
 from ..algorithms import oneoverf as alg
-from .prejump import _c, _dqv, _i64
+from .prejump import _c, _dqv, _host, _i64
 
 # Scratch for the gathered sky values, in float32 words: the (plane, label) items are taken
 # in batches that fit (an item needs as many words as its label's largest pixel count).
@@ -67,7 +67,3 @@ def correct_sky(k, data, groupdq, pixeldq, exposure, method, trace_mask):
     data = subtract_levels(k, data, lay.lines, lines)
     levels = lines.reshape(nints, ngroups, lay.namps, lay.nlines)
     return data, alg.Levels(levels, offsets, lay.line_axis)
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..algorithms import superbias
 from . import oneoverf
-from .prejump import _c, _dqv, _i64
+from .prejump import _c, _dqv, _host, _i64
 
 
 def scale_thresholds(k, sat_thresh, fraction):
@@ -118,7 +118,3 @@ def scale_factors(k, data, groupdq, pixeldq, bias, bias_dq, trace_mask):
     level = oneoverf.label_medians(k, data, groupdq, sky, labels, 1, image=bias)
     nsky = int(np.count_nonzero(sky))
     return superbias.factors_from_medians(_host(group)[..., 0], _host(level)[..., 0], nsky)
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)

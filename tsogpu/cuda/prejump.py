@@ -27,6 +27,11 @@ def _i64(v):
     return np.int64(v)
 
 
+def _host(a):
+    """``a`` as a NumPy array (copied back from the device where it is there)."""
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
 def _mul(k, a, scale):
     a = _c(k, a, np.float32)
     out = k.xp.empty(a.shape, dtype=np.float32)

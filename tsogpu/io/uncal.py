@@ -18,6 +18,7 @@ from astropy.io import fits
 from .. import dq
 from ..errors import InputError
 from ..segment import FILE_COUNTS, Exposure, Segment
+from . import positional
 
 log = logging.getLogger(__name__)
 
@@ -322,12 +323,8 @@ def _pread(path, buf, data_at, start, length):
                 f"{path}: cannot read SCI (its data ends at byte {data_at + length}, the file "
                 f"at {size}); truncated file?"
             )
-        view, done = memoryview(buf), 0
-        while done < len(view):  # a read returns at most ~2 GiB
-            got = os.preadv(fd, [view[done:]], data_at + start + done)
-            if got == 0:
-                raise InputError(f"{path}: cannot read SCI (the file ended early); truncated file?")
-            done += got
+        if not positional(fd, buf, data_at + start):
+            raise InputError(f"{path}: cannot read SCI (the file ended early); truncated file?")
     except OSError as exc:
         raise InputError(f"{path}: cannot read SCI ({exc.strerror})") from None
     finally:
