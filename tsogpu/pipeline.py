@@ -1438,13 +1438,17 @@ class _Scratch:
             ]
         from .io import positional
 
-        fd = os.open(self.paths[k], os.O_RDWR if write else os.O_RDONLY)
+        path = self.paths[k]
         try:
-            for buf, offset in spans:
-                if not positional(fd, buf, offset, write):
-                    raise OSError(f"{self.paths[k]}: the scratch file ended early")
-        finally:
-            os.close(fd)
+            fd = os.open(path, os.O_RDWR if write else os.O_RDONLY)
+            try:
+                for buf, offset in spans:
+                    if not positional(fd, buf, offset, write):
+                        raise OSError(errno.EIO, "the scratch file ended early", str(path))
+            finally:
+                os.close(fd)
+        except OSError as exc:  # a full disk, say: name the scratch file
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
 
     @staticmethod
     def _bands(shape, where):
