@@ -8,10 +8,10 @@ Sizes are chosen for the 2-core / 24 GB development machine.
 
 import pytest
 
-from tsogpu.config import PipelineConfig
+from tsogpu.config import PipelineConfig, required_reftypes
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import read_uncal
-from tsogpu.pipeline import required_reftypes, run_prejump
+from tsogpu.pipeline import run_prejump
 from tsogpu.simulate import simulate
 
 

@@ -38,7 +38,8 @@ from pathlib import Path
 from astropy.io import fits
 from tsogpu.config import PipelineConfig
 from tsogpu.io import products, uncal
-from tsogpu.pipeline import keep_freed_memory, plan_chunks
+from tsogpu.memory import keep_freed_memory
+from tsogpu.pipeline.planning import plan_chunks
 keep_freed_memory()
 path, out = sys.argv[1], Path(sys.argv[2])
 _, shape, zf = uncal.inspect_uncal(path)

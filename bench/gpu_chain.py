@@ -30,6 +30,7 @@ import numpy as np
 
 from tsogpu import pipeline
 from tsogpu.config import PipelineConfig
+from tsogpu.pipeline.steps import fit_and_scale, run_jump
 from tsogpu.segment import Exposure, Segment
 from tsogpu.simulate import MODES
 
@@ -178,9 +179,9 @@ def run_gpu(ops, seg, refs, config):
     dseg, drefs = ops.to_device(seg, refs)
     mark("to_device")
     s = pipeline.run_prejump(dseg, drefs, config, mark, ops)
-    found = pipeline._jump(s, drefs, config, ops=ops)
+    found = run_jump(s, drefs, config, ops=ops)
     mark("jump")
-    rateints, rate = pipeline._fit_and_scale(s, drefs, config, False, ops)
+    rateints, rate = fit_and_scale(s, drefs, config, False, ops)
     mark("ramp_fit+gain_scale")
     host = [ops.to_host(a) for a in (*rateints, *rate)]
     mark("to_host")

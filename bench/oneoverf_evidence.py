@@ -40,10 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tsogpu.config import PipelineConfig
+from tsogpu.config import PipelineConfig, required_reftypes
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import required_reftypes, run_segment
+from tsogpu.pipeline import run_segment
 from tsogpu.simulate import LINE_OVERHEAD, PIXEL_TIME, simulate
 
 CASES = {

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from tsogpu import dq
-from tsogpu.config import PipelineConfig
+from tsogpu.config import PipelineConfig, required_reftypes
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import _jump, required_reftypes, run_prejump
+from tsogpu.pipeline import run_prejump
+from tsogpu.pipeline.steps import run_jump
 from tsogpu.simulate import simulate
 
 NINTS, NCOLS, CR_RATE, SEED = 200, 256, 2e-3, 5
@@ -95,7 +96,7 @@ def run(work, ngroups):
         cfg = config.with_overrides(sets=sets)
         s = type(seg)(**{**vars(seg), "step_status": dict(seg.step_status)})
         t0 = time.perf_counter()
-        _jump(s, refs, cfg)
+        run_jump(s, refs, cfg)
         out[name] = {
             "status": s.step_status["jump"],
             **evaluate(s.groupdq, truth["cr"], truth["refpix"]),

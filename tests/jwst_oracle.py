@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tsogpu.pipeline import RAMP_STEPS
+from tsogpu.pipeline.steps import RAMP_STEPS
 
 CONTEXT = "jwst_1322.pmap"
 

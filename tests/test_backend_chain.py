@@ -5,11 +5,13 @@ GPU machine the same bodies run through CuPy (the ``kernels`` fixture)."""
 import numpy as np
 import pytest
 
-from tsogpu.config import PipelineConfig
+from tsogpu.config import PipelineConfig, required_reftypes
 from tsogpu.cuda.backend import KernelOps
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import Plan, _run_chunked, required_reftypes, run_segment
+from tsogpu.pipeline import run_segment
+from tsogpu.pipeline.chunked import run_chunked
+from tsogpu.pipeline.planning import Plan
 
 CASES = {
     "nrs_bots": dict(nints=4, ngroups=6, ncols=64, seed=41, cr_rate=3e-3),
@@ -74,7 +76,7 @@ def test_in_memory_chain_equals_numpy(case, kernels):
 def test_chunked_chain_equals_numpy(case, kernels, tmp_path):
     sim, config, exposure, shape, refs, want = case
     plan = Plan(0, ints=2, rows=5, cols=40, halo=1, in_memory=False, threads=1)
-    got = _run_chunked(
+    got = run_chunked(
         sim.uncal,
         exposure,
         shape,

@@ -21,7 +21,7 @@ from tsogpu import batch
 from tsogpu.cli import main
 from tsogpu.config import PipelineConfig
 from tsogpu.io.products import INPUT_HASH_KEYWORD
-from tsogpu.pipeline import process_file
+from tsogpu.pipeline import process_file, resume
 from tsogpu.simulate import simulate
 
 distributed = pytest.importorskip("distributed", reason="tsogpu[dask] is not installed")
@@ -211,9 +211,9 @@ def test_worker_killed_mid_batch_then_rerun(inputs, serial, cluster, client, tmp
 def die_before_rate_rename(marker):
     """Run in each worker: the first worker to rename a _rate product into place writes the
     segment's name to ``marker`` and kills its own process (SIGKILL) instead."""
-    from tsogpu.io import products
+    from tsogpu.io import atomic
 
-    real = products.os
+    real = atomic.os
 
     class KillingOs:
         def __getattr__(self, name):
@@ -233,13 +233,13 @@ def die_before_rate_rename(marker):
                     real.kill(real.getpid(), signal.SIGKILL)
             return real.replace(src, dst)
 
-    products.os = KillingOs()
+    atomic.os = KillingOs()
 
 
 def restore_os():
-    from tsogpu.io import products
+    from tsogpu.io import atomic
 
-    products.os = os
+    atomic.os = os
 
 
 def test_failing_inputs_reported_others_complete(inputs, serial, client, tmp_path):
@@ -306,17 +306,17 @@ def test_side_products_count_for_completeness(inputs, tmp_path):
     assert {p.name.rsplit("_", 1)[1] for p in written} == {
         "rateints.fits", "rate.fits", "oneoverf.fits", "biasscale.fits"
     }  # fmt: skip
-    assert sorted(batch.complete_products(path, out, config)) == sorted(written)
+    assert sorted(resume.complete_products(path, out, config)) == sorted(written)
     for side in ("oneoverf", "biasscale"):
         kept = out / "kept.fits"
         victim = next(p for p in written if p.name.endswith(f"_{side}.fits"))
         victim.rename(kept)
-        assert batch.complete_products(path, out, config) is None, side
+        assert resume.complete_products(path, out, config) is None, side
         kept.rename(victim)
     no_bias = config.with_overrides(refs={"superbias": "N/A"})
     written = process_file(path, tmp_path / "no_bias", no_bias)
     assert not [p for p in written if p.name.endswith("_biasscale.fits")]
-    assert sorted(batch.complete_products(path, tmp_path / "no_bias", no_bias)) == sorted(written)
+    assert sorted(resume.complete_products(path, tmp_path / "no_bias", no_bias)) == sorted(written)
 
 
 def test_missing_cluster_package_is_a_clear_error(monkeypatch):

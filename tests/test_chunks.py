@@ -9,21 +9,15 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tsogpu.config import PipelineConfig
+from tsogpu.config import PipelineConfig, required_reftypes
 from tsogpu.errors import ConfigError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import (
-    BYTES_PER_SAMPLE_IN_MEMORY,
-    Plan,
-    _run_chunked,
-    _Scratch,
-    current_rss,
-    plan_chunks,
-    process_file,
-    required_reftypes,
-    run_segment,
-)
+from tsogpu.memory import current_rss
+from tsogpu.pipeline import process_file, run_segment
+from tsogpu.pipeline.chunked import run_chunked
+from tsogpu.pipeline.planning import BYTES_PER_SAMPLE_IN_MEMORY, Plan, plan_chunks
+from tsogpu.pipeline.scratch import ScratchRamp
 from tsogpu.simulate import simulate
 
 EXTS = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE")
@@ -49,9 +43,7 @@ def case(request, tmp_path_factory):
 def test_chunked_equals_whole(case, tmp_path, ints, rows, cols, threads):
     sim, config, exposure, shape, refs, whole = case
     plan = Plan(0, ints=ints, rows=rows, cols=cols, halo=1, in_memory=False, threads=threads)
-    chunked = _run_chunked(
-        sim.uncal, exposure, shape, refs, config, plan, tmp_path, lambda *a: None
-    )
+    chunked = run_chunked(sim.uncal, exposure, shape, refs, config, plan, tmp_path, lambda *a: None)
     assert chunked.step_status == whole.step_status
     assert chunked.primary_cosmic_rays == whole.primary_cosmic_rays
     for product in ("rateints", "rate"):
@@ -71,7 +63,7 @@ def test_scratch_ramp_reads_back_what_was_written(tmp_path):
     rng = np.random.default_rng(8)
     data = rng.normal(size=shape).astype(np.float32)
     gdq = rng.integers(0, 256, shape).astype(np.uint8)
-    ramp = _Scratch(tmp_path, shape, batch_bytes=1)
+    ramp = ScratchRamp(tmp_path, shape, batch_bytes=1)
     ramp.write(np.s_[0:2], data[0:2], gdq[0:2])  # whole integrations
     ramp.write(np.s_[2:5], data[2:5], None)
     ramp.write(np.s_[:, :, 0:4, :], None, gdq[:, :, 0:4].copy())  # a full-width band

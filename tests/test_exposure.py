@@ -11,22 +11,17 @@ from astropy.io import fits
 
 from tsogpu import batch, exposure
 from tsogpu.algorithms import oneoverf, saturation
+from tsogpu.backends import NumpyOps
 from tsogpu.cli import main
-from tsogpu.config import PipelineConfig, dump_toml, from_dict
+from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
 from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import (
-    NumpyOps,
-    Plan,
-    _run_chunked,
-    process_file,
-    required_reftypes,
-    run_prejump,
-    run_segment,
-    sky_trace_mask,
-)
+from tsogpu.pipeline import process_file, run_prejump, run_segment
+from tsogpu.pipeline.chunked import run_chunked
+from tsogpu.pipeline.planning import Plan
+from tsogpu.pipeline.segment_wide import sky_trace_mask
 from tsogpu.simulate import simulate
 
 NSEG = 3
@@ -185,7 +180,7 @@ def test_pass2_both_backends_in_memory_and_chunked(segments, shared, kernels, tm
     results = [got]
     for ops in (NumpyOps, KernelOps(kernels)):
         args = (path, exp, shape, refs, config, plan, tmp_path, lambda *a: None, ops)
-        results.append(_run_chunked(*args, shared=sh))
+        results.append(run_chunked(*args, shared=sh))
     for res in results:
         for a, b in zip(res.rateints, want.rateints, strict=True):
             assert np.asarray(a).tobytes() == b.tobytes()

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from tsogpu.config import PipelineConfig
+from tsogpu.backends import NumpyOps
+from tsogpu.config import PipelineConfig, required_reftypes
 from tsogpu.flow import STAGES, HostLanes, stream
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import NumpyOps, Plan, _run_chunked, required_reftypes, run_segment
+from tsogpu.pipeline import run_segment
+from tsogpu.pipeline.chunked import run_chunked
+from tsogpu.pipeline.planning import Plan
 
 WAIT = 20  # seconds a stage waits for a neighbour's before the test fails
 
@@ -207,7 +210,7 @@ def _chunked(segment, tmp_path, ops):
     sim, config, exposure, shape, refs = segment
     plan = Plan(0, ints=2, rows=9, cols=64, halo=1, in_memory=False, threads=1)
     tmp_path.mkdir(exist_ok=True)
-    return _run_chunked(
+    return run_chunked(
         sim.uncal, exposure, shape, refs, config, plan, tmp_path, lambda *a: None, ops
     )
 

@@ -464,10 +464,10 @@ SIM = {
 
 @pytest.mark.parametrize("mode", list(SIM))
 def test_simulated_segments(kernels, simulated, mode):
-    from tsogpu.config import PipelineConfig
+    from tsogpu.config import PipelineConfig, required_reftypes
     from tsogpu.io.reffiles import load_references
     from tsogpu.io.uncal import read_primary_header, read_uncal
-    from tsogpu.pipeline import required_reftypes, run_prejump
+    from tsogpu.pipeline import run_prejump
 
     sim = simulated(mode, **SIM[mode])
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})

@@ -543,10 +543,10 @@ def _snapshot(seg):
 @pytest.mark.slow
 @pytest.mark.parametrize("case", SIM_CASES, ids=list(SIM_CASES))
 def test_simulated_segments(kernels, k, simulated, case):
-    from tsogpu.config import PipelineConfig
+    from tsogpu.config import PipelineConfig, required_reftypes
     from tsogpu.io.reffiles import load_references
     from tsogpu.io.uncal import read_primary_header, read_uncal
-    from tsogpu.pipeline import required_reftypes, run_prejump
+    from tsogpu.pipeline import run_prejump
 
     kw = dict(SIM_CASES[case])
     sim = simulated(kw.pop("mode"), **kw)

@@ -353,10 +353,11 @@ SIM = {
 
 @pytest.mark.parametrize("mode", list(SIM))
 def test_simulated_segments(kernels, simulated, mode):
-    from tsogpu.config import PipelineConfig
+    from tsogpu.config import PipelineConfig, required_reftypes
     from tsogpu.io.reffiles import load_references
     from tsogpu.io.uncal import read_primary_header, read_uncal
-    from tsogpu.pipeline import _jump, required_reftypes, run_prejump
+    from tsogpu.pipeline import run_prejump
+    from tsogpu.pipeline.steps import run_jump
 
     sim = simulated(mode, cr_rate=2e-3, **SIM[mode])
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
@@ -368,7 +369,7 @@ def test_simulated_segments(kernels, simulated, mode):
         header=read_primary_header(sim.uncal),
     )
     seg = run_prejump(segment, refs, config)
-    _jump(seg, refs, config)
+    run_jump(seg, refs, config)
     assert (seg.groupdq & JUMP).any() and (seg.groupdq & SAT).any()
     arrays = (
         seg.data,

@@ -14,10 +14,12 @@ import pytest
 from astropy.io import fits
 
 from tsogpu import native
+from tsogpu.backends import select_backend
 from tsogpu.cli import main
 from tsogpu.config import PipelineConfig
 from tsogpu.errors import BackendError, ConfigError
-from tsogpu.pipeline import current_rss, plan_chunks, select_backend
+from tsogpu.memory import current_rss
+from tsogpu.pipeline.planning import plan_chunks
 
 pytestmark = pytest.mark.skipif(native.compiler() is None, reason="no C++ compiler")
 
@@ -73,7 +75,7 @@ def test_auto_without_gpu_takes_native_and_says_so(caplog):
 
     if loader.available()[0]:
         pytest.skip("a GPU is present: auto takes it")
-    with caplog.at_level(logging.INFO, logger="tsogpu.pipeline"):
+    with caplog.at_level(logging.INFO, logger="tsogpu.backends"):
         assert select_backend("auto") == "native"
     assert "native CPU build" in caplog.text
 

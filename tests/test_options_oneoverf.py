@@ -15,13 +15,15 @@ from astropy.io import fits
 from tsogpu import dq
 from tsogpu.algorithms import oneoverf
 from tsogpu.cli import main
-from tsogpu.config import PipelineConfig, dump_toml, from_dict
+from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
 from tsogpu.cuda import oneoverf as koneoverf
 from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import Plan, _run_chunked, required_reftypes, run_segment
+from tsogpu.pipeline import run_segment
+from tsogpu.pipeline.chunked import run_chunked
+from tsogpu.pipeline.planning import Plan
 from tsogpu.segment import Exposure
 
 F32 = np.float32
@@ -200,7 +202,7 @@ def test_chain_equals_numpy_in_memory_and_chunked(noisy, kernels, tmp_path):
     runs = [got]
     for ops in (None, KernelOps(kernels)):
         args = (sim.uncal, exposure, shape, refs, config, plan, tmp_path, lambda *a: None)
-        runs.append(_run_chunked(*args, *([ops] if ops else [])))
+        runs.append(run_chunked(*args, *([ops] if ops else [])))
     for run in runs:
         for a, b in zip(run.rateints, want.rateints, strict=True):
             assert np.asarray(a).tobytes() == b.tobytes()

@@ -15,13 +15,15 @@ from astropy.io import fits
 from tsogpu import dq
 from tsogpu.algorithms import dq_init, saturation
 from tsogpu.cli import main
-from tsogpu.config import PipelineConfig, dump_toml, from_dict
+from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
 from tsogpu.cuda import options
 from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError, InputError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import Plan, _run_chunked, required_reftypes, run_segment
+from tsogpu.pipeline import run_segment
+from tsogpu.pipeline.chunked import run_chunked
+from tsogpu.pipeline.planning import Plan
 
 SAT = dq.SATURATED
 DNU = dq.DO_NOT_USE
@@ -223,7 +225,7 @@ def test_chain_with_options_equals_numpy_in_memory_and_chunked(bright, kernels, 
     plan = Plan(0, ints=4, rows=5, cols=40, halo=1, in_memory=False, threads=1)
     for ops in (None, KernelOps(kernels)):
         args = (sim.uncal, exposure, shape, refs, config, plan, tmp_path, lambda *a: None)
-        chunked = _run_chunked(*args, *([ops] if ops else []))
+        chunked = run_chunked(*args, *([ops] if ops else []))
         for a, b in zip(chunked.rateints, want.rateints, strict=True):
             assert a.tobytes() == b.tobytes()
     np.testing.assert_array_equal(got.segment.groupdq, want.segment.groupdq)

@@ -18,20 +18,17 @@ from astropy.io import fits
 from tsogpu import batch, dq, exposure
 from tsogpu.algorithms import superbias
 from tsogpu.cli import main
-from tsogpu.config import PipelineConfig, dump_toml, from_dict
+from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
 from tsogpu.cuda import options as koptions
 from tsogpu.cuda import prejump as kprejump
 from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError, InputError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import (
-    Plan,
-    _run_chunked,
-    exposure_bias_scale,
-    required_reftypes,
-    run_segment,
-)
+from tsogpu.pipeline import run_segment
+from tsogpu.pipeline.chunked import run_chunked
+from tsogpu.pipeline.planning import Plan
+from tsogpu.pipeline.segment_wide import exposure_bias_scale
 from tsogpu.simulate import simulate
 
 F32 = np.float32
@@ -263,7 +260,7 @@ def test_chain_equals_numpy_in_memory_and_chunked(shifted, host_kernels, tmp_pat
     runs = [got]
     for ops in (None, KernelOps(host_kernels)):
         args = (path, exp, shape, refs, config, plan, tmp_path, lambda *a: None)
-        runs.append(_run_chunked(*args, *([ops] if ops else [])))
+        runs.append(run_chunked(*args, *([ops] if ops else [])))
     for run in runs:
         for a, b in zip(run.rateints, want.rateints, strict=True):
             assert np.asarray(a).tobytes() == b.tobytes()

@@ -8,10 +8,11 @@ given to both.
 import numpy as np
 import pytest
 
-from tsogpu.config import PipelineConfig
+from tsogpu.config import PipelineConfig, required_reftypes
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import read_primary_header, read_uncal
-from tsogpu.pipeline import RAMP_STEPS, required_reftypes, run_prejump
+from tsogpu.pipeline import run_prejump
+from tsogpu.pipeline.steps import RAMP_STEPS
 from tsogpu.simulate import simulate
 
 pytestmark = pytest.mark.jwst

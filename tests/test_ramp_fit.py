@@ -406,10 +406,10 @@ def test_random_ramps_match_stcal(case):
 def test_simulated_segment_matches_stcal(simulated):
     """A tsogpu.simulate segment through the pre-jump steps, JUMP set at the true CRs."""
     pytest.importorskip("jwst")
-    from tsogpu.config import PipelineConfig
+    from tsogpu.config import PipelineConfig, required_reftypes
     from tsogpu.io.reffiles import load_references
     from tsogpu.io.uncal import read_primary_header, read_uncal
-    from tsogpu.pipeline import required_reftypes, run_prejump
+    from tsogpu.pipeline import run_prejump
 
     sim = simulated(
         "nircam_grism",

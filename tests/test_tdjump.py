@@ -13,14 +13,17 @@ from astropy.io import fits
 
 from tsogpu import dq
 from tsogpu.algorithms.tdjump import flag_time_domain
+from tsogpu.backends import NumpyOps
 from tsogpu.cli import main
-from tsogpu.config import Jump, PipelineConfig, from_dict
+from tsogpu.config import Jump, PipelineConfig, from_dict, required_reftypes
 from tsogpu.cuda import tdjump as ctd
 from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
-from tsogpu.pipeline import NumpyOps, Plan, _run_chunked, required_reftypes, run_segment
+from tsogpu.pipeline import run_segment
+from tsogpu.pipeline.chunked import run_chunked
+from tsogpu.pipeline.planning import Plan
 
 JUMP, SAT, DNU = dq.JUMP_DET, dq.SATURATED, dq.DO_NOT_USE
 
@@ -219,7 +222,7 @@ def test_pipeline_backends_and_chunks_agree(short, host_kernels, tmp_path, mode)
     want = run_segment(read_uncal(sim.uncal), refs, config, ops=NumpyOps)
     got = run_segment(read_uncal(sim.uncal), refs, config, ops=KernelOps(host_kernels))
     plan = Plan(0, ints=5, rows=7, cols=20, halo=1, in_memory=False, threads=2)
-    chunked = _run_chunked(
+    chunked = run_chunked(
         sim.uncal, exposure, shape, refs, config.with_overrides(save_ramp=True), plan,
         tmp_path, lambda *a: None,
     )  # fmt: skip

@@ -10,7 +10,7 @@ the small dict each returns (never arrays). With ``exposure_wide`` it first subm
 task takes that task's future as an argument: Dask runs it when pass 1 is done and hands it
 the exposure's ``Shared`` (a few small images).
 
-Resumable: every product carries ``TSOIHASH`` (:func:`tsogpu.pipeline.input_hash`: the
+Resumable: every product carries ``TSOIHASH`` (:func:`tsogpu.pipeline.resume.input_hash`: the
 input's and reference files' identities, the parameters, the version). A task first reads
 the primary headers of the products it would write and skips its segment when each is
 there with the hash it would record; anything else is redone. Products appear only by an
@@ -31,7 +31,6 @@ import importlib
 import logging
 import os
 import re
-import shutil
 import socket
 import time
 import uuid
@@ -230,91 +229,6 @@ def _exposure_name(header):
 # One segment (runs on a worker)
 
 
-def expected_products(uncal_path, out_dir, config, refs=None):
-    """The products ``process_file`` writes for ``uncal_path`` with ``config``, the options'
-    side products included. ``refs`` (reftype -> path or ``"N/A"``; default the ones
-    ``config`` gives) say whether ``superbias.scale`` has a superbias to scale."""
-    from .io.products import product_name
-    from .pipeline import bias_scale_mode
-
-    if "ramp_fit" in config.skip:
-        suffixes = ["ramp"]
-    else:
-        suffixes = (["ramp"] if config.save_ramp else []) + ["rateints", "rate"]
-    if config.params("refpix").sky_method != "off" and "refpix" not in config.skip:
-        suffixes.append("oneoverf")
-    refs = config.refs if refs is None else refs
-    if bias_scale_mode(config) is not None and refs.get("superbias") != "N/A":
-        suffixes.append("biasscale")
-    return [Path(out_dir, product_name(uncal_path, s)) for s in suffixes]
-
-
-def complete_products(uncal_path, out_dir, config, shared=None):
-    """The products of ``uncal_path`` in ``out_dir`` when each is there with the input hash
-    this run would record (``TSOIHASH``, with the exposure's ``shared`` pass 1 where given);
-    None when any is missing, older or unreadable.
-
-    A fully saturated exposure has only a ``_ramp`` (ramp fitting skipped, as jwst): that
-    counts as complete too.
-    """
-    from astropy.io import fits
-
-    from . import pipeline
-    from .io import products, reffiles, uncal
-
-    paths = expected_products(uncal_path, out_dir, config)
-    ramp = Path(out_dir, products.product_name(uncal_path, "ramp"))
-    if not all(p.is_file() for p in paths) and not ramp.is_file():
-        return None  # nothing to compare: no header or CRDS look-up needed
-    try:
-        header = uncal.read_primary_header(uncal_path)
-        exposure = uncal.read_exposure(header, uncal_path)
-        refs = reffiles.resolve_references(
-            exposure, pipeline.required_reftypes(config), config.refs, header=header
-        )
-        expected = pipeline.input_hash(uncal_path, config, refs, shared)
-        paths = expected_products(uncal_path, out_dir, config, refs)
-
-        def has_hash(path):
-            got = fits.getheader(path).get(products.INPUT_HASH_KEYWORD)
-            return got == expected
-
-        if all(p.is_file() for p in paths) and all(has_hash(p) for p in paths):
-            return paths
-        # fully saturated: ramp fitting skipped, only the ramp written
-        if ramp.is_file() and has_hash(ramp) and fits.getheader(ramp).get("S_RAMP") == "SKIPPED":
-            return [ramp]
-    except Exception as exc:  # anything wrong: redo, and let process_file say what
-        log.debug("%s: products not taken as complete (%s)", uncal_path, exc)
-    return None
-
-
-def remove_leftovers(uncal_path, out_dir):
-    """Remove what a killed run on ``uncal_path`` left in ``out_dir``: its products' hidden
-    temporary files and its scratch folder. Returns the names removed."""
-    from . import pipeline
-    from .io.products import product_name
-
-    scratch = pipeline.scratch_prefix(uncal_path)
-    suffixes = ("ramp", "rateints", "rate", "oneoverf", "biasscale")
-    temps = tuple(f".{product_name(uncal_path, s)}." for s in suffixes)
-    removed = []
-    try:
-        entries = list(os.scandir(out_dir))
-    except OSError:
-        return removed
-    for entry in entries:
-        if entry.name.startswith(scratch) and entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        elif entry.name.startswith(temps) and entry.name.endswith(".tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-        else:
-            continue
-        removed.append(entry.name)
-    return removed
-
-
 def process_exposure(uncal_paths, out_dir, config, name, force=False):
     """The task of pass 1 (``exposure_wide``): the exposure's ``tsogpu.exposure.Shared``,
     read from its ``<name>_shared.fits`` when that is up to date, else computed and saved.
@@ -357,7 +271,9 @@ def process_segment(uncal_path, out_dir, config, force=False, tune_malloc=False,
     try:
         from astropy.io import fits
 
-        from . import pipeline
+        from .memory import keep_freed_memory
+        from .pipeline import process_file
+        from .pipeline.resume import complete_products, remove_leftovers
 
         if isinstance(shared, dict):  # pass 1 failed
             raise InputError(shared["reason"])
@@ -367,11 +283,11 @@ def process_segment(uncal_path, out_dir, config, force=False, tune_malloc=False,
             status, written = "skipped", done
         else:
             if tune_malloc:
-                pipeline.keep_freed_memory()
+                keep_freed_memory()
             removed = remove_leftovers(uncal_path, out_dir)
             if removed:
                 log.info("%s: removed leftovers of a killed run: %s", uncal_path, removed)
-            written = pipeline.process_file(uncal_path, out_dir, config, shared=shared)
+            written = process_file(uncal_path, out_dir, config, shared=shared)
             status = "ok"
         header = fits.getheader(written[0])
         result.update(
@@ -406,7 +322,7 @@ def _worker_config(config):
         return config
     if not limit:
         return config
-    from .pipeline import default_memory_budget
+    from .pipeline.planning import default_memory_budget
 
     budget = min(default_memory_budget(), int(limit) // (2 * max(1, nthreads)))
     return dataclasses.replace(config, max_memory=budget)
@@ -494,7 +410,7 @@ def connect(
             raise ConfigError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
     else:
         if cluster == "local":
-            from .pipeline import usable_cores
+            from .memory import usable_cores
 
             made = distributed.LocalCluster(
                 n_workers=workers or usable_cores(),
@@ -555,7 +471,7 @@ def batch_config(config, cluster="local", workers=None, scheduler=None):
     thread (SLURM jobs run one process per core) unless ``--threads`` says. On the CUDA
     cluster the backend is cupy, one segment at a time per GPU.
     """
-    from .pipeline import usable_cores
+    from .memory import usable_cores
 
     if cluster == "cuda" and not scheduler:
         if config.backend == "numpy":
@@ -620,7 +536,7 @@ def run_batch(paths, out_dir, config, client, *, force=False, tune_malloc=False,
     force : bool
         Redo complete products too.
     tune_malloc : bool
-        Let each task call :func:`tsogpu.pipeline.keep_freed_memory` (a process-wide
+        Let each task call :func:`tsogpu.memory.keep_freed_memory` (a process-wide
         setting: for workers made for this batch).
     on_result : callable(done: int, total: int, result: dict), optional
         Called as each segment ends.

@@ -196,7 +196,8 @@ def make_config(args):
 
 
 def cmd_run(args):
-    from .pipeline import keep_freed_memory, process_file
+    from .memory import keep_freed_memory
+    from .pipeline import process_file
 
     config = make_config(args)
     if not keep_freed_memory():
@@ -265,7 +266,8 @@ def _progress(args, path):
 
 
 def cmd_demo(args):
-    from .pipeline import keep_freed_memory, process_file
+    from .memory import keep_freed_memory
+    from .pipeline import process_file
     from .simulate import simulate
 
     keep_freed_memory()
@@ -431,7 +433,7 @@ Clusters (pip install 'tsogpu[dask]'): local worker processes, one thread each, 
 
 def cmd_batch(args):
     from . import batch
-    from .pipeline import usable_cores
+    from .memory import usable_cores
 
     cluster = args.cluster or ("cuda" if args.gpus else "local")
     if args.scheduler and args.cluster:

@@ -338,6 +338,19 @@ class PipelineConfig:
         }
 
 
+def required_reftypes(config):
+    """Reference types the steps that will run need, in step order, as jwst's steps list them.
+
+    The saturation step lists superbias (for its group-2 test) as jwst's does; give
+    ``superbias=N/A`` to run saturation without it.
+    """
+    needed = []
+    for step in STEP_ORDER:
+        if step not in config.skip:
+            needed += [t for t in STEP_REFTYPES[step] if t not in needed]
+    return needed
+
+
 def load_toml(path):
     """Read a TOML configuration file into a :class:`PipelineConfig`."""
     try:

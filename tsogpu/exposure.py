@@ -34,10 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, pipeline
+from . import __version__
 from .algorithms import oneoverf, saturation
-from .config import STEP_ORDER
+from .backends import backend_ops, select_backend
+from .config import STEP_ORDER, required_reftypes
 from .errors import InputError
+from .io.atomic import temporary_prefix, write_atomically
+from .pipeline import planning, segment_wide
+from .pipeline.resume import input_hash, scratch_prefix
+from .pipeline.steps import run_prejump
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +127,8 @@ def shared_name(exposure):
 
 def pass1_key(paths, config):
     """SHA-256 (hex) of what pass 1 depends on: each segment's input hash
-    (``pipeline.input_hash``: the file's identity, its reference files, the parameters, the
-    version), in order."""
+    (``tsogpu.pipeline.resume.input_hash``: the file's identity, its reference files, the
+    parameters, the version), in order."""
     from .io import reffiles, uncal
 
     hashes = []
@@ -131,9 +136,9 @@ def pass1_key(paths, config):
         header = uncal.read_primary_header(path)
         exposure = uncal.read_exposure(header, path)
         refs = reffiles.resolve_references(
-            exposure, pipeline.required_reftypes(config), config.refs, header=header
+            exposure, required_reftypes(config), config.refs, header=header
         )
-        hashes.append(pipeline.input_hash(path, config, refs))
+        hashes.append(input_hash(path, config, refs))
     doc = {"segments": hashes}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -141,11 +146,11 @@ def pass1_key(paths, config):
 def first_pass(paths, config, name, scratch, *, key=None, progress=None, chunk_ints=None):
     """Pass 1 over the segments ``paths`` of one exposure: a :class:`Shared`.
 
-    Each segment is read chunk by chunk of integrations (sized by ``pipeline.plan_chunks``,
-    as ``pipeline.process_file``'s pass 1) and goes through the steps up to saturation on
-    ``config.backend`` (the later ones change no saturation flag). The last-minus-first
-    images wait in a scratch file in the folder ``scratch`` until the median, taken a few
-    rows at a time.
+    Each segment is read chunk by chunk of integrations (sized by
+    ``tsogpu.pipeline.planning.plan_chunks``, as ``tsogpu.pipeline.process_file``'s pass 1)
+    and goes through the steps up to saturation on ``config.backend`` (the later ones change
+    no saturation flag). The last-minus-first images wait in a scratch file in the folder
+    ``scratch`` until the median, taken a few rows at a time.
 
     Parameters
     ----------
@@ -161,7 +166,7 @@ def first_pass(paths, config, name, scratch, *, key=None, progress=None, chunk_i
 
     progress = progress or (lambda stage, done, total: None)
     steps = replace(config, skip=config.skip | PASS1_SKIPS)
-    ops = pipeline.backend_ops(pipeline.select_backend(config.backend), config.threads)
+    ops = backend_ops(select_backend(config.backend), config.threads)
     key = key or pass1_key(paths, config)
     shapes = [uncal.inspect_uncal(p) for p in paths]
     frame = shapes[0][1][1:]
@@ -175,7 +180,7 @@ def first_pass(paths, config, name, scratch, *, key=None, progress=None, chunk_i
     total = sum(shape[0] for _, shape, _ in shapes)
     if chunk_ints is None:
         _, shape, zeroframe = shapes[0]
-        plan = pipeline.plan_chunks(shape, config, zeroframe, source=str(paths[0]), threads=1)
+        plan = planning.plan_chunks(shape, config, zeroframe, source=str(paths[0]), threads=1)
         chunk_ints = shape[0] if plan.in_memory else plan.ints
     # (segment index, path, integrations of the segment, rows of the exposure) per chunk
     chunks = []
@@ -189,10 +194,10 @@ def first_pass(paths, config, name, scratch, *, key=None, progress=None, chunk_i
     sat_map = np.full((ny, nx), ngroups, np.int32)
     sky = config.params("refpix")
     median = mask = bias_scale = None
-    if pipeline.bias_scale_mode(config) == "exposure":
+    if segment_wide.bias_scale_mode(config) == "exposure":
         bias_scale = np.full((total, ngroups), np.nan, np.float32)
         if sky.sky_mask:  # the user's mask, as in pass 2
-            mask = pipeline.sky_trace_mask(config, (total, *frame), None, source=str(paths[0]))
+            mask = segment_wide.sky_trace_mask(config, (total, *frame), None, source=str(paths[0]))
         else:  # the exposure's automatic mask, before the factors: the raw counts read once more
             for _, path, ints, rows in chunks:
                 images[rows] = oneoverf.last_minus_first(
@@ -203,19 +208,16 @@ def first_pass(paths, config, name, scratch, *, key=None, progress=None, chunk_i
     refs = None
     for k, path, ints, rows in chunks:
         if refs is None or k != refs[0]:
-            header = uncal.read_primary_header(path)
-            host_refs, _ = reffiles.load_references(
-                shapes[k][0], pipeline.required_reftypes(config), config.refs, header=header
-            )
+            host_refs, _ = reffiles.segment_references(path, config)
             refs = (k, ops.to_device(None, host_refs)[1])
-        seg = uncal.read_uncal(path, ints, raw=ops is not pipeline.NumpyOps)
+        seg = uncal.read_uncal(path, ints, raw=ops.wants_raw_counts)
         if median is None:
             images[rows] = oneoverf.last_minus_first(seg.data)
         seg = replace(seg, trace_mask=mask)
-        seg = pipeline.run_prejump(ops.to_device(seg, {})[0], refs[1], steps, ops=ops)
+        seg = run_prejump(ops.to_device(seg, {})[0], refs[1], steps, ops=ops)
         np.minimum(sat_map, ops.to_host(ops.saturation_map(seg.groupdq, "pixel")), out=sat_map)
         if bias_scale is not None and refs[1].get("superbias") is not None:
-            bias_scale[rows] = pipeline.measure_bias_scale(seg, refs[1], ops)
+            bias_scale[rows] = segment_wide.measure_bias_scale(seg, refs[1], ops)
         del seg
         if ints.stop == shapes[k][1][0]:
             progress("exposure pass 1", k + 1, len(paths))
@@ -272,19 +274,7 @@ def save(shared, path):
     )
     if shared.bias_scale is not None:
         hdul.append(fits.ImageHDU(shared.bias_scale, name="BIASSCAL"))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            hdul.writeto(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomically(path, hdul.writeto)
 
 
 def load(path):
@@ -327,7 +317,7 @@ def load_or_run(paths, out_dir, config, name, *, force=False, progress=None):
             log.info("%s: made again (%s)", path, exc)
     _remove_leftovers(out_dir, path.name)
     log.info("exposure %s: first pass over %d segment(s)", name, len(paths))
-    prefix = pipeline.scratch_prefix(path)
+    prefix = scratch_prefix(path)
     with tempfile.TemporaryDirectory(prefix=prefix, dir=out_dir) as scratch:
         shared = first_pass(paths, config, name, scratch, key=key, progress=progress)
     save(shared, path)
@@ -336,10 +326,10 @@ def load_or_run(paths, out_dir, config, name, *, force=False, progress=None):
 
 def _remove_leftovers(out_dir, name):
     """What a killed first pass left: the hidden temporary file and the scratch folder."""
-    scratch = pipeline.scratch_prefix(Path(out_dir, name))
+    scratch = scratch_prefix(Path(out_dir, name))
     for entry in os.scandir(out_dir):
         if entry.name.startswith(scratch) and entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
-        elif entry.name.startswith(f".{name}.") and entry.name.endswith(".tmp"):
+        elif entry.name.startswith(temporary_prefix(name)) and entry.name.endswith(".tmp"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)

@@ -40,6 +40,8 @@ class KernelOps:
     name = "kernels"
     device = "host build of the kernels"
     out_of_memory = (MemoryError,)  # retried in smaller chunks (pipeline.process_file)
+    one_chunk_at_a_time = True  # the kernels use every core, or the whole device
+    wants_raw_counts = True  # converted by a kernel (kernels/convert.cu)
 
     @staticmethod
     def memory_limit():
@@ -75,6 +77,8 @@ class KernelOps:
     flag_time_domain = _bound(tdjump.flag_time_domain)
     correct_sky = _bound(oneoverf.correct_sky)
     superbias_scale_factors = _bound(options.scale_factors)
+    all_dnu_planes = _bound(jump.all_dnu_planes)
+    exposure_fully_saturated = _bound(ramp_fit.exposure_fully_saturated)
 
     # ---- moving data
     def to_device(self, segment, refs):

@@ -6,13 +6,12 @@ a failure leaves no partial product; the input file is only ever opened read-onl
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import tempfile
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
 from ..errors import InputError
+from .atomic import write_atomically
 
 # tsogpu step name -> meta.cal_step attribute (FITS S_* keyword)
 CAL_STEP = {
@@ -151,36 +151,18 @@ def _finish(model, prov, final_path):
     model.meta.calibration_software_version = prov.version
     model.meta.filename = Path(final_path).name
     model.extra_fits = {"PRIMARY": {"header": [list(c) for c in prov.header_cards()]}}
-    write_atomic(model, final_path)
-    return Path(final_path)
-
-
-def _umask():
-    mask = os.umask(0)  # the only way to read it; set back at once, at import
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
+    return write_atomic(model, final_path)
 
 
 def write_atomic(model, final_path):
-    """Write ``model`` to a temporary file beside ``final_path``, fsync it, then rename."""
-    final_path = Path(final_path)
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".tmp", dir=final_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh, warnings.catch_warnings():
+    """Write datamodel ``model`` to ``final_path`` atomically (:mod:`tsogpu.io.atomic`)."""
+
+    def write(fh):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.to_fits(fh)  # a file object keeps meta.filename as set
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide products from a shared archive
-        os.replace(tmp, final_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+
+    return write_atomically(final_path, write)
 
 
 def write_ramp(final_path, segment, prov):
@@ -283,18 +265,58 @@ def _write_side_product(final_path, segment, prov, card, images):
         mask = fits.ImageHDU(np.asarray(segment.trace_mask, np.uint8), name="MASK")
         mask.header["BUNIT"] = ""
         hdus.append(mask)
-    write_atomic(_HDUListWriter(fits.HDUList(hdus)), final_path)
-    return Path(final_path)
+    return write_atomically(final_path, fits.HDUList(hdus).writeto)
 
 
-class _HDUListWriter:
-    """An astropy HDUList with the ``to_fits(fh)`` that :func:`write_atomic` calls."""
+@dataclass(frozen=True)
+class ProductKind:
+    """A kind of product: the suffix of its file name, the extensions it may have (besides
+    the primary header and stdatamodels' ASDF) and its writer, called as
+    ``write(final_path, uncal_path, result, prov)`` with a segment's ``tsogpu.pipeline``
+    Result."""
 
-    def __init__(self, hdul):
-        self.hdul = hdul
+    suffix: str
+    extensions: tuple
+    write: Callable
 
-    def to_fits(self, fh):
-        self.hdul.writeto(fh)
+
+# every product a segment can give, in the order they are written
+PRODUCT_KINDS = {
+    kind.suffix: kind
+    for kind in (
+        ProductKind(
+            "ramp",
+            ("SCI", "PIXELDQ", "GROUPDQ", "ZEROFRAME", "AVDRKCUR", "INT_TIMES", "GROUP"),
+            lambda path, uncal_path, result, prov: write_ramp(path, result.segment, prov),
+        ),
+        ProductKind(
+            "rateints",
+            ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "INT_TIMES"),
+            lambda path, uncal_path, result, prov: write_rateints(
+                path, uncal_path, *result.rateints, prov
+            ),
+        ),
+        ProductKind(
+            "rate",
+            ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE"),
+            lambda path, uncal_path, result, prov: write_rate(path, uncal_path, *result.rate, prov),
+        ),
+        ProductKind(
+            "oneoverf",
+            ("LINES", "OFFSETS", "MASK"),
+            lambda path, uncal_path, result, prov: write_oneoverf(
+                path, result.one_over_f, result.segment, prov
+            ),
+        ),
+        ProductKind(
+            "biasscale",
+            ("APPLIED", "MEASURED", "MASK"),
+            lambda path, uncal_path, result, prov: write_bias_scale(
+                path, result.bias_scale, result.segment, prov
+            ),
+        ),
+    )
+}
 
 
 def read_trace_mask(path):

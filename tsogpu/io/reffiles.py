@@ -28,7 +28,7 @@ import numpy as np
 from astropy.io import fits
 
 from .. import dq as dqflags
-from ..config import REFTYPES
+from ..config import REFTYPES, required_reftypes
 from ..errors import ReferenceFileError
 
 # Types whose jwst step accepts the reference "N/A" and is then skipped (dq_init, saturation,
@@ -254,6 +254,18 @@ def load_references(exposure, reftypes, overrides, *, header=None):
         t: None if p == "N/A" else _load_cached(t, p, exposure, names[t]) for t, p in paths.items()
     }
     return refs, context
+
+
+def segment_references(uncal_path, config, *, reftypes=None):
+    """Every reference file a segment's run needs, read: ``(refs, context)`` as
+    :func:`load_references` gives them, for the steps ``config`` runs (or ``reftypes``), with
+    ``config.refs`` as overrides and the uncal file's own header for CRDS."""
+    from .uncal import read_exposure, read_primary_header
+
+    header = read_primary_header(uncal_path)
+    exposure = read_exposure(header, uncal_path)
+    reftypes = required_reftypes(config) if reftypes is None else reftypes
+    return load_references(exposure, reftypes, config.refs, header=header)
 
 
 _CACHE = {}  # key -> Reference: the references of the last exposures run in this process

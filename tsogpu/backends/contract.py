@@ -1,0 +1,196 @@
+"""The backend contract: what every backend gives the pipeline, declared once.
+
+A backend is an object with the operations of :class:`Backend`. Three implement it: NumPy
+(:class:`tsogpu.backends.numpy_ops.NumpyOps`, the functions of ``tsogpu/algorithms``), the
+native CPU build and CuPy on a GPU (``KernelOps``: the same kernels through their launchers,
+``tsogpu/launchers``). Each step operation has exactly the signature of the NumPy function it
+mirrors (:data:`MIRRORS`) and returns the same values bit for bit, on the backend's arrays
+(``xp``); ``tests/test_backend_contract.py`` checks the signatures, the conformance tests the
+values. Device and host meet only here: the pipeline moves data with ``to_device`` and
+``to_host`` and makes arrays with ``xp``, and never asks what kind of array it holds.
+
+Shapes: ``data`` float32 (nints, ngroups, ny, nx), ``groupdq`` uint8 of the same shape,
+``pixeldq`` uint32 (ny, nx), ``zeroframe`` float32 (nints, ny, nx) or None; reference arrays
+are already cut to the frame (ny, nx).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+# operation -> the NumPy function it mirrors ("module.function" under tsogpu.algorithms)
+MIRRORS = {
+    "group_scale": "group_scale.group_scale",
+    "dq_init": "dq_init.dq_init",
+    "flag_groups": "dq_init.flag_groups",
+    "flag_saturation": "saturation.flag_saturation",
+    "scale_thresholds": "saturation.scale_thresholds",
+    "extend_saturation": "saturation.extend_saturation",
+    "saturation_map": "saturation.saturation_map",
+    "apply_saturation_map": "saturation.apply_saturation_map",
+    "subtract_superbias": "superbias.subtract_superbias",
+    "superbias_scale_factors": "superbias.scale_factors",
+    "correct_refpix": "refpix.correct_refpix",
+    "correct_sky": "oneoverf.correct_sky",
+    "correct_linearity": "linearity.correct_linearity",
+    "subtract_dark": "dark_current.subtract_dark",
+    "detect_jumps": "jump.detect_jumps",
+    "flag_time_domain": "tdjump.flag_time_domain",
+    "all_dnu_planes": "jump.all_dnu_planes",
+    "fit_ramps": "ramp_fit.fit_ramps",
+    "exposure_fully_saturated": "ramp_fit.exposure_fully_saturated",
+    "gain_scale": "gain_scale.gain_scale",
+}
+
+
+def mirrored(op):
+    """The NumPy function (``tsogpu.algorithms``) that operation ``op`` mirrors."""
+    import importlib
+
+    module, function = MIRRORS[op].split(".")
+    return getattr(importlib.import_module(f"tsogpu.algorithms.{module}"), function)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the pipeline calls; see the module docstring for shapes and dtypes."""
+
+    name: str  # "numpy", "native" or "cupy": TSOBACK in the products
+    device: str  # what runs the steps, in words: TSODEV
+    kernel_hash: str | None  # the compiled kernels' hash (TSOKHASH), None for NumPy
+    xp: object  # the array module of the backend's arrays (numpy or cupy)
+    out_of_memory: tuple  # exception types the driver retries in smaller chunks
+    # whether chunks and tiles go one at a time (the kernels use every core, or the whole
+    # device, already), rather than on a host thread per core
+    one_chunk_at_a_time: bool
+    # whether to_device takes the file's raw counts (2 bytes a sample to move, converted
+    # there) rather than float32 read on the host
+    wants_raw_counts: bool
+
+    # ---- the steps, in jwst's order (signatures: the mirrored NumPy functions)
+    def group_scale(self, data, nframes, frame_divisor):
+        """data float32 (nints, ngroups, ny, nx) -> the frame sums rescaled (FRMDIVSR)."""
+
+    def dq_init(self, pixeldq, groupdq, mask_dq):
+        """-> (pixeldq uint32 (ny, nx), groupdq uint8 (nints, ngroups, ny, nx))."""
+
+    def flag_groups(self, groupdq, mask):
+        """mask bool (ngroups,): those groups DO_NOT_USE everywhere -> groupdq."""
+
+    def flag_saturation(
+        self,
+        data,
+        groupdq,
+        pixeldq,
+        sat_thresh,
+        sat_dq,
+        *,
+        bias=None,
+        zeroframe=None,
+        nframes=1,
+        n_pix_grow_sat=1,
+        use_readpatt=True,
+    ):
+        """-> (groupdq, pixeldq, zeroframe) with SATURATED/AD_FLOOR and their growth."""
+
+    def scale_thresholds(self, sat_thresh, fraction):
+        """float32 (ny, nx) thresholds times ``fraction`` -> float32 (ny, nx)."""
+
+    def extend_saturation(self, groupdq, *, column_saturation=False, groups_before=0):
+        """-> groupdq with saturation extended down columns and/or to earlier groups."""
+
+    def saturation_map(self, groupdq, per="pixel"):
+        """-> int32 (ny, nx): the first saturated group per pixel (or column) over ints."""
+
+    def apply_saturation_map(self, groupdq, sat_map):
+        """-> groupdq with every group from ``sat_map``'s on SATURATED."""
+
+    def subtract_superbias(self, data, pixeldq, bias, bias_dq, zeroframe=None, scale=None):
+        """-> (data, pixeldq, zeroframe); ``scale`` float32 (nints, ngroups) or None."""
+
+    def superbias_scale_factors(self, data, groupdq, pixeldq, bias, bias_dq, trace_mask):
+        """-> float32 (nints, ngroups): the superbias scale measured on sky pixels."""
+
+    def correct_refpix(self, data, pixeldq, exposure, params, zeroframe=None, first_plane=True):
+        """-> (data, zeroframe, status "COMPLETE" | "SKIPPED")."""
+
+    def correct_sky(self, data, groupdq, pixeldq, exposure, method, trace_mask):
+        """-> (data, oneoverf.Levels): 1/f and odd/even offsets from sky pixels removed."""
+
+    def correct_linearity(
+        self, data, groupdq, pixeldq, coeffs, lin_dq, *, zeroframe=None, inv_coeffs=None, nframes=1
+    ):
+        """-> (data, pixeldq, zeroframe); ``coeffs`` float32 (ncoeffs, ny, nx)."""
+
+    def subtract_dark(
+        self, data, pixeldq, dark, dark_dq, *, nframes, groupgap, dark_nframes, dark_groupgap
+    ):
+        """-> (data, pixeldq), or None where jwst skips (a dark too short)."""
+
+    def detect_jumps(
+        self,
+        data,
+        groupdq,
+        pixeldq,
+        gain,
+        readnoise,
+        params,
+        *,
+        nframes,
+        groupgap,
+        tgroup,
+        ngroups_total=None,
+        frame=None,
+    ):
+        """-> jump.JumpResult; ``frame``: the whole-frame statistics of a tile's segment."""
+
+    def flag_time_domain(self, data, groupdq, *, window, threshold):
+        """-> tdjump.TimeDomainResult: jumps found across integrations."""
+
+    def all_dnu_planes(self, groupdq):
+        """-> bool (nints, ngroups): planes DO_NOT_USE in every pixel."""
+
+    def fit_ramps(
+        self,
+        data,
+        groupdq,
+        pixeldq,
+        gain,
+        readnoise,
+        params,
+        *,
+        nframes,
+        groupgap,
+        tgroup,
+        tframe,
+        dropframes1=0,
+        average_dark_current=None,
+        zeroframe=None,
+    ):
+        """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products)."""
+
+    def exposure_fully_saturated(self, groupdq):
+        """-> bool: group 0 SATURATED in every pixel of every integration."""
+
+    def gain_scale(self, sci, err, var_poisson, var_rnoise, factor):
+        """-> the four arrays times GAINFACT (variances times its square)."""
+
+    # ---- memory and data movement
+    def memory_limit(self):
+        """Bytes the backend's own memory can hold now (None: only the budget limits it)."""
+
+    def release_memory(self):
+        """Hand freed memory back after an out-of-memory error, before a retry."""
+
+    def to_device(self, segment, refs):
+        """(segment, refs) on the backend, the ramps float32 (raw counts converted);
+        ``segment`` may be None to move only ``refs`` (reftype -> Reference or None)."""
+
+    def to_host(self, a):
+        """``a`` as a NumPy array (or ``a`` itself: None, a NumPy array)."""
+
+    def lanes(self):
+        """How ``tsogpu.flow.stream`` meets this backend (host threads or CUDA streams)."""
+
+
+STEP_OPERATIONS = tuple(MIRRORS)

@@ -1,0 +1,132 @@
+"""Memory planning: how a segment is cut so that the run stays within its memory budget.
+
+:func:`plan_chunks` chooses between the whole segment in memory and the chunked run (pass 1
+by integrations, pass 2 by tiles of pixels with a halo), from the budget, what the process
+already holds and per-sample costs measured on the NumPy backend. The products never depend
+on the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..errors import ConfigError
+from ..memory import current_rss, machine_memory, usable_cores
+
+# Peak bytes per ramp sample (one group of one pixel of one integration) while a chunk is in
+# work, on the NumPy backend, with margin: from the VmHWM of runs like
+# tests/test_chunks.py::test_peak_memory_within_budget and bench/big_segment.py. The products'
+# own arrays are counted separately.
+BYTES_PER_SAMPLE_PASS1 = 40
+BYTES_PER_SAMPLE_PASS2 = 64
+BYTES_PER_SAMPLE_IN_MEMORY = 72
+# Pass 1 streams its chunks where they go one at a time (tsogpu.flow), in at least this many,
+# so that reading, copies, kernels and writing overlap for most of it (a GPU machine's budget
+# would often take a segment in two or three)
+STREAMED_CHUNKS = 8
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a segment is cut: integrations per pass-1 chunk, a rows x cols tile for pass 2."""
+
+    budget: int
+    ints: int
+    rows: int
+    cols: int
+    halo: int
+    in_memory: bool
+    threads: int = 1  # chunks and tiles at once (each within budget / threads)
+
+
+def default_memory_budget():
+    """An eighth of the machine's memory (of a cgroup limit, if lower), at least 1 GiB."""
+    return max(machine_memory() // 8, 2**30)
+
+
+def plan_chunks(shape, config, zeroframe=False, source="segment", threads=None):
+    """Chunk sizes that keep the peak resident memory within ``config.max_memory``.
+
+    ``threads``: chunks and tiles at once (default ``config.threads`` or the CPU cores).
+    """
+    nints, ngroups, ny, nx = shape
+    budget = config.max_memory or default_memory_budget()
+    params = config.params("jump")
+    # neighbour flagging reaches one pixel; snowballs reach further: keep whole frames then
+    halo = int(params.flag_4_neighbors)
+    fits_products = "ramp_fit" not in config.skip
+    # products held until written (5 cubes) plus what writing them costs (about 2 cubes)
+    fixed = nints * ny * nx * 4 * ((7 if fits_products else 0) + (1 if zeroframe else 0))
+    free = budget - current_rss() - fixed
+    samples = nints * ngroups * ny * nx
+    if free >= BYTES_PER_SAMPLE_IN_MEMORY * samples:
+        return Plan(budget, nints, ny, nx, halo, True)
+    # chunks and tiles run ``threads`` at a time, so each gets its share of the budget
+    threads = threads or config.threads or usable_cores()
+    threads = 1 if params.expand_large_events else threads
+    ints = free // (BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx)  # all chunks at once
+    pixels = free // (BYTES_PER_SAMPLE_PASS2 * nints * ngroups)  # all tiles, halo included
+    rows, cols = _tile(ny, nx, pixels // threads, halo)
+    if threads > 1 and (rows * cols < 1024 or ints < threads):  # too small to share
+        threads = 1
+        rows, cols = _tile(ny, nx, pixels, halo)
+    # enough integrations per chunk to keep every thread busy, no more than its share
+    ints = min(nints, ints // threads, -(-nints // threads))
+    if params.expand_large_events:
+        rows, cols = (ny, nx) if pixels >= ny * nx else (0, 0)
+    if ints < 1 or rows < 1:
+        need = (
+            current_rss()
+            + fixed
+            + max(
+                BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx,
+                BYTES_PER_SAMPLE_PASS2
+                * nints
+                * ngroups
+                * (ny * nx if params.expand_large_events else (1 + 2 * halo) ** 2),
+            )
+        )
+        raise ConfigError(
+            f"{source}: a memory budget of {gib(budget)} is too small for a "
+            f"{nints}x{ngroups}x{ny}x{nx} segment; it needs at least {gib(need)} "
+            "(--max-memory)"
+        )
+    return Plan(budget, int(ints), rows, cols, halo, False, threads)
+
+
+def _tile(ny, nx, pixels, halo):
+    """The largest tile, whole rows first, whose pixels with the halo number <= ``pixels``."""
+    if pixels < 1:
+        return 0, 0
+    # whole rows need no halo columns
+    rows = min(ny, pixels // nx - 2 * halo)
+    if rows >= 1:
+        return int(rows), nx
+    # narrower than the frame: squarish tiles keep the halo's share small
+    side = int(pixels**0.5) - 2 * halo
+    if side < 1:
+        return 0, 0
+    rows = min(ny, side)
+    cols = min(nx, pixels // (rows + 2 * halo) - 2 * halo)
+    return int(rows), int(cols)
+
+
+def gib(n):
+    """Bytes ``n`` in words, for messages: "1.50 GiB"."""
+    return f"{n / 2**30:.2f} GiB"
+
+
+def smaller_plan(plan, shape, config, zeroframe, threads):
+    """A chunked plan with smaller chunks or tiles than ``plan`` (its budget halved until it
+    has), or None where there is none."""
+    budget = plan.budget
+    while True:
+        budget //= 2
+        try:
+            new = plan_chunks(shape, replace(config, max_memory=budget), zeroframe, threads=threads)
+        except ConfigError:
+            return None
+        if not new.in_memory and (
+            plan.in_memory or new.ints < plan.ints or new.rows * new.cols < plan.rows * plan.cols
+        ):
+            return new
