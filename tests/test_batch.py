@@ -17,7 +17,7 @@ import sys
 import pytest
 from astropy.io import fits
 
-from tsogpu import batch
+from tsogpu import batch, clusters
 from tsogpu.cli import main
 from tsogpu.config import PipelineConfig
 from tsogpu.io.products import INPUT_HASH_KEYWORD
@@ -321,13 +321,13 @@ def test_side_products_count_for_completeness(inputs, tmp_path):
 
 def test_missing_cluster_package_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask_jobqueue", None)
-    with pytest.raises(batch.ConfigError, match=r"pip install 'tsogpu\[slurm\]'"):
-        batch.require("dask_jobqueue")
+    with pytest.raises(clusters.ConfigError, match=r"pip install 'tsogpu\[slurm\]'"):
+        clusters.require("dask_jobqueue")
 
 
 def test_slurm_job_script():
     jobqueue = pytest.importorskip("dask_jobqueue")
-    options = batch.SlurmOptions(
+    options = clusters.SlurmOptions(
         queue="gpu", account="jwst", walltime="02:00:00", memory="32GB", cores=8
     )
     with jobqueue.SLURMCluster(**options.cluster_kwargs()) as cluster:  # submits no job

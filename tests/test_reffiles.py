@@ -19,7 +19,7 @@ from astropy.io import fits
 
 from tsogpu import dq
 from tsogpu.errors import ReferenceFileError
-from tsogpu.io import reffiles
+from tsogpu.io import crds_lookup
 from tsogpu.io.reffiles import load_reference, load_references, resolve_references
 from tsogpu.segment import Exposure
 
@@ -466,7 +466,7 @@ def test_crds_parameters_equal_jwst(tmp_path):
     path = str(tmp_path / "x_uncal.fits")
     model.save(path)
     header = dict(fits.getheader(path))
-    ours = reffiles.crds_parameters(make_exposure(), header)
+    ours = crds_lookup.crds_parameters(make_exposure(), header)
     theirs = datamodels.RampModel(path).get_crds_parameters()
     for key in (
         "meta.instrument.name",
@@ -727,7 +727,7 @@ def fake_crds(monkeypatch, answers, *, fail=None, context="jwst_1234.pmap"):
     ):
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setenv("CRDS_PATH", "/nonexistent/crds_cache")
-    monkeypatch.setattr(reffiles, "crds_parameters", lambda exposure, header: {"meta.x": 1})
+    monkeypatch.setattr(crds_lookup, "crds_parameters", lambda exposure, header: {"meta.x": 1})
     return calls
 
 

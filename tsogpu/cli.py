@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
+from .clusters import CLUSTERS
 from .config import BACKENDS, REFTYPES, STEP_ORDER, PipelineConfig, load_toml, parse_size
 from .errors import ConfigError, TsogpuError
 
@@ -374,7 +375,7 @@ def _add_batch_parser(sub):
     c = p.add_argument_group("cluster")
     c.add_argument(
         "--cluster",
-        choices=("local", "slurm", "cuda"),
+        choices=CLUSTERS,
         default=None,
         help="local: worker processes on this machine (default); slurm: jobs through "
         "dask-jobqueue; cuda: one worker per GPU through dask-cuda",
@@ -385,7 +386,7 @@ def _add_batch_parser(sub):
     c.add_argument("--gpus", metavar="LIST", help="GPUs for --cluster cuda, e.g. 0,1 (default all)")
     c.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler")
     c.add_argument("--dashboard", metavar="ADDRESS", help="serve Dask's dashboard, e.g. :8787")
-    from .batch import SlurmOptions
+    from .clusters import SlurmOptions
 
     d = SlurmOptions()
     s = p.add_argument_group("slurm (--cluster slurm)")
@@ -432,7 +433,7 @@ Clusters (pip install 'tsogpu[dask]'): local worker processes, one thread each, 
 
 
 def cmd_batch(args):
-    from . import batch
+    from . import batch, clusters
     from .memory import usable_cores
 
     cluster = args.cluster or ("cuda" if args.gpus else "local")
@@ -447,11 +448,11 @@ def cmd_batch(args):
             raise ConfigError(f"{option} must be a positive integer, got {value}")
     # distributed logs every worker's start and stop; a failure is in the summary anyway.
     # Its import sets its loggers' levels, so they are set here after it.
-    batch.require("distributed")
+    clusters.require("distributed")
     quiet_level = logging.INFO if args.verbose else logging.CRITICAL
     for name in ("distributed", "dask_jobqueue", "dask_cuda"):
         logging.getLogger(name).setLevel(quiet_level)
-    config = batch.batch_config(make_config(args), cluster, args.workers, args.scheduler)
+    config = clusters.batch_config(make_config(args), cluster, args.workers, args.scheduler)
     paths, exposures, warnings = batch.group_exposures(batch.expand_inputs(args.inputs))
     for warning in warnings:
         log.warning("%s", warning)
@@ -464,7 +465,7 @@ def cmd_batch(args):
         "jobs": args.slurm_jobs,
         "extra": tuple(args.slurm_extra),
     }
-    slurm = batch.SlurmOptions(**{k: v for k, v in given.items() if v is not None})
+    slurm = clusters.SlurmOptions(**{k: v for k, v in given.items() if v is not None})
     if args.scheduler:
         where = f"the scheduler at {args.scheduler}"
     elif cluster == "local":
@@ -479,7 +480,7 @@ def cmd_batch(args):
         if not args.quiet:
             print(batch.format_progress(done, total, result), file=sys.stderr, flush=True)
 
-    with batch.connect(
+    with clusters.connect(
         cluster,
         workers=args.workers,
         scheduler=args.scheduler,
