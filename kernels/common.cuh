@@ -8,8 +8,8 @@
 //     TSO_FOR_EACH loop runs over every index, split over the cores by OpenMP when built
 //     with -fopenmp.
 // Per-element math lives in TSO_HD functions (in the *.cuh headers, or at the top of a step's
-// .cu file where only that file uses them), so both builds run the
-// same operations in the same order as the NumPy backend (tsogpu/algorithms/).
+// .cu file where only that file uses them), so both builds run the same operations in the
+// same order as the NumPy backend (tsogpu/algorithms/).
 //
 // Types: no <stdint.h> under NVRTC, so plain C types: unsigned char (GROUPDQ), unsigned int
 // (PIXELDQ), unsigned short (raw uint16 ramps), long long (indices and sizes).
@@ -35,8 +35,9 @@ TSO_HD double tso_nan(void) {
 #define TSO_HD static inline
 #define TSO_KERNEL extern "C"
 #if defined(_OPENMP)
-// the native CPU backend (tsogpu/launchers/host_build.py, -fopenmp): the indices split over the
-// cores; every index writes only its own outputs (no atomics anywhere), so the split changes no result
+// the native CPU backend (tsogpu/launchers/host_build.py, -fopenmp): the indices split over
+// the cores; every index writes only its own outputs (no atomics anywhere), so the split
+// changes no result
 static int tso_nthreads = 1;  // set by tso_set_threads, for every calling thread alike
 extern "C" int tso_set_threads(int n) {
     if (n > 0) tso_nthreads = n;

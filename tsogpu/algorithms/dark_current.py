@@ -32,6 +32,12 @@ import numpy as np
 from .. import dq
 
 
+def jwst_skips(nframes, groupgap, dark_nframes, dark_groupgap):
+    """Whether jwst skips the step: the dark's NFRAMES or GROUPGAP is larger than the
+    science's."""
+    return dark_nframes > nframes or dark_groupgap > groupgap
+
+
 def extrapolated_groups(ngroups, nframes, groupgap, dark_ngroups, dark_nframes, dark_groupgap):
     """The groups stcal appends to the dark (0: none), once the dark is checked to cover the
     science's ``ngroups`` groups.
@@ -117,7 +123,7 @@ def subtract_dark(data, pixeldq, dark, dark_dq, *, nframes, groupgap, dark_nfram
     (data, pixeldq) : float32 (nints, ngroups, ny, nx) and uint32 (ny, nx), new arrays;
         or None where jwst skips the step (dark NFRAMES or GROUPGAP larger than the science).
     """
-    if dark_nframes > nframes or dark_groupgap > groupgap:
+    if jwst_skips(nframes, groupgap, dark_nframes, dark_groupgap):
         return None
     ngroups = data.shape[1]
     per_group = prepare_dark(dark, ngroups, nframes, groupgap, dark_nframes, dark_groupgap)

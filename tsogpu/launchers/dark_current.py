@@ -56,7 +56,7 @@ def subtract_dark(
 ):
     """``tsogpu.algorithms.dark_current.subtract_dark``: (data, pixeldq), or None where jwst
     skips the step. ``average_dark_current`` stays on the host (NumPy)."""
-    if dark_nframes > nframes or dark_groupgap > groupgap:
+    if dark_current.jwst_skips(nframes, groupgap, dark_nframes, dark_groupgap):
         return None
     data = contiguous(k, data, np.float32)
     ngroups = data.shape[1]

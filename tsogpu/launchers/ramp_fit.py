@@ -61,16 +61,13 @@ def fit_ramps(
     one_group_time = (np.float64(nframes) + 1.0) * tf / 2.0
     sqrt2n = np.sqrt(np.float64(2.0 * nframes))
 
-    def c(a, dtype):
-        return contiguous(k, a, dtype)
-
     dark = (
         xp.zeros(npix, dtype=xp.float32)
         if average_dark_current is None
-        else c(average_dark_current, xp.float32)
+        else contiguous(k, average_dark_current, xp.float32)
     )
     has_zf = zeroframe is not None
-    zf = c(zeroframe, xp.float32) if has_zf else xp.zeros(1, dtype=xp.float32)
+    zf = contiguous(k, zeroframe, xp.float32) if has_zf else xp.zeros(1, dtype=xp.float32)
 
     cube = (nints, ny, nx)
     image = (ny, nx)
@@ -85,11 +82,11 @@ def fit_ramps(
     k.launch(
         "tso_rf_fit_pixels",
         npix,
-        c(data, xp.float32),
-        c(groupdq, xp.uint8),
-        c(pixeldq, xp.uint32),
-        c(gain, xp.float32),
-        c(readnoise, xp.float32),
+        contiguous(k, data, xp.float32),
+        contiguous(k, groupdq, xp.uint8),
+        contiguous(k, pixeldq, xp.uint32),
+        contiguous(k, gain, xp.float32),
+        contiguous(k, readnoise, xp.float32),
         dark,
         zf,
         *ri,

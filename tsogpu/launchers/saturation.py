@@ -10,7 +10,7 @@ factors).
 
 import numpy as np
 
-from ..algorithms.saturation import mean_reads, read_pattern
+from ..algorithms.saturation import dilutions, mean_reads, read_pattern
 from .marshal import contiguous, dqv, i64
 
 
@@ -93,12 +93,10 @@ def flag_saturation(
     if use_readpatt:
         pattern = read_pattern(ngroups, nframes)
         mean_read = mean_reads(pattern)
-        # 3. backward pass: dilution per group (float64, host), groups with dilution 1 skipped
-        dilution = np.ones(ngroups, dtype=np.float64)
-        active = np.zeros(ngroups, dtype=np.uint8)
-        for g in range(ngroups - 1):
-            dilution[g] = mean_read[g] / np.float64(pattern[g][-1])
-            active[g] = dilution[g] != 1.0
+        # 3. backward pass: groups 0..ngroups-2 whose dilution is not 1
+        dilution = dilutions(pattern)
+        active = (dilution != 1.0).astype(np.uint8)
+        active[ngroups - 1 :] = 0  # the last group has no next group
         if active.any():
             partial = xp.empty(data.shape, dtype=np.uint8)
             k.launch(
