@@ -211,19 +211,19 @@ def ulps(a, b):
 def main():
     import cupy as cp
 
-    from tsogpu.cuda import loader
-    from tsogpu.cuda.backend import KernelOps
+    from tsogpu.backends.kernel_ops import KernelOps
+    from tsogpu.launchers import cuda_build
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", nargs="+", default=["nrs_bots:800x20", "niriss_soss:100x9"])
     ap.add_argument("--check-ints", type=int, default=6)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu_chain.json"))
     args = ap.parse_args()
-    ok, device = loader.available()
+    ok, device = cuda_build.available()
     if not ok:
         raise SystemExit(f"no GPU: {device}")
     config = PipelineConfig(backend="cupy")
-    timed = TimedKernels(loader.DeviceKernels())
+    timed = TimedKernels(cuda_build.DeviceKernels())
     ops = KernelOps(timed)
     bw = copy_bandwidth(cp)
     print(f"{device}: device-to-device copy {bw / 1e12:.2f} TB/s")

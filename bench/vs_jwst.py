@@ -68,9 +68,9 @@ def main():
     ap.add_argument("--backends", nargs="+", default=["numpy", "native"])
     args = ap.parse_args()
     if "native" in args.backends:
-        from tsogpu import native
+        from tsogpu.launchers import host_build
 
-        native.kernels()  # compile once, outside the timings
+        host_build.kernels()  # compile once, outside the timings
     results = Path(__file__).parent / "results" / "vs_jwst.json"
     earlier = {}
     if args.reuse_jwst and results.exists():

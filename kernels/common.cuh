@@ -2,12 +2,14 @@
 //
 // Every *.cu file in kernels/ includes this first. The same sources compile two ways:
 //   - on the device, through CuPy's RawModule (NVRTC) or nvcc, with --fmad=false
-//     --prec-div=true --prec-sqrt=true (tsogpu/cuda/sources.py, .ci/run);
-//   - on the host, with g++ -x c++ -ffp-contract=off (tsogpu/native.py: the native CPU backend,
-//     and the test suite): a kernel is then a plain function whose TSO_FOR_EACH loop runs over
-//     every index, split over the cores by OpenMP when built with -fopenmp.
-// Per-element math lives in TSO_HD functions in the *.cuh headers, so both builds run the
-// same operations in the same order as the NumPy backend (tsogpu/algorithms/).
+//     --prec-div=true --prec-sqrt=true (tsogpu/launchers/sources.py, .ci/run);
+//   - on the host, with g++ -x c++ -ffp-contract=off (tsogpu/launchers/host_build.py: the
+//     native CPU backend, and the test suite): a kernel is then a plain function whose
+//     TSO_FOR_EACH loop runs over every index, split over the cores by OpenMP when built
+//     with -fopenmp.
+// Per-element math lives in TSO_HD functions (in the *.cuh headers, or at the top of a step's
+// .cu file where only that file uses them), so both builds run the same operations in the
+// same order as the NumPy backend (tsogpu/algorithms/).
 //
 // Types: no <stdint.h> under NVRTC, so plain C types: unsigned char (GROUPDQ), unsigned int
 // (PIXELDQ), unsigned short (raw uint16 ramps), long long (indices and sizes).
@@ -33,8 +35,9 @@ TSO_HD double tso_nan(void) {
 #define TSO_HD static inline
 #define TSO_KERNEL extern "C"
 #if defined(_OPENMP)
-// the native CPU backend (tsogpu/native.py, -fopenmp): the indices split over the cores; every
-// index writes only its own outputs (no atomics anywhere), so the split changes no result
+// the native CPU backend (tsogpu/launchers/host_build.py, -fopenmp): the indices split over
+// the cores; every index writes only its own outputs (no atomics anywhere), so the split
+// changes no result
 static int tso_nthreads = 1;  // set by tso_set_threads, for every calling thread alike
 extern "C" int tso_set_threads(int n) {
     if (n > 0) tso_nthreads = n;
@@ -297,7 +300,7 @@ TSO_HD T tso_select(T* a, long long s, long long n, long long k) {
 
 // DQ values are kernel arguments, never literals: every kernel that tests or sets a flag takes
 // `const unsigned int* dqv`, an array of the values below in this order, built from
-// tsogpu/dq.py by tsogpu.cuda.sources.dq_values() (a test checks the two lists agree).
+// tsogpu/dq.py by tsogpu.launchers.sources.dq_values() (a test checks the two lists agree).
 enum TsoDq {
     DQ_DO_NOT_USE = 0,
     DQ_SATURATED,

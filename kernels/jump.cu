@@ -1,6 +1,6 @@
 // Jump detection (NIR two-point differences): tsogpu/algorithms/jump.py detect_jumps, which
 // mirrors stcal 1.20 jump/jump.py detect_jumps_data + jump/twopoint_difference.py find_crs as
-// jwst 3.0 runs them. Launched by tsogpu/cuda/jump.py in this order:
+// jwst 3.0 runs them. Launched by tsogpu/launchers/jump.py in this order:
 //
 //   tso_jp_plane_all      whole-plane tests (all_dnu_planes, the sigma-clip plane test)
 //   tso_jp_pixel_setup    bad gain -> PIXELDQ, rn_e**2 / nframes

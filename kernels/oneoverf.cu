@@ -1,5 +1,5 @@
 // Sky-pixel reference correction (refpix.sky_method, docs/options.md); launchers in
-// tsogpu/cuda/oneoverf.py.
+// tsogpu/launchers/oneoverf.py.
 //
 // Mirrors tsogpu/algorithms/oneoverf.py: label_medians (one thread per plane and label: the
 // label's sky values, or an image's values at those pixels, gathered into scratch,

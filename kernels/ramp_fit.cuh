@@ -16,7 +16,7 @@
 #pragma once
 
 // Groups per integration the median-rate buffer holds (the launcher checks NGROUPS against
-// it: tsogpu/cuda/ramp_fit.py RF_MAX_GROUPS).
+// it: tsogpu/launchers/ramp_fit.py RF_MAX_GROUPS).
 #define RF_MAX_GROUPS 512
 // slope_fitter.c: LARGE_VARIANCE_THRESHOLD
 #define RF_LARGE_VARIANCE_THRESHOLD 1.0e6

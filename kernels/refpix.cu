@@ -1,5 +1,5 @@
 // refpix: reference-pixel correction (tsogpu/algorithms/refpix.py: correct_refpix; jwst
-// refpix/reference_pixels.py, median algorithm). Launched by tsogpu/cuda/refpix.py.
+// refpix/reference_pixels.py, median algorithm). Launched by tsogpu/launchers/refpix.py.
 //
 // A "plane" is one (integration, group) frame of the ramp, or one ZEROFRAME frame, (ny, nx)
 // float32 in the DMS frame; planes are numbered in jwst's order (integrations, then groups).

@@ -1,5 +1,5 @@
 // Time-domain jump detection (exoTEDRF's running median across integrations):
-// tsogpu/algorithms/tdjump.py flag_time_domain, launched by tsogpu/cuda/tdjump.py.
+// tsogpu/algorithms/tdjump.py flag_time_domain, launched by tsogpu/launchers/tdjump.py.
 //
 // One thread per (difference d, pixel p), item j = d * npix + p, in batches [j0, j0 + nb).
 // Layouts: data/groupdq (nints, ngroups, npix); sample (i, g, p) is (i * ngroups + g) * npix

@@ -37,8 +37,9 @@ def simulated(tmp_path_factory):
 class KernelBackend:
     """Where a kernel test runs: ``launch(name, n, *args)``, with ``xp`` the array module.
 
-    ``host``: the kernels compiled by g++ (tsogpu/native.py), NumPy arrays; ``cuda``: the
-    same sources through CuPy on a GPU. One test body checks both against the NumPy backend.
+    ``host``: the kernels compiled by g++ (tsogpu/launchers/host_build.py), NumPy arrays;
+    ``cuda``: the same sources through CuPy on a GPU. One test body checks both against the
+    NumPy backend.
     """
 
     def __init__(self, name, launcher, xp):
@@ -57,12 +58,13 @@ class KernelBackend:
 
 @pytest.fixture(scope="session")
 def host_kernels(tmp_path_factory):
-    """The native backend's build (tsogpu/native.py), its loops split over 2 threads."""
-    from tsogpu import native
+    """The native backend's build (tsogpu/launchers/host_build.py), its loops split over 2
+    threads."""
+    from tsogpu.launchers import host_build
 
-    if native.compiler() is None:
+    if host_build.compiler() is None:
         pytest.skip("no C++ compiler to build the kernels for the host")
-    k = native.NativeKernels(native.build(tmp_path_factory.mktemp("kernels")))
+    k = host_build.NativeKernels(host_build.build(tmp_path_factory.mktemp("kernels")))
     k.set_threads(2)
     return KernelBackend("host", k, __import__("numpy"))
 
@@ -72,11 +74,11 @@ def kernels(request):
     """The kernels on the host build and, where there is a GPU, on the device."""
     if request.param == "host":
         return request.getfixturevalue("host_kernels")
-    from tsogpu.cuda import loader
+    from tsogpu.launchers import cuda_build
 
-    ok, why = loader.available()
+    ok, why = cuda_build.available()
     if not ok:
         pytest.skip(why)
     import cupy
 
-    return KernelBackend("cuda", loader.DeviceKernels(), cupy)
+    return KernelBackend("cuda", cuda_build.DeviceKernels(), cupy)

@@ -5,8 +5,8 @@ GPU machine the same bodies run through CuPy (the ``kernels`` fixture)."""
 import numpy as np
 import pytest
 
+from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.config import PipelineConfig, required_reftypes
-from tsogpu.cuda.backend import KernelOps
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
 from tsogpu.pipeline import run_segment

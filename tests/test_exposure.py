@@ -12,9 +12,9 @@ from astropy.io import fits
 from tsogpu import batch, exposure
 from tsogpu.algorithms import oneoverf, saturation
 from tsogpu.backends import NumpyOps
+from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
 from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
-from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
@@ -142,15 +142,15 @@ def test_first_pass_chunked_native_and_saved_are_identical(segments, shared, tmp
     config, sh = shared
     same_shared(exposure.first_pass(paths, config, name, tmp_path, chunk_ints=4), sh)
     same_shared(exposure.first_pass(paths, config, name, tmp_path, chunk_ints=1), sh)
-    from tsogpu import native
+    from tsogpu.launchers import host_build
 
-    ok, why = native.available()
+    ok, why = host_build.available()
     if ok:
         native_config = config.with_overrides(backend="native")
         same_shared(exposure.first_pass(paths, native_config, name, tmp_path), sh)
-    from tsogpu.cuda import loader
+    from tsogpu.launchers import cuda_build
 
-    if loader.available()[0]:
+    if cuda_build.available()[0]:
         same_shared(
             exposure.first_pass(paths, config.with_overrides(backend="cupy"), name, tmp_path), sh
         )

@@ -238,12 +238,12 @@ def test_pass_one_streams_and_says_where_its_time_went(segment, tmp_path, caplog
 
 @pytest.mark.gpu
 def test_streamed_equals_default_stream_on_the_gpu(segment, tmp_path, monkeypatch):
-    from tsogpu.cuda import loader
+    from tsogpu.launchers import cuda_build
 
-    ok, why = loader.available()
+    ok, why = cuda_build.available()
     if not ok:
         pytest.skip(why)
-    from tsogpu.cuda.backend import CudaLanes, CudaOps
+    from tsogpu.backends.kernel_ops import CudaLanes, CudaOps
 
     sim, config, *_, refs = segment
     ops = CudaOps.current()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tsogpu import dq
-from tsogpu.cuda import sources
+from tsogpu.launchers import sources
 
 
 def test_dq_order_matches_the_kernel_enum():

@@ -1,6 +1,6 @@
-"""Jump kernels (kernels/jump.cu, tsogpu/cuda/jump.py) against the NumPy backend, bit for bit.
+"""Jump kernels (kernels/jump.cu, tsogpu/launchers/jump.py) against the NumPy backend, bit for bit.
 
-Each case runs ``tsogpu.algorithms.jump.detect_jumps`` and ``tsogpu.cuda.jump.detect_jumps``
+Each case runs ``tsogpu.algorithms.jump.detect_jumps`` and ``tsogpu.launchers.jump.detect_jumps``
 on the same inputs and asserts GROUPDQ and PIXELDQ identical and every JumpResult field equal;
 the per-pixel median/sigma and the sigma-clip bounds are also compared directly, as float64
 bits, with the NumPy helpers they port.
@@ -16,7 +16,7 @@ from test_jump import CASES, TGROUP, _add_snowball, _ramp, _random_ramps
 from tsogpu import dq
 from tsogpu.algorithms import jump as ref
 from tsogpu.config import Jump
-from tsogpu.cuda import jump as cj
+from tsogpu.launchers import jump as cj
 
 JUMP, SAT, DNU = dq.JUMP_DET, dq.SATURATED, dq.DO_NOT_USE
 
@@ -241,7 +241,7 @@ def test_paths_are_the_ones_named():
     """The random cases reach the path their names say (so every path is exercised)."""
     want = {"iterative": "iterative", "single": "single", "sigma_clip": "sigclip"}
     for name, (nints, ngroups, _, _, _, kw) in ALL_CASES.items():
-        path = ref._choose_path(nints, ngroups, np.zeros((nints, ngroups), bool), Jump(**kw))
+        path = ref.choose_path(nints, ngroups, np.zeros((nints, ngroups), bool), Jump(**kw))
         for prefix, p in want.items():
             if name.startswith(prefix):
                 assert path == p, name

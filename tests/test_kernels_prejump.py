@@ -1,4 +1,5 @@
-"""kernels/prejump.cu (tsogpu/cuda/prejump.py) against the NumPy pre-jump steps, bit for bit.
+"""The pre-jump steps' kernels (kernels/<step>.cu, tsogpu/launchers/<step>.py) against the
+NumPy pre-jump steps, bit for bit.
 
 Each launcher runs on the same inputs as its NumPy function (tsogpu/algorithms/): random
 arrays over every branch, hand-built cases, and simulated segments of the three modes run
@@ -22,8 +23,15 @@ from tsogpu.algorithms import (
     saturation,
     superbias,
 )
-from tsogpu.cuda import prejump
 from tsogpu.errors import InputError
+from tsogpu.launchers import dark_current as kdark_current
+from tsogpu.launchers import dq_init as kdq_init
+from tsogpu.launchers import gain_scale as kgain_scale
+from tsogpu.launchers import group_scale as kgroup_scale
+from tsogpu.launchers import linearity as klinearity
+from tsogpu.launchers import saturation as ksaturation
+from tsogpu.launchers import sources
+from tsogpu.launchers import superbias as ksuperbias
 
 F32 = np.float32
 DNU = dq.DO_NOT_USE
@@ -126,7 +134,7 @@ def test_group_scale(kernels, k, nframes, divisor, shape):
     data = _specials(rng, rng.uniform(-1e5, 1e5, shape).astype(F32))
     data[rng.random(shape) < 0.05] = F32(3.4e38)  # overflows to inf when scaled up
     (d,) = _dev(kernels, data)
-    out = prejump.group_scale(k, d, nframes, divisor)
+    out = kgroup_scale.group_scale(k, d, nframes, divisor)
     _assert_same(kernels, out, group_scale.group_scale(data, nframes, divisor), "data")
     _assert_same(kernels, d, data, "input")
 
@@ -138,7 +146,7 @@ def test_dq_init(kernels, k, shape):
     pdq = rng.integers(0, 2**32, shape[2:], dtype=np.uint64).astype(np.uint32)
     mask = rng.integers(0, 2**32, shape[2:], dtype=np.uint64).astype(np.uint32)
     d = _dev(kernels, pdq, gdq, mask)
-    got = prejump.dq_init(k, *d)
+    got = kdq_init.dq_init(k, *d)
     want = dq_init.dq_init(pdq, gdq, mask)
     _assert_all_same(kernels, got, want, ("pixeldq", "groupdq"))
 
@@ -156,7 +164,7 @@ def test_gain_scale(kernels, k, factor, shape, variances):
     d = _dev(kernels, *arrays)
     with np.errstate(over="ignore"):  # float32(3e20**2) is inf in both
         want = gain_scale.gain_scale(*arrays, factor)
-        got = prejump.gain_scale(k, *d, factor)
+        got = kgain_scale.gain_scale(k, *d, factor)
     _assert_all_same(kernels, got, want, ("sci", "err", "var_poisson", "var_rnoise"))
     if variances == "empty":
         assert got[3] is d[3]
@@ -206,7 +214,7 @@ def _run_sat(kernels, k, data, gdq, pdq, thresh, sat_dq, **kw):
         if kw.get(name) is not None:
             (dkw[name],) = _dev(kernels, kw[name])
     before = [a.copy() for a in (data, gdq, pdq, thresh, sat_dq)]
-    got = prejump.flag_saturation(k, *d, **dkw)
+    got = ksaturation.flag_saturation(k, *d, **dkw)
     want = saturation.flag_saturation(data, gdq, pdq, thresh, sat_dq, **kw)
     _assert_all_same(kernels, got, want, ("groupdq", "pixeldq", "zeroframe"))
     for a, b in zip(d, before, strict=True):
@@ -219,8 +227,6 @@ def test_saturation_growth_kernel(kernels, half):
     """tso_pj_sat_grow_sat: SATURATED added where any pixel of the (2 half + 1)^2 box (clipped
     at the edges) has it; other bits kept. Rows wider than the host's column blocks, rows
     split between threads, and a box wider than its buffer's margin."""
-    from tsogpu.cuda import sources
-
     rng = np.random.default_rng(half)
     planes, ny, nx = 3, 5, 2500
     flags = rng.choice(np.array([0, SAT, DNU, SAT | DNU, 4], np.uint8), (planes, ny, nx),
@@ -347,7 +353,7 @@ def test_superbias(kernels, k, shape, with_zf):
     if with_zf:
         zf = _specials(rng, rng.uniform(0, 60000, (shape[0],) + shape[2:]).astype(F32), 0.1)
     d = _dev(kernels, data, pdq, bias, bdq, zf)
-    got = prejump.subtract_superbias(k, *d[:4], zeroframe=d[4])
+    got = ksuperbias.subtract_superbias(k, *d[:4], zeroframe=d[4])
     want = superbias.subtract_superbias(data, pdq, bias, bdq, zf)
     _assert_all_same(kernels, got, want, ("data", "pixeldq", "zeroframe"))
 
@@ -415,7 +421,7 @@ def test_linearity(kernels, k, shape, ncoeffs, ninv, nframes, with_inv, realisti
     d = _dev(kernels, data, gdq, pdq, coeffs, lin_dq, zf, inv)
     kw = dict(zeroframe=zf, inv_coeffs=inv, nframes=nframes)
     want = linearity.correct_linearity(data, gdq, pdq, coeffs, lin_dq, **kw)
-    got = prejump.correct_linearity(k, *d[:5], zeroframe=d[5], inv_coeffs=d[6], nframes=nframes)
+    got = klinearity.correct_linearity(k, *d[:5], zeroframe=d[5], inv_coeffs=d[6], nframes=nframes)
     _assert_all_same(kernels, got, want, ("data", "pixeldq", "zeroframe"))
     changed = want[0] != data
     assert changed.any()
@@ -429,7 +435,7 @@ def test_linearity_prepare_coefficients(kernels, k):
         coeffs = _coeffs(rng, ncoeffs, 9, 8, False)
         lin_dq = rng.choice(np.array([0, NLC, 5], np.uint32), (9, 8))
         pdq = rng.integers(0, 2**32, (9, 8), dtype=np.uint64).astype(np.uint32)
-        got = prejump.prepare_coefficients(k, *_dev(kernels, coeffs, lin_dq, pdq))
+        got = klinearity.prepare_coefficients(k, *_dev(kernels, coeffs, lin_dq, pdq))
         want = linearity.prepare_coefficients(coeffs, lin_dq, pdq)
         _assert_all_same(kernels, got, want, ("coeffs", "pixeldq"))
 
@@ -440,7 +446,7 @@ def test_linearity_read_level_needs_two_groups(kernels, k):
     data, gdq, pdq = _ramp(1, 1, 1, 1, 5.0)
     d = _dev(kernels, data, gdq, pdq, coeffs, pdq)
     with pytest.raises(InputError, match="ngroups"):
-        prejump.correct_linearity(k, *d, inv_coeffs=d[3], nframes=2)
+        klinearity.correct_linearity(k, *d, inv_coeffs=d[3], nframes=2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,15 +487,15 @@ def test_dark(kernels, k, nframes, groupgap, ngroups, dnf, dgg, ngd):
     kw = dict(nframes=nframes, groupgap=groupgap, dark_nframes=dnf, dark_groupgap=dgg)
     d = _dev(kernels, data, pdq, dark, ddq)
     want = dark_current.subtract_dark(data, pdq, dark, ddq, **kw)
-    got = prejump.subtract_dark(k, *d, **kw)
+    got = kdark_current.subtract_dark(k, *d, **kw)
     if want is None:
         assert got is None
         return
     _assert_all_same(kernels, got, want, ("data", "pixeldq"))
-    per_group = dark_current._prepare_dark(dark, ngroups, nframes, groupgap, dnf, dgg)
+    per_group = dark_current.prepare_dark(dark, ngroups, nframes, groupgap, dnf, dgg)
     _assert_same(
         kernels,
-        prejump.prepare_dark(k, d[2], ngroups, nframes, groupgap, dnf, dgg),
+        kdark_current.prepare_dark(k, d[2], ngroups, nframes, groupgap, dnf, dgg),
         per_group,
         "per-group dark",
     )
@@ -500,10 +506,17 @@ def test_dark_too_short_fails_alike(kernels, k):
     data, _, pdq = _ramp(1, 2, 2, 2, 100.0)
     dark = np.ones((3, 2, 2), F32)
     kw = dict(nframes=1, groupgap=3, dark_nframes=1, dark_groupgap=1)
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="the dark has 3 frames, too few for 2 groups"):
         dark_current.subtract_dark(data, pdq, dark, pdq, **kw)
-    with pytest.raises(IndexError):
-        prejump.subtract_dark(k, *_dev(kernels, data, pdq, dark, pdq), **kw)
+    with pytest.raises(IndexError, match="the dark has 3 frames, too few for 2 groups"):
+        kdark_current.subtract_dark(k, *_dev(kernels, data, pdq, dark, pdq), **kw)
+    # a one-group dark cannot be extrapolated (stcal reads dark[-2])
+    kw = dict(nframes=1, groupgap=0, dark_nframes=1, dark_groupgap=0)
+    dark = np.ones((1, 2, 2), F32)
+    with pytest.raises(IndexError, match="too few to extrapolate"):
+        dark_current.subtract_dark(data, pdq, dark, pdq, **kw)
+    with pytest.raises(IndexError, match="too few to extrapolate"):
+        kdark_current.subtract_dark(k, *_dev(kernels, data, pdq, dark, pdq), **kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -583,13 +596,13 @@ def test_simulated_segments(kernels, k, simulated, case):
         )
         arr = {} if ref is None else {n: dev(a) for n, a in ref.arrays.items()}
         if step == "group_scale":
-            got = {"data": prejump.group_scale(k, b["data"], exp.nframes, exp.frame_divisor)}
+            got = {"data": kgroup_scale.group_scale(k, b["data"], exp.nframes, exp.frame_divisor)}
         elif step == "dq_init":
-            p, g = prejump.dq_init(k, b["pixeldq"], b["groupdq"], arr["dq"])
+            p, g = kdq_init.dq_init(k, b["pixeldq"], b["groupdq"], arr["dq"])
             got = {"pixeldq": p, "groupdq": g}
         elif step == "saturation":
             params = config.params("saturation")
-            g, p, z = prejump.flag_saturation(
+            g, p, z = ksaturation.flag_saturation(
                 k,
                 b["data"],
                 b["groupdq"],
@@ -604,12 +617,12 @@ def test_simulated_segments(kernels, k, simulated, case):
             )
             got = {"groupdq": g, "pixeldq": p, "zeroframe": z}
         elif step == "superbias":
-            s, p, z = prejump.subtract_superbias(
+            s, p, z = ksuperbias.subtract_superbias(
                 k, b["data"], b["pixeldq"], arr["data"], arr["dq"], zeroframe=b["zeroframe"]
             )
             got = {"data": s, "pixeldq": p, "zeroframe": z}
         elif step == "linearity":
-            s, p, z = prejump.correct_linearity(
+            s, p, z = klinearity.correct_linearity(
                 k,
                 b["data"],
                 b["groupdq"],
@@ -622,7 +635,7 @@ def test_simulated_segments(kernels, k, simulated, case):
             )
             got = {"data": s, "pixeldq": p, "zeroframe": z}
         elif step == "dark_current":
-            s, p = prejump.subtract_dark(
+            s, p = kdark_current.subtract_dark(
                 k,
                 b["data"],
                 b["pixeldq"],

@@ -1,4 +1,4 @@
-"""ramp_fit kernels (kernels/ramp_fit.cu, tsogpu/cuda/ramp_fit.py) against the NumPy backend.
+"""ramp_fit kernels (kernels/ramp_fit.cu, tsogpu/launchers/ramp_fit.py) against the NumPy backend.
 
 Every array of ``rateints`` and ``rate`` must be bit-identical to
 ``tsogpu.algorithms.ramp_fit.fit_ramps``: DQ equal, floats equal as bits (so -0.0 != 0.0),
@@ -15,8 +15,8 @@ import pytest
 from tsogpu import dq
 from tsogpu.algorithms import ramp_fit as np_rf
 from tsogpu.config import RampFit
-from tsogpu.cuda import ramp_fit as cu_rf
-from tsogpu.cuda import sources
+from tsogpu.launchers import ramp_fit as cu_rf
+from tsogpu.launchers import sources
 
 DNU = dq.DO_NOT_USE
 SAT = dq.SATURATED
@@ -156,39 +156,6 @@ def test_weight_table(kernels):
         for c, p in enumerate(powers):
             want[length, c, :length] = _powf(w, p)
     _assert_same(got, want, "weights")
-
-
-def test_helpers(kernels):
-    rng = np.random.default_rng(5)
-    flags = np.array([0, DNU, SAT, JUMP, PERS, CL, PERS | JUMP, DNU | CL], np.uint8)
-    gdq = rng.choice(flags, size=(3, 6, 4, 5), p=[0.5, 0.1, 0.1, 0.1, 0.1, 0.04, 0.03, 0.03])
-    gdq = gdq.astype(np.uint8)
-    d = kernels.put(gdq)
-    for first, last in [(None, None), (1, 4), (-2, 3), (3, 3), (2, None), (None, 2), (0, 9)]:
-        _assert_same(
-            kernels.get(cu_rf.flag_group_range(kernels, d, first, last)),
-            np_rf.flag_group_range(gdq, first, last),
-            f"flag_group_range {first} {last}",
-        )
-    _assert_same(
-        kernels.get(cu_rf.suppress_one_good_group(kernels, d)),
-        np_rf.suppress_one_good_group(gdq),
-        "suppress_one_good_group",
-    )
-    np.testing.assert_array_equal(kernels.get(d), gdq)
-    rn = rng.uniform(0, 30, (7, 9)).astype(np.float32)
-    gain = rng.uniform(-1, 3, (7, 9)).astype(np.float32)
-    gain[0, :3] = [np.nan, 0.0, np.inf]
-    for nframes in (1, 2, 4, 5):
-        _assert_same(
-            kernels.get(cu_rf.ols_readnoise(kernels, kernels.put(rn), kernels.put(gain), nframes)),
-            np_rf.ols_readnoise(rn, gain, nframes),
-            f"ols_readnoise {nframes}",
-        )
-    sat = np.full((2, 3, 2, 2), SAT, np.uint8)
-    assert cu_rf.exposure_fully_saturated(kernels, kernels.put(sat)) is True
-    sat[1, 0, 1, 1] = JUMP
-    assert cu_rf.exposure_fully_saturated(kernels, kernels.put(sat)) is False
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""refpix kernels (kernels/refpix.cu, tsogpu/cuda/refpix.py) against the NumPy backend.
+"""refpix kernels (kernels/refpix.cu, tsogpu/launchers/refpix.py) against the NumPy backend.
 
 Every case runs ``tsogpu.algorithms.refpix.correct_refpix`` and the launcher on the same
 inputs and demands the same status, errors and float32 bits (on the device NaN payloads are
@@ -15,8 +15,8 @@ from test_refpix import _exposure, _mask_pixeldq  # the same geometries as the N
 from tsogpu import dq
 from tsogpu.algorithms import refpix
 from tsogpu.config import Refpix
-from tsogpu.cuda import refpix as cuda_refpix
 from tsogpu.errors import ConfigError, InputError
+from tsogpu.launchers import refpix as cuda_refpix
 
 DNU = dq.DO_NOT_USE
 REF = dq.REFERENCE_PIXEL

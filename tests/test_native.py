@@ -13,31 +13,31 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tsogpu import native
 from tsogpu.backends import select_backend
 from tsogpu.cli import main
 from tsogpu.config import PipelineConfig
 from tsogpu.errors import BackendError, ConfigError
+from tsogpu.launchers import host_build
 from tsogpu.memory import current_rss
 from tsogpu.pipeline.planning import plan_chunks
 
-pytestmark = pytest.mark.skipif(native.compiler() is None, reason="no C++ compiler")
+pytestmark = pytest.mark.skipif(host_build.compiler() is None, reason="no C++ compiler")
 
 
 def test_build_is_cached_by_source_and_leaves_nothing_behind(tmp_path):
-    lib = native.build(tmp_path)
+    lib = host_build.build(tmp_path)
     mtime = lib.stat().st_mtime_ns
-    assert native.build(tmp_path) == lib and lib.stat().st_mtime_ns == mtime  # not rebuilt
+    assert host_build.build(tmp_path) == lib and lib.stat().st_mtime_ns == mtime  # not rebuilt
     assert [p.name for p in tmp_path.iterdir()] == [lib.name]  # no temporary build folder
-    serial = native.build(tmp_path, openmp=False)
+    serial = host_build.build(tmp_path, openmp=False)
     assert serial != lib  # the flags are part of the hash
-    k = native.NativeKernels(lib)
+    k = host_build.NativeKernels(lib)
     assert k.set_threads(3) == 3 and k.set_threads(0) == 3  # 0 keeps the setting
-    assert native.NativeKernels(serial).set_threads(3) == 1
+    assert host_build.NativeKernels(serial).set_threads(3) == 1
 
 
 def test_kernels_refuse_python_numbers_and_strided_arrays(tmp_path):
-    k = native.NativeKernels(native.build(tmp_path))
+    k = host_build.NativeKernels(host_build.build(tmp_path))
     a = np.zeros((4, 4), np.uint16)
     out = np.zeros((4, 4), np.float32)
     with pytest.raises(TypeError, match="NumPy arrays and scalars"):
@@ -58,8 +58,8 @@ def _broken_compiler(tmp_path):
 
 def test_a_failing_compiler_is_a_clear_error(tmp_path, monkeypatch):
     cxx = _broken_compiler(tmp_path)
-    with pytest.raises(native.BuildError, match="internal compiler error"):
-        native.build(tmp_path / "cache", cxx=str(cxx))
+    with pytest.raises(host_build.BuildError, match="internal compiler error"):
+        host_build.build(tmp_path / "cache", cxx=str(cxx))
     assert not list((tmp_path / "cache").iterdir())  # no half-built library
     monkeypatch.setenv("CXX", str(cxx))
     monkeypatch.setenv("TSOGPU_CACHE", str(tmp_path / "cache"))
@@ -71,9 +71,9 @@ def test_a_failing_compiler_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_auto_without_gpu_takes_native_and_says_so(caplog):
-    from tsogpu.cuda import loader
+    from tsogpu.launchers import cuda_build
 
-    if loader.available()[0]:
+    if cuda_build.available()[0]:
         pytest.skip("a GPU is present: auto takes it")
     with caplog.at_level(logging.INFO, logger="tsogpu.backends"):
         assert select_backend("auto") == "native"

@@ -14,13 +14,14 @@ from astropy.io import fits
 
 from tsogpu import dq
 from tsogpu.algorithms import oneoverf
+from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
 from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
-from tsogpu.cuda import oneoverf as koneoverf
-from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.launchers import host_build
+from tsogpu.launchers import oneoverf as koneoverf
 from tsogpu.pipeline import run_segment
 from tsogpu.pipeline.chunked import run_chunked
 from tsogpu.pipeline.planning import Plan
@@ -259,7 +260,7 @@ def test_defaults_are_jwst(noisy):
     assert res.one_over_f is None and res.segment.trace_mask is None
 
 
-@pytest.mark.skipif(__import__("tsogpu.native").native.compiler() is None, reason="no C++ compiler")
+@pytest.mark.skipif(host_build.compiler() is None, reason="no C++ compiler")
 def test_cli_native_equals_numpy_and_writes_levels(noisy, tmp_path):
     sim = noisy[0]
     refs = [a for t, p in sim.refs.items() for a in ("--ref", f"{t}={p}")]

@@ -1,9 +1,9 @@
 """Saturation and group-flagging options beyond jwst (docs/options.md).
 
 Known truth on hand-built ramps and on simulated segments (the truth file's ``sat_group``),
-the kernels (kernels/options.cu, host build and, with a GPU, CuPy) against NumPy bit for bit,
-the whole chain in memory and in chunks on both backends, the configuration (TOML, --set,
-provenance) and the defaults leaving jwst's flags alone.
+the kernels (kernels/saturation.cu, kernels/dq_init.cu: host build and, with a GPU, CuPy)
+against NumPy bit for bit, the whole chain in memory and in chunks on both backends, the
+configuration (TOML, --set, provenance) and the defaults leaving jwst's flags alone.
 """
 
 import json
@@ -14,13 +14,15 @@ from astropy.io import fits
 
 from tsogpu import dq
 from tsogpu.algorithms import dq_init, saturation
+from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
 from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
-from tsogpu.cuda import options
-from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError, InputError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.launchers import dq_init as kdq_init
+from tsogpu.launchers import host_build
+from tsogpu.launchers import saturation as ksaturation
 from tsogpu.pipeline import run_segment
 from tsogpu.pipeline.chunked import run_chunked
 from tsogpu.pipeline.planning import Plan
@@ -134,21 +136,23 @@ def test_kernels_equal_numpy(kernels, shape):
     d = kernels.put(gdq)
     for col in (False, True):
         for before in (0, 1, 3):
-            got = options.extend_saturation(kernels, d, column_saturation=col, groups_before=before)
+            got = ksaturation.extend_saturation(
+                kernels, d, column_saturation=col, groups_before=before
+            )
             want = saturation.extend_saturation(gdq, column_saturation=col, groups_before=before)
             _same(kernels, got, want)
     for per in ("pixel", "column"):
         sat_map = saturation.saturation_map(gdq, per)
-        _same(kernels, options.saturation_map(kernels, d, per), sat_map)
-        got = options.apply_saturation_map(kernels, d, kernels.put(sat_map))
+        _same(kernels, ksaturation.saturation_map(kernels, d, per), sat_map)
+        got = ksaturation.apply_saturation_map(kernels, d, kernels.put(sat_map))
         _same(kernels, got, saturation.apply_saturation_map(gdq, sat_map))
     mask = rng.random(ngroups) < 0.4
-    _same(kernels, options.flag_groups(kernels, d, mask), dq_init.flag_groups(gdq, mask))
+    _same(kernels, kdq_init.flag_groups(kernels, d, mask), dq_init.flag_groups(gdq, mask))
     _same(kernels, d, gdq)  # input untouched
     thresh = rng.uniform(-1e5, 7e4, (ny, nx)).astype(np.float32)
     thresh.flat[:: max(1, thresh.size // 3)] = np.nan
     for fraction in (0.9, 0.8, 1.1, 1 / 3):
-        got = options.scale_thresholds(kernels, kernels.put(thresh), fraction)
+        got = ksaturation.scale_thresholds(kernels, kernels.put(thresh), fraction)
         _same(kernels, got, saturation.scale_thresholds(thresh, fraction))
 
 
@@ -304,7 +308,7 @@ def test_run_help_lists_the_options(capsys):
         assert name in text
 
 
-@pytest.mark.skipif(__import__("tsogpu.native").native.compiler() is None, reason="no C++ compiler")
+@pytest.mark.skipif(host_build.compiler() is None, reason="no C++ compiler")
 def test_cli_column_saturation_native_equals_numpy(bright, tmp_path):
     sim = bright[0]
     refs = [a for t, p in sim.refs.items() for a in ("--ref", f"{t}={p}")]

@@ -17,14 +17,13 @@ from astropy.io import fits
 
 from tsogpu import batch, dq, exposure
 from tsogpu.algorithms import superbias
+from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
 from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
-from tsogpu.cuda import options as koptions
-from tsogpu.cuda import prejump as kprejump
-from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError, InputError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.launchers import superbias as ksuperbias
 from tsogpu.pipeline import run_segment
 from tsogpu.pipeline.chunked import run_chunked
 from tsogpu.pipeline.planning import Plan
@@ -144,14 +143,14 @@ def test_kernels_equal_numpy(kernels):
     zeroframe[0, 0, :3] = -0.0
     want = superbias.scale_factors(data, gdq, pixeldq, bias, bias_dq, mask)
     assert np.isnan(want[2, 3]) and np.isfinite(want[:2]).all()
-    got = koptions.scale_factors(
+    got = ksuperbias.scale_factors(
         kernels, kernels.put(data), kernels.put(gdq), kernels.put(pixeldq), kernels.put(bias),
         kernels.put(bias_dq), mask,
     )  # fmt: skip
     _same(kernels, got, want)
     scale = superbias.applied_factors(want, "integration")
     want_sub = superbias.subtract_superbias(data, pixeldq, bias, bias_dq, zeroframe, scale)
-    got_sub = kprejump.subtract_superbias(
+    got_sub = ksuperbias.subtract_superbias(
         kernels, kernels.put(data), kernels.put(pixeldq), kernels.put(bias),
         kernels.put(bias_dq), kernels.put(zeroframe), scale,
     )  # fmt: skip

@@ -10,9 +10,9 @@ from product_digests import CASES, DIGESTS, run_case
 
 
 def _backends():
-    from tsogpu.cuda import loader
+    from tsogpu.launchers import cuda_build
 
-    gpu = pytest.mark.skipif(not loader.available()[0], reason="no usable GPU")
+    gpu = pytest.mark.skipif(not cuda_build.available()[0], reason="no usable GPU")
     return ["numpy", "native", pytest.param("cupy", marks=[pytest.mark.gpu, gpu])]
 
 

@@ -14,13 +14,13 @@ from astropy.io import fits
 from tsogpu import dq
 from tsogpu.algorithms.tdjump import flag_time_domain
 from tsogpu.backends import NumpyOps
+from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
 from tsogpu.config import Jump, PipelineConfig, from_dict, required_reftypes
-from tsogpu.cuda import tdjump as ctd
-from tsogpu.cuda.backend import KernelOps
 from tsogpu.errors import ConfigError
 from tsogpu.io.reffiles import load_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.launchers import tdjump as ctd
 from tsogpu.pipeline import run_segment
 from tsogpu.pipeline.chunked import run_chunked
 from tsogpu.pipeline.planning import Plan

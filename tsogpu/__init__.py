@@ -11,13 +11,13 @@ The public API (``__all__``; docs/api.md has each with an example):
 - :class:`PipelineConfig` and :func:`load_toml`: every parameter, one frozen dataclass per
   step (``tsogpu.config``), defaults as jwst's;
 - :func:`select_backend`: ``numpy | native | cupy | auto`` resolved, as ``--backend`` is;
-- :func:`simulate`: a synthetic segment with its reference files (no data needed);
 - the errors: :class:`TsogpuError` and its kinds, each also a built-in exception type.
 
 Importing tsogpu imports none of these modules: each loads on first use, so ``import
 tsogpu`` never imports CuPy, astropy or stdatamodels, and the array core runs where only
-NumPy is installed. The file side (:func:`run`, :func:`read_uncal`, :func:`simulate`) needs
-astropy and stdatamodels.
+NumPy is installed. The file side (:func:`run`, :func:`read_uncal`) needs astropy and
+stdatamodels, as does ``tsogpu.simulate.simulate`` (a synthetic segment with its reference
+files; not a name here, since ``tsogpu.simulate`` is its package).
 """
 
 import importlib
@@ -37,7 +37,6 @@ _HOMES = {
     "PipelineConfig": ("tsogpu.config", "PipelineConfig"),
     "load_toml": ("tsogpu.config", "load_toml"),
     "select_backend": ("tsogpu.backends", "select_backend"),
-    "simulate": ("tsogpu.simulate", "simulate"),
     "TsogpuError": ("tsogpu.errors", "TsogpuError"),
     "InputError": ("tsogpu.errors", "InputError"),
     "ReferenceFileError": ("tsogpu.errors", "ReferenceFileError"),

@@ -9,7 +9,7 @@ the device work at once, and at most three chunks are in flight.
 A ``lanes`` object says how the threads' work meets on the backend's device:
 :class:`HostLanes` where every stage runs on the host and is done when it returns (NumPy, the
 native build; the reader and writer threads still overlap), or
-``tsogpu.cuda.backend.CudaLanes`` (a CUDA stream per thread, an event after each chunk's
+``tsogpu.backends.kernel_ops.CudaLanes`` (a CUDA stream per thread, an event after each chunk's
 kernels). The same code runs either way, so the CPU tests exercise the ordering.
 
 NumPy only (no CuPy, no astropy).

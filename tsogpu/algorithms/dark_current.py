@@ -32,15 +32,47 @@ import numpy as np
 from .. import dq
 
 
-def _prepare_dark(dark, ngroups, nframes, groupgap, dark_nframes, dark_groupgap):
-    """The per-group dark stcal subtracts: shape (ngroups, ny, nx), float32 or float64."""
-    d = np.asarray(dark)
-    ngroups_d = d.shape[0]
+def jwst_skips(nframes, groupgap, dark_nframes, dark_groupgap):
+    """Whether jwst skips the step: the dark's NFRAMES or GROUPGAP is larger than the
+    science's."""
+    return dark_nframes > nframes or dark_groupgap > groupgap
+
+
+def extrapolated_groups(ngroups, nframes, groupgap, dark_ngroups, dark_nframes, dark_groupgap):
+    """The groups stcal appends to the dark (0: none), once the dark is checked to cover the
+    science's ``ngroups`` groups.
+
+    Both backends ask this before they prepare the dark. Raises IndexError where stcal fails
+    on an index past the end of the dark: a one-group dark to extrapolate (its ``dark[-2]``),
+    or a science group whose frame the (extrapolated) dark does not have.
+    """
     sci_total = ngroups * nframes + (ngroups - 1) * groupgap
-    drk_total = ngroups_d * dark_nframes + (ngroups_d - 1) * dark_groupgap
+    drk_total = dark_ngroups * dark_nframes + (dark_ngroups - 1) * dark_groupgap
+    n_new = 0
     if sci_total > drk_total:
         missing = sci_total - drk_total
         n_new = int(np.ceil((missing + dark_groupgap) / (dark_nframes + dark_groupgap)))
+        if dark_ngroups < 2:
+            raise IndexError(
+                f"the dark has {dark_ngroups} group, too few to extrapolate it to the "
+                f"science's {sci_total} frames (stcal reads its last two groups)"
+            )
+    frames = dark_ngroups + n_new
+    direct = nframes == dark_nframes and groupgap == dark_groupgap
+    last_start = (ngroups - 1) * (nframes + groupgap)
+    if (direct and ngroups > frames) or (not direct and nframes == 1 and last_start >= frames):
+        raise IndexError(
+            f"the dark has {frames} frames, too few for {ngroups} groups of NFRAMES={nframes} "
+            f"and GROUPGAP={groupgap}"
+        )
+    return n_new
+
+
+def prepare_dark(dark, ngroups, nframes, groupgap, dark_nframes, dark_groupgap):
+    """The per-group dark stcal subtracts: shape (ngroups, ny, nx), float32 or float64."""
+    d = np.asarray(dark)
+    n_new = extrapolated_groups(ngroups, nframes, groupgap, d.shape[0], dark_nframes, dark_groupgap)
+    if n_new:
         rate = np.subtract(d[-1], d[-2], dtype=np.float32)
         steps = np.arange(1, n_new + 1, dtype=np.float64)[:, None, None]
         new = steps * rate.astype(np.float64) + d[-1].astype(np.float64)
@@ -91,10 +123,10 @@ def subtract_dark(data, pixeldq, dark, dark_dq, *, nframes, groupgap, dark_nfram
     (data, pixeldq) : float32 (nints, ngroups, ny, nx) and uint32 (ny, nx), new arrays;
         or None where jwst skips the step (dark NFRAMES or GROUPGAP larger than the science).
     """
-    if dark_nframes > nframes or dark_groupgap > groupgap:
+    if jwst_skips(nframes, groupgap, dark_nframes, dark_groupgap):
         return None
     ngroups = data.shape[1]
-    per_group = _prepare_dark(dark, ngroups, nframes, groupgap, dark_nframes, dark_groupgap)
+    per_group = prepare_dark(dark, ngroups, nframes, groupgap, dark_nframes, dark_groupgap)
     new_pixeldq = np.bitwise_or(pixeldq, dark_dq, dtype=dq.PIXELDQ_DTYPE)
     new_data = np.empty_like(data, dtype=np.float32)
     for g in range(ngroups):

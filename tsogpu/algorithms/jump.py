@@ -68,7 +68,7 @@ _SAT = np.uint8(dq.SATURATED)
 _SAT_OR_DNU = np.uint8(dq.SATURATED | dq.DO_NOT_USE)
 
 # astropy.stats.sigma_clip default used by stcal
-_SIGCLIP_MAXITERS = 5
+SIGCLIP_MAXITERS = 5
 _SIGCLIP_TOL = 1e-9  # relative margin around a clipping bound (see _sigma_clip_mask)
 _SIGCLIP_BLOCK = 1 << 16  # values per block of columns
 
@@ -156,6 +156,14 @@ def frame_stats(all_dnu, gain):
     return FrameStats(all_dnu=all_dnu, gain_median=np.nanmedian(gain))
 
 
+def check_ngroups_total(ngroups, ngroups_total):
+    """Raise InputError where ``ngroups_total`` (when given) is not the data's ``ngroups``."""
+    if ngroups_total is not None and ngroups_total != ngroups:
+        raise InputError(
+            f"ngroups_total={ngroups_total} does not match the data's {ngroups} groups"
+        )
+
+
 def detect_jumps(
     data,
     groupdq,
@@ -202,10 +210,7 @@ def detect_jumps(
     """
     del groupgap  # not used by jump (stcal has no group-gap term)
     nints, ngroups, ny, nx = data.shape
-    if ngroups_total is not None and ngroups_total != ngroups:
-        raise InputError(
-            f"ngroups_total={ngroups_total} does not match the data's {ngroups} groups"
-        )
+    check_ngroups_total(ngroups, ngroups_total)
     gdq = np.array(groupdq, dtype=dq.GROUPDQ_DTYPE, copy=True)
     pdq = np.array(pixeldq, dtype=dq.PIXELDQ_DTYPE, copy=True)
     if ngroups <= 2:
@@ -305,7 +310,7 @@ def _two_point(data, gain, gdq, rn_e, params, nframes, frame, e1, n1, e2, n2):
     """
     nints, ngroups, ny, nx = data.shape
     ndiffs = (ngroups - 1) * nints
-    path = _choose_path(nints, ngroups, frame.all_dnu, params)
+    path = choose_path(nints, ngroups, frame.all_dnu, params)
     if path == "skip":
         return gdq, -99, np.zeros((ny, nx), np.int32), None
 
@@ -361,7 +366,7 @@ def _first_diffs(data, gain, gdq):
     return out
 
 
-def _choose_path(nints, ngroups, all_dnu, params):
+def choose_path(nints, ngroups, all_dnu, params):
     """'skip', 'sigclip', 'single' or 'iterative' (stcal groups_all_set_dnu + run_jump_detection).
 
     ``minimum_groups`` is 3 whatever the parameter says: stcal forces it when running as one
@@ -412,7 +417,7 @@ def _flag_sigma_clip(gdq, first_diffs, finite, params, frame):
         # one clip per pixel over (integration, difference), integration-major order
         values = first_diffs.reshape(nints * nd, ny * nx)
         valid = finite.reshape(nints * nd, ny * nx)
-    clipped = _sigma_clip_mask(values, valid, float(params.rejection_threshold), _SIGCLIP_MAXITERS)
+    clipped = _sigma_clip_mask(values, valid, float(params.rejection_threshold), SIGCLIP_MAXITERS)
     clipped = clipped.reshape(first_diffs.shape)
     # a finite difference has no SAT or DNU in its group (_first_diffs)
     gdq[:, 1:] |= (clipped & finite) * _JUMP

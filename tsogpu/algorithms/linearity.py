@@ -40,6 +40,20 @@ from ..errors import InputError
 from .saturation import mean_reads, read_pattern
 
 
+def read_level(inv_coeffs, nframes, ngroups):
+    """Whether the read-level path runs (jwst's rule: inverse coefficients and NFRAMES > 1).
+
+    Both backends ask this before they correct anything. Raises InputError where the read
+    level would run with fewer than 2 groups (stcal indexes group 1 unconditionally and raises
+    IndexError there).
+    """
+    if inv_coeffs is None or nframes <= 1:
+        return False
+    if ngroups < 2:
+        raise InputError(f"read-level linearity needs ngroups >= 2, got ngroups={ngroups}")
+    return True
+
+
 def prepare_coefficients(coeffs, lin_dq, pixeldq):
     """Replace unusable coefficients by the identity and flag them (stcal's rules).
 
@@ -109,9 +123,6 @@ def _correct_groups(data, groupdq, coeffs):
 def _correct_reads(data, groupdq, coeffs, inv_coeffs, nframes):
     """Read-level path for frame-averaged groups (stcal ``_linearity_correction_tile``)."""
     nints, ngroups, ny, nx = data.shape
-    if ngroups < 2:
-        # stcal indexes group 1 unconditionally and raises IndexError here.
-        raise InputError(f"read-level linearity needs ngroups >= 2, got ngroups={ngroups}")
     sat = dq.GROUPDQ_DTYPE(dq.SATURATED)
     pattern = read_pattern(ngroups, nframes)
     mean_read = mean_reads(pattern)
@@ -192,8 +203,9 @@ def correct_linearity(
     InputError
         Read-level path with fewer than 2 groups (stcal fails there too).
     """
+    reads = read_level(inv_coeffs, nframes, data.shape[1])
     lin, new_pixeldq = prepare_coefficients(coeffs, lin_dq, pixeldq)
-    if inv_coeffs is not None and nframes > 1:
+    if reads:
         inv, new_pixeldq = prepare_coefficients(inv_coeffs, lin_dq, new_pixeldq)
         new_data = _correct_reads(data, groupdq, lin, inv, nframes)
     else:

@@ -138,13 +138,13 @@ def flag_group_range(groupdq, firstgroup, lastgroup):
     ndarray of uint8, same shape; a new array.
     """
     out = groupdq.copy()
-    first, last = _group_range(groupdq.shape[1], firstgroup, lastgroup)
+    first, last = group_range(groupdq.shape[1], firstgroup, lastgroup)
     out[:, :first] |= _DNU8
     out[:, last + 1 :] |= _DNU8
     return out
 
 
-def _group_range(ngroups, firstgroup, lastgroup):
+def group_range(ngroups, firstgroup, lastgroup):
     """The groups [first, last] that ``set_groupdq`` leaves usable (see flag_group_range)."""
     if firstgroup is None and lastgroup is None:
         return 0, ngroups - 1
@@ -876,7 +876,7 @@ def fit_ramps(
     nints, ngroups, ny, nx = data.shape
     npix = ny * nx
     suppress = bool(params.suppress_one_group) and ngroups > 1
-    group_range = _group_range(ngroups, params.firstgroup, params.lastgroup)
+    usable_groups = group_range(ngroups, params.firstgroup, params.lastgroup)
 
     # The C code reads TGROUP and TFRAME through a float cast.
     tg = np.float64(np.float32(tgroup))
@@ -919,7 +919,7 @@ def fit_ramps(
     def blocks(pix):
         for i0 in range(0, nints, nb):
             ints = slice(i0, min(i0 + nb, nints))
-            blk = _load_block(flat_data, flat_gdq, flat_zf, ints, pix, group_range, suppress)
+            blk = _load_block(flat_data, flat_gdq, flat_zf, ints, pix, usable_groups, suppress)
             yield ints, blk
 
     with np.errstate(all="ignore"):

@@ -123,12 +123,12 @@ def correct_refpix(data, pixeldq, exposure, params, zeroframe=None, first_plane=
         return np.array(data, dtype=np.float32), new_zeroframe, SKIPPED
     is_subarray, (row_start, row_stop), (col_start, col_stop) = geometry
 
-    to_det = _frame_transform(exposure.fastaxis, exposure.slowaxis)
+    to_det = frame_transform(exposure.fastaxis, exposure.slowaxis)
     full_dq = _full_frame_pixeldq(
         pixeldq, exposure, is_subarray, (row_start, row_stop), (col_start, col_stop)
     )
     det_dq = to_det(full_dq)
-    window = _detector_window(to_det, (row_start, row_stop), (col_start, col_stop), full_dq.shape)
+    window = detector_window(to_det, (row_start, row_stop), (col_start, col_stop), full_dq.shape)
     (r0, r1), (c0, c1) = window
     window_dq = np.ascontiguousarray(det_dq[r0:r1, c0:c1])
 
@@ -224,7 +224,7 @@ def clipped_mean(values, siglimit):
     return np.mean(clipped)
 
 
-def _frame_transform(fastaxis, slowaxis):
+def frame_transform(fastaxis, slowaxis):
     """DMS -> detector view of the last two axes (jwst science_detector_frame_transform)."""
     fast = 1 if fastaxis > 0 else -1
     slow = 1 if slowaxis > 0 else -1
@@ -263,7 +263,7 @@ def _full_frame_pixeldq(pixeldq, exposure, is_subarray, rows, cols):
     return full
 
 
-def _detector_window(to_det, rows, cols, full_shape):
+def detector_window(to_det, rows, cols, full_shape):
     """Rows and columns that the DMS rectangle ``rows x cols`` occupies in the detector frame.
 
     Returns
@@ -276,6 +276,29 @@ def _detector_window(to_det, rows, cols, full_shape):
     det_rows = np.flatnonzero(det.any(axis=1))
     det_cols = np.flatnonzero(det.any(axis=0))
     return (int(det_rows[0]), int(det_rows[-1]) + 1), (int(det_cols[0]), int(det_cols[-1]) + 1)
+
+
+def check_parities(counts):
+    """Raise InputError unless both detector-column parities have reference pixels
+    (``counts``: how many each has; the subarray path with ``odd_even_columns``)."""
+    if any(n == 0 for n in counts):
+        raise InputError(
+            "refpix: reference pixels exist in only one detector-column parity; "
+            "jwst 3.0 fails on this input (odd_even_columns=True)"
+        )
+
+
+def uses_side_pixels(params):
+    """Whether the full-frame path uses the side reference pixels; raises ConfigError where
+    ``side_smoothing_length`` is below 2 then (jwst fails on it)."""
+    if not params.use_side_ref_pixels:
+        return False
+    if params.side_smoothing_length < 2:
+        raise ConfigError(
+            f"refpix.side_smoothing_length must be >= 2 when side reference pixels are "
+            f"used, got {params.side_smoothing_length} (jwst fails on it)"
+        )
+    return True
 
 
 def _usable(pixeldq):
@@ -300,11 +323,7 @@ def _subarray_corrector(window_dq, col0, params):
             (slice(even_start, None, 2), np.nonzero(is_ref & parity_cols[None, :])),
             (slice(1 - even_start, None, 2), np.nonzero(is_ref & ~parity_cols[None, :])),
         ]
-        if any(idx[0].size == 0 for _, idx in sets):
-            raise InputError(
-                "refpix: reference pixels exist in only one detector-column parity; "
-                "jwst 3.0 fails on this input (odd_even_columns=True)"
-            )
+        check_parities([idx[0].size for _, idx in sets])
     else:
         sets = [(slice(None), np.nonzero(is_ref))]
 
@@ -366,13 +385,8 @@ def _fullframe_corrector(window_dq, origin, full_shape, params, first_plane=True
     }
 
     side = None
-    if params.use_side_ref_pixels:
+    if uses_side_pixels(params):
         length = params.side_smoothing_length
-        if length < 2:
-            raise ConfigError(
-                f"refpix.side_smoothing_length must be >= 2 when side reference pixels are "
-                f"used, got {length} (jwst fails on it)"
-            )
         side = [
             _side_window(usable, (row0, col0), nrows_full, (lo, lo + REFPIX_WIDTH), length)
             for lo in (0, ncols_full - REFPIX_WIDTH)

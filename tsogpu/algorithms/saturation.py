@@ -69,6 +69,20 @@ def mean_reads(pattern):
     return np.array([np.float64(sum(reads)) / len(reads) for reads in pattern], dtype=np.float64)
 
 
+def dilutions(pattern):
+    """Per-group dilution factor of the backward pass, ``mean(reads) / last read`` (float64),
+    as stcal computes it; 1.0 means the group is not tested.
+
+    Returns
+    -------
+    ndarray of float64, shape (ngroups,)
+    """
+    mean_read = mean_reads(pattern)
+    return np.array(
+        [mean_read[g] / np.float64(reads[-1]) for g, reads in enumerate(pattern)], np.float64
+    )
+
+
 def grow(mask, n_pix):
     """Square dilation of a boolean image, clipped at the image edges.
 
@@ -173,9 +187,10 @@ def flag_saturation(
     # 3. backward pass for frame-averaged groups
     if pattern is not None:
         mean_read = mean_reads(pattern)
+        dilution_of = dilutions(pattern)
         thresh64 = thresh.astype(np.float64)
         for g in range(ngroups - 2, -1, -1):
-            dilution = mean_read[g] / np.float64(pattern[g][-1])
+            dilution = dilution_of[g]
             if dilution == 1.0:
                 continue
             dil = np.where(no_sat_check, np.float64(1.0), dilution)

@@ -25,15 +25,14 @@ def select_backend(name):
     """
     if name == "numpy":
         return "numpy"
-    from .. import native
-    from ..cuda import loader  # imports CuPy only inside available()
+    from ..launchers import cuda_build, host_build  # CuPy only inside available()
 
     if name == "native":
-        ok, what = native.available()
+        ok, what = host_build.available()
         if not ok:
             raise BackendError(f"--backend native: {what}; use --backend numpy")
         return "native"
-    ok, what = loader.available()
+    ok, what = cuda_build.available()
     if name == "cupy":
         if not ok:
             raise BackendError(f"--backend cupy: {what}; use --backend numpy")
@@ -41,7 +40,7 @@ def select_backend(name):
     if ok:
         log.info("backend auto: using the GPU, %s", what)
         return "cupy"
-    native_ok, native_what = native.available()
+    native_ok, native_what = host_build.available()
     if native_ok:
         log.info("backend auto: no GPU (%s); using the native CPU build", what)
         return "native"
@@ -55,9 +54,9 @@ def backend_ops(backend, threads=None):
     if backend == "numpy":
         return NumpyOps
     if backend == "native":
-        from .. import native
+        from .kernel_ops import native_ops
 
-        return native.ops(threads)
-    from ..cuda.backend import CudaOps
+        return native_ops(threads)
+    from .kernel_ops import CudaOps
 
     return CudaOps.current()

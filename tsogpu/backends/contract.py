@@ -38,7 +38,6 @@ MIRRORS = {
     "flag_time_domain": "tdjump.flag_time_domain",
     "all_dnu_planes": "jump.all_dnu_planes",
     "fit_ramps": "ramp_fit.fit_ramps",
-    "exposure_fully_saturated": "ramp_fit.exposure_fully_saturated",
     "gain_scale": "gain_scale.gain_scale",
 }
 
@@ -168,9 +167,6 @@ class Backend(Protocol):
         zeroframe=None,
     ):
         """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products)."""
-
-    def exposure_fully_saturated(self, groupdq):
-        """-> bool: group 0 SATURATED in every pixel of every integration."""
 
     def gain_scale(self, sci, err, var_poisson, var_rnoise, factor):
         """-> the four arrays times GAINFACT (variances times its square)."""

@@ -54,7 +54,6 @@ class NumpyOps:
     flag_time_domain = staticmethod(tdjump.flag_time_domain)
     all_dnu_planes = staticmethod(jump.all_dnu_planes)
     fit_ramps = staticmethod(ramp_fit.fit_ramps)
-    exposure_fully_saturated = staticmethod(ramp_fit.exposure_fully_saturated)
     gain_scale = staticmethod(gain_scale.gain_scale)
 
     @staticmethod

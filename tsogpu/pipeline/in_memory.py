@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..algorithms import oneoverf, superbias
+from ..algorithms import oneoverf, ramp_fit, superbias
 from ..backends import backend_ops, select_backend
 from ..config import PipelineConfig
 from ..segment import Segment
@@ -71,7 +71,8 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None)
     counts.add(0, run_jump(seg, refs, config, ops=ops), seg.groupdq)
     if on_step is not None and "jump" not in config.skip:
         on_step("jump", seg)
-    saturated = warn_if_saturated(seg.source, ops.exposure_fully_saturated(seg.groupdq))
+    first_groups = ops.to_host(seg.groupdq[:, :1])
+    saturated = warn_if_saturated(seg.source, ramp_fit.exposure_fully_saturated(first_groups))
     rateints, rate = fit_and_scale(seg, refs, config, saturated, ops)
     return Result(
         segment_to_host(seg, ops),

@@ -1,11 +1,11 @@
-"""Launcher of kernels/refpix.cu: the reference-pixel correction (median algorithm) on the device.
+"""Launcher of kernels/refpix.cu: the reference-pixel correction (median algorithm) on ``k``.
 
-``correct_refpix(k, ...)`` takes the kernels object ``k`` (``tsogpu.cuda.loader.DeviceKernels``,
-or the host build in the tests) and then the parameters of
-``tsogpu.algorithms.refpix.correct_refpix``, and returns what it returns, bit for bit (NaN
-payloads aside on the device). Host/array-code work is per exposure only: the geometry, the
-detector-frame PIXELDQ of the window and the gather lists of the reference sets (DMS offsets in
-jwst's order); every per-plane statistic and every pixel is computed by the kernels:
+``correct_refpix(k, ...)`` takes the kernels object ``k`` (``cuda_build.DeviceKernels``, or
+the host build) and then the parameters of ``tsogpu.algorithms.refpix.correct_refpix``, and
+returns what it returns, bit for bit (NaN payloads aside on the device). Host/array-code
+work is per exposure only: the geometry, the detector-frame PIXELDQ of the window and the
+gather lists of the reference sets (DMS offsets in jwst's order); every per-plane statistic
+and every pixel is computed by the kernels:
 
 * ``tso_rp_clipped_means``, one index per (plane, reference set): ``clipped_mean`` with
   NumPy's pairwise summation order, in float32 or, on jwst's float64 buffer, float64;
@@ -21,8 +21,7 @@ import numpy as np
 
 from .. import dq
 from ..algorithms import refpix as np_refpix
-from ..errors import ConfigError, InputError
-from . import sources
+from .marshal import contiguous, dqv
 
 # Scratch of tso_rp_clipped_means (one float per reference value per plane); the planes are
 # launched in batches that fit in it.
@@ -30,13 +29,8 @@ SCRATCH_BYTES = 64 * 2**20
 NEVER = np.iinfo(np.int64).max  # f64_from of a pass that never uses the float64 buffer
 
 
-def _c(k, a, dtype):
-    """``a`` as a C-contiguous device array of ``dtype`` (no copy when it already is one)."""
-    return k.xp.ascontiguousarray(k.xp.asarray(a, dtype=dtype))
-
-
 def _to_detector(a, fastaxis, slowaxis):
-    """``refpix._frame_transform``, with array methods only (NumPy or CuPy view)."""
+    """``refpix.frame_transform``, with array methods only (NumPy or CuPy view)."""
     fast = 1 if fastaxis > 0 else -1
     slow = 1 if slowaxis > 0 else -1
     if abs(fastaxis) == 1:
@@ -58,8 +52,8 @@ def correct_refpix(k, data, pixeldq, exposure, params, zeroframe=None, first_pla
     is_subarray, (row_start, row_stop), (col_start, col_stop) = geometry
 
     fast, slow = exposure.fastaxis, exposure.slowaxis
-    (r0, r1), (c0, c1) = np_refpix._detector_window(
-        np_refpix._frame_transform(fast, slow),
+    (r0, r1), (c0, c1) = np_refpix.detector_window(
+        np_refpix.frame_transform(fast, slow),
         (row_start, row_stop),
         (col_start, col_stop),
         (full, full),
@@ -67,7 +61,7 @@ def correct_refpix(k, data, pixeldq, exposure, params, zeroframe=None, first_pla
     dny, dnx = r1 - r0, c1 - c0
 
     # The window of _full_frame_pixeldq in the detector frame (the border outside is unused).
-    pdq = _c(k, pixeldq, np.uint32)
+    pdq = contiguous(k, pixeldq, np.uint32)
     if is_subarray and exposure.subarray in np_refpix.NRS_EDGELESS_SUBARRAYS:
         ref = np.uint32(dq.REFERENCE_PIXEL)
         pdq = pdq.copy()
@@ -88,10 +82,10 @@ def correct_refpix(k, data, pixeldq, exposure, params, zeroframe=None, first_pla
     # path: None (nothing to correct) or (sets, colgroup, namps, npar, side)
 
     out = xp.empty(data.shape, dtype=np.float32)
-    passes = [(_c(k, data, np.float32), out, nints * ngroups, False)]
+    passes = [(contiguous(k, data, np.float32), out, nints * ngroups, False)]
     do_zeroframe = zeroframe is not None and bool(exposure.zero_frame)
     if do_zeroframe:
-        passes.append((_c(k, zeroframe, np.float32), new_zeroframe, nints, True))
+        passes.append((contiguous(k, zeroframe, np.float32), new_zeroframe, nints, True))
 
     geometry = dict(ny=ny, nx=nx, fast=fast, slow=slow, dny=dny, dnx=dnx, r0=r0, c0=c0)
     for src, dst, nplanes, is_zf in passes:
@@ -123,7 +117,7 @@ def correct_refpix(k, data, pixeldq, exposure, params, zeroframe=None, first_pla
             k.launch(
                 "tso_rp_side_medians", nplanes * dny, src, np.int64(nplanes), np.int64(ny),
                 np.int64(nx), np.int32(fast), np.int32(slow), window_dq,
-                xp.asarray(sources.dq_values()), np.int64(dny), np.int64(dnx), np.int64(r0),
+                dqv(k), np.int64(dny), np.int64(dnx), np.int64(r0),
                 np.int64(c0), np.int64(full), np.int64(full),
                 np.int64(params.side_smoothing_length), refs, np.int64(nref), colgroup,
                 np.int64(f64_from), combined,
@@ -145,11 +139,7 @@ def _subarray_sets(xp, window_dq, usable, dms_offset, det_cols, col0, params):
         return [dms_offset[is_ref]], xp.zeros(det_cols.size, dtype=np.int32), None, 1, False
     even = (det_cols % 2) == 0  # parity_cols: the slice col0 % 2 :: 2 of window columns
     sets = [dms_offset[is_ref & even[None, :]], dms_offset[is_ref & ~even[None, :]]]
-    if any(s.size == 0 for s in sets):
-        raise InputError(
-            "refpix: reference pixels exist in only one detector-column parity; "
-            "jwst 3.0 fails on this input (odd_even_columns=True)"
-        )
+    np_refpix.check_parities([int(s.size) for s in sets])
     colgroup = xp.where(even, 0, 1).astype(np.int32)
     return sets, colgroup, None, 1, False
 
@@ -157,12 +147,7 @@ def _subarray_sets(xp, window_dq, usable, dms_offset, det_cols, col0, params):
 def _fullframe_sets(xp, usable, dms_offset, det_cols, row0, params):
     """``_fullframe_corrector``'s sets: ((amp * npar + parity) * 2 + edge) with edge 0 the
     bottom rows, 1 the top rows; ``colgroup`` = amp * npar + parity of each window column."""
-    side = bool(params.use_side_ref_pixels)
-    if side and params.side_smoothing_length < 2:
-        raise ConfigError(
-            f"refpix.side_smoothing_length must be >= 2 when side reference pixels are "
-            f"used, got {params.side_smoothing_length} (jwst fails on it)"
-        )
+    side = np_refpix.uses_side_pixels(params)
     full, width, amp_width = np_refpix.FULL_SIZE, np_refpix.REFPIX_WIDTH, np_refpix.AMPLIFIER_WIDTH
     npar = 2 if params.odd_even_columns else 1
     namps = full // amp_width

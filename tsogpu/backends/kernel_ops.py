@@ -1,33 +1,74 @@
-"""The CUDA backend's step functions: the pipeline's ``ops`` when the backend is cupy.
+"""The kernels' backends: the pipeline's ``ops`` on a build of the kernels.
 
-Each method has the signature of the NumPy function it replaces (``tsogpu.pipeline.NumpyOps``)
-and runs the launcher of the same name in ``tsogpu.cuda.<step>`` with this device's compiled
-kernels. Arrays are CuPy arrays on the current device; ``to_device`` moves a segment there
-once (its raw counts converted on the device) and ``to_host`` brings results back;
-``lanes`` gives ``tsogpu.flow.stream`` its CUDA streams.
+Each step method has the signature of the NumPy function it replaces
+(``tsogpu.pipeline.NumpyOps``) and runs the launcher of the same name in
+``tsogpu.launchers.<step>`` with one build of the kernels: ``CudaOps`` with this device's
+(CuPy arrays), ``native_ops`` with the host build (NumPy arrays). ``to_device`` moves a segment
+there once (its raw counts converted by a kernel) and ``to_host`` brings results back;
+``lanes`` gives ``tsogpu.flow.stream`` its CUDA streams or host threads.
 """
 
 import contextlib
+import inspect
+import os
+import threading
 from dataclasses import replace
 
 import numpy as np
 
 from .. import flow
-from ..segment import FILE_COUNTS
-from . import jump, loader, oneoverf, options, prejump, ramp_fit, refpix, tdjump
-
-# raw counts -> the kernel that makes them float32 (kernels/convert.cu)
-_CONVERT = {np.dtype(np.uint16): "tso_u16_to_f32", FILE_COUNTS: "tso_be16_to_f32"}
+from ..launchers import (
+    convert,
+    cuda_build,
+    dark_current,
+    gain_scale,
+    group_scale,
+    host_build,
+    jump,
+    linearity,
+    oneoverf,
+    ramp_fit,
+    refpix,
+    saturation,
+    superbias,
+    tdjump,
+)
+from ..launchers import dq_init as dq_init_launchers  # KernelOps.dq_init would shadow the name
 
 
 def _bound(launcher):
-    """A method that calls ``launcher(self.k, ...)``."""
+    """``launcher`` as a method that calls ``launcher(self.k, ...)``."""
+    return _Bound(launcher)
 
-    def method(self, *args, **kwargs):
-        return launcher(self.k, *args, **kwargs)
 
-    method.__name__, method.__doc__ = launcher.__name__, launcher.__doc__
-    return method
+class _Bound:
+    """A launcher bound to its ops' kernels: ``ops.name(...)`` calls ``launcher(ops.k, ...)``.
+
+    Both ``KernelOps.name`` and ``ops.name`` carry the launcher's name, docstring and
+    signature less its first parameter (``k``): the NumPy function's signature, which a
+    contract test compares.
+    """
+
+    def __init__(self, launcher):
+        self.launcher = launcher
+        self.__name__, self.__doc__ = launcher.__name__, launcher.__doc__
+        params = list(inspect.signature(launcher).parameters.values())
+        self.__signature__ = inspect.Signature(params[1:])
+
+    def __get__(self, ops, owner=None):
+        if ops is None:
+            return self
+        launcher, k = self.launcher, ops.k
+
+        def method(*args, **kwargs):
+            return launcher(k, *args, **kwargs)
+
+        method.__name__, method.__doc__ = self.__name__, self.__doc__
+        method.__signature__ = self.__signature__
+        return method
+
+    def __call__(self, ops, *args, **kwargs):
+        return self.launcher(ops.k, *args, **kwargs)
 
 
 class KernelOps:
@@ -58,27 +99,26 @@ class KernelOps:
         self._refs = {}  # id(host Reference) -> (it, its device copy)
 
     # ---- the steps (see the NumPy functions of the same names in tsogpu.algorithms)
-    group_scale = _bound(prejump.group_scale)
-    dq_init = _bound(prejump.dq_init)
-    flag_saturation = _bound(prejump.flag_saturation)
-    subtract_superbias = _bound(prejump.subtract_superbias)
+    group_scale = _bound(group_scale.group_scale)
+    dq_init = _bound(dq_init_launchers.dq_init)
+    flag_saturation = _bound(saturation.flag_saturation)
+    subtract_superbias = _bound(superbias.subtract_superbias)
     correct_refpix = _bound(refpix.correct_refpix)
-    correct_linearity = _bound(prejump.correct_linearity)
-    subtract_dark = _bound(prejump.subtract_dark)
+    correct_linearity = _bound(linearity.correct_linearity)
+    subtract_dark = _bound(dark_current.subtract_dark)
     detect_jumps = _bound(jump.detect_jumps)
     fit_ramps = _bound(ramp_fit.fit_ramps)
-    gain_scale = _bound(prejump.gain_scale)
+    gain_scale = _bound(gain_scale.gain_scale)
     # options beyond jwst (docs/options.md)
-    flag_groups = _bound(options.flag_groups)
-    scale_thresholds = _bound(options.scale_thresholds)
-    extend_saturation = _bound(options.extend_saturation)
-    saturation_map = _bound(options.saturation_map)
-    apply_saturation_map = _bound(options.apply_saturation_map)
+    flag_groups = _bound(dq_init_launchers.flag_groups)
+    scale_thresholds = _bound(saturation.scale_thresholds)
+    extend_saturation = _bound(saturation.extend_saturation)
+    saturation_map = _bound(saturation.saturation_map)
+    apply_saturation_map = _bound(saturation.apply_saturation_map)
     flag_time_domain = _bound(tdjump.flag_time_domain)
     correct_sky = _bound(oneoverf.correct_sky)
-    superbias_scale_factors = _bound(options.scale_factors)
+    superbias_scale_factors = _bound(superbias.scale_factors)
     all_dnu_planes = _bound(jump.all_dnu_planes)
-    exposure_fully_saturated = _bound(ramp_fit.exposure_fully_saturated)
 
     # ---- moving data
     def to_device(self, segment, refs):
@@ -88,17 +128,13 @@ class KernelOps:
         them) cross the bus as they are, 2 bytes a sample, and a kernel converts them; copies
         and kernels go on the current stream.
         """
-        xp = self.xp
         dev_refs = {t: None if r is None else self._resident(r) for t, r in refs.items()}
         if segment is None:
             return None, dev_refs
         data = segment.data
-        kernel = _CONVERT.get(data.dtype) if isinstance(data, np.ndarray) else None
-        if kernel is not None:
+        if isinstance(data, np.ndarray) and convert.converts(data.dtype):
             raw = self._put(np.ascontiguousarray(data).view(np.uint16))
-            out = xp.empty(raw.shape, xp.float32)
-            self.k.launch(kernel, raw.size, raw, out, np.int64(raw.size))
-            data = out
+            data = convert.ramps_to_float32(self.k, raw, data.dtype)
         else:
             data = self._put(data, np.float32)
         seg = replace(
@@ -154,9 +190,9 @@ class CudaOps(KernelOps):
     def __init__(self):
         import cupy
 
-        super().__init__(loader.DeviceKernels())
+        super().__init__(cuda_build.DeviceKernels())
         self.out_of_memory = (cupy.cuda.memory.OutOfMemoryError, MemoryError)
-        self.device = loader.available()[1]
+        self.device = cuda_build.available()[1]
 
     @staticmethod
     def memory_limit():
@@ -239,3 +275,23 @@ class CudaLanes:
 
     def seconds(self, start, end):
         return self._cupy.cuda.get_elapsed_time(start, end) / 1e3
+
+
+_LOCK = threading.Lock()
+_NATIVE = None  # this process's KernelOps on the host build
+
+
+def native_ops(threads=None):
+    """The pipeline's step functions on this process's host build of the kernels
+    (``KernelOps``), with each kernel split over ``threads`` cores (default: the usable
+    cores)."""
+    global _NATIVE
+    k = host_build.kernels()
+    with _LOCK:
+        if _NATIVE is None:
+            _NATIVE = KernelOps(k)
+            _NATIVE.name = "native"
+            version = host_build.compiler_version(host_build.compiler())
+            _NATIVE.device = f"cpu: host build of the kernels ({version}, OpenMP)"
+    _NATIVE.k.set_threads(threads or len(os.sched_getaffinity(0)))
+    return _NATIVE

@@ -43,7 +43,7 @@ class DeviceKernels:
 
     Arguments as the kernel declares them: CuPy arrays for pointers, NumPy scalars of the
     declared type (np.int64 for long long, np.float32 for float, ...) for values. The same
-    call runs a host-compiled kernel (tsogpu/native.py: NativeKernels).
+    call runs a host-compiled kernel (``host_build.NativeKernels``).
     """
 
     def __init__(self, defines=()):

@@ -1,61 +1,20 @@
 """ramp_fit (OLS_C) on the device: launchers of kernels/ramp_fit.cu.
 
-Each function mirrors the function of the same name in ``tsogpu/algorithms/ramp_fit.py``
+``fit_ramps`` mirrors the function of the same name in ``tsogpu/algorithms/ramp_fit.py``
 (same parameters after the kernels object ``k``, same results, as ``k.xp`` arrays), which
-follows stcal 1.20's ``slope_fitter.c``. ``fit_ramps`` runs one kernel thread per pixel
-(``tso_rf_fit_pixels``); the small helpers are exact array code.
+follows stcal 1.20's ``slope_fitter.c``: one kernel thread per pixel (``tso_rf_fit_pixels``),
+which applies the group range and the one-good-group suppression itself as it reads GROUPDQ.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import dq
-from ..algorithms.ramp_fit import RampFitResult, RateProduct, _group_range
-from . import sources
+from ..algorithms.ramp_fit import RampFitResult, RateProduct, group_range
+from .marshal import contiguous, dqv
 
 # kernels/ramp_fit.cuh: RF_MAX_GROUPS, the per-thread buffer of the median rate.
 RF_MAX_GROUPS = 512
-
-_DNU8 = np.uint8(dq.DO_NOT_USE)
-_SAT8 = np.uint8(dq.SATURATED)
-_NOT_PERS8 = np.uint8(~np.uint8(dq.PIXEL["PERSISTENCE"]))
-
-
-def flag_group_range(k, groupdq, firstgroup, lastgroup):
-    """OR DO_NOT_USE into groups outside [firstgroup, lastgroup] (jwst ``set_groupdq``).
-
-    Returns a new uint8 array, as ``tsogpu.algorithms.ramp_fit.flag_group_range``.
-    """
-    out = groupdq.copy()
-    first, last = _group_range(groupdq.shape[1], firstgroup, lastgroup)
-    if first > 0:
-        out[:, :first] |= _DNU8
-    if last + 1 < groupdq.shape[1]:
-        out[:, last + 1 :] |= _DNU8
-    return out
-
-
-def suppress_one_good_group(k, groupdq):
-    """DO_NOT_USE in every group of integrations with exactly one ``gdq & ~PERSISTENCE == 0``
-    group (stcal ``suppress_one_good_group_ramps``); a new uint8 array."""
-    xp = k.xp
-    ngood = ((groupdq & _NOT_PERS8) == 0).sum(axis=1)
-    mask = xp.where(ngood == 1, _DNU8, np.uint8(0)).astype(xp.uint8)
-    return groupdq | mask[:, None]
-
-
-def ols_readnoise(k, readnoise, gain, nframes):
-    """Per-read read noise in electrons: float32(float64(rn) * (float64(gain) / sqrt(2
-    NFRAMES))), as OLS_C's in-place ``readnoise_2d *= gain_2d / np.sqrt(2.0 * nframes)``."""
-    xp = k.xp
-    factor = gain.astype(xp.float64) / np.sqrt(np.float64(2.0 * nframes))
-    return (readnoise.astype(xp.float64) * factor).astype(xp.float32)
-
-
-def exposure_fully_saturated(k, groupdq):
-    """True when stcal returns no products: group 0 SATURATED in every pixel and integration."""
-    return bool(k.xp.all((groupdq[:, 0] & _SAT8) != 0))
 
 
 def fit_ramps(
@@ -94,7 +53,7 @@ def fit_ramps(
         )
     npix = ny * nx
     suppress = bool(params.suppress_one_group) and ngroups > 1
-    first, last = _group_range(ngroups, params.firstgroup, params.lastgroup)
+    first, last = group_range(ngroups, params.firstgroup, params.lastgroup)
 
     # The C code reads TGROUP and TFRAME through a float cast.
     tg = np.float64(np.float32(tgroup))
@@ -102,16 +61,13 @@ def fit_ramps(
     one_group_time = (np.float64(nframes) + 1.0) * tf / 2.0
     sqrt2n = np.sqrt(np.float64(2.0 * nframes))
 
-    def c(a, dtype):
-        return xp.ascontiguousarray(a, dtype=dtype)
-
     dark = (
         xp.zeros(npix, dtype=xp.float32)
         if average_dark_current is None
-        else c(average_dark_current, xp.float32)
+        else contiguous(k, average_dark_current, xp.float32)
     )
     has_zf = zeroframe is not None
-    zf = c(zeroframe, xp.float32) if has_zf else xp.zeros(1, dtype=xp.float32)
+    zf = contiguous(k, zeroframe, xp.float32) if has_zf else xp.zeros(1, dtype=xp.float32)
 
     cube = (nints, ny, nx)
     image = (ny, nx)
@@ -126,17 +82,17 @@ def fit_ramps(
     k.launch(
         "tso_rf_fit_pixels",
         npix,
-        c(data, xp.float32),
-        c(groupdq, xp.uint8),
-        c(pixeldq, xp.uint32),
-        c(gain, xp.float32),
-        c(readnoise, xp.float32),
+        contiguous(k, data, xp.float32),
+        contiguous(k, groupdq, xp.uint8),
+        contiguous(k, pixeldq, xp.uint32),
+        contiguous(k, gain, xp.float32),
+        contiguous(k, readnoise, xp.float32),
         dark,
         zf,
         *ri,
         *rt,
         weights,
-        xp.asarray(sources.dq_values()),
+        dqv(k),
         np.int64(nints),
         np.int64(ngroups),
         np.int64(npix),

@@ -6,7 +6,7 @@ first, then the parameters of the NumPy function of the same name. Inputs are ne
 import numpy as np
 
 from ..algorithms import oneoverf as alg
-from .prejump import _c, _dqv, _host, _i64
+from .marshal import contiguous, dqv, i64, to_host
 
 # Scratch for the gathered sky values, in float32 words: the (plane, label) items are taken
 # in batches that fit (an item needs as many words as its label's largest pixel count).
@@ -16,10 +16,10 @@ SCRATCH_WORDS = 1 << 24
 def label_medians(k, data, groupdq, sky, labels, nlabels, image=None):
     """``tsogpu.algorithms.oneoverf.label_medians``."""
     xp = k.xp
-    data = _c(k, data, np.float32)
-    gdq = _c(k, groupdq, np.uint8)
+    data = contiguous(k, data, np.float32)
+    gdq = contiguous(k, groupdq, np.uint8)
     nints, ngroups, ny, nx = data.shape
-    start, order = alg.members(_host(labels), nlabels)
+    start, order = alg.members(to_host(labels), nlabels)
     width = int(np.diff(start).max()) if nlabels else 0
     levels = xp.empty((nints, ngroups, nlabels), np.float32)
     items = nints * ngroups * nlabels
@@ -27,28 +27,28 @@ def label_medians(k, data, groupdq, sky, labels, nlabels, image=None):
         return levels
     nb = max(1, min(items, SCRATCH_WORDS // max(width, 1)))
     scratch = xp.empty(nb * max(width, 1), np.float32)
-    args = (data, gdq, _c(k, sky, np.uint8), xp.asarray(start), xp.asarray(order), _dqv(k))
+    args = (data, gdq, contiguous(k, sky, np.uint8), xp.asarray(start), xp.asarray(order), dqv(k))
     use_image = image is not None
-    image = _c(k, image, np.float32) if use_image else xp.zeros(1, np.float32)
-    args += (image, _i64(use_image))
+    image = contiguous(k, image, np.float32) if use_image else xp.zeros(1, np.float32)
+    args += (image, i64(use_image))
     for j0 in range(0, items, nb):
         n = min(nb, items - j0)
         k.launch(
-            "tso_oof_medians", n, *args, levels, scratch, _i64(nlabels), _i64(ny * nx),
-            _i64(width), _i64(j0), _i64(n),
+            "tso_oof_medians", n, *args, levels, scratch, i64(nlabels), i64(ny * nx),
+            i64(width), i64(j0), i64(n),
         )  # fmt: skip
     return levels
 
 
 def subtract_levels(k, data, labels, levels):
     """``tsogpu.algorithms.oneoverf.subtract_levels``."""
-    data = _c(k, data, np.float32)
-    levels = _c(k, levels, np.float32)
+    data = contiguous(k, data, np.float32)
+    levels = contiguous(k, levels, np.float32)
     ny, nx = data.shape[2:]
     out = k.xp.empty(data.shape, np.float32)
     k.launch(
-        "tso_oof_subtract", data.size, data, _c(k, labels, np.int32), levels, out,
-        _i64(levels.shape[-1]), _i64(ny * nx), _i64(data.size),
+        "tso_oof_subtract", data.size, data, contiguous(k, labels, np.int32), levels, out,
+        i64(levels.shape[-1]), i64(ny * nx), i64(data.size),
     )  # fmt: skip
     return out
 
@@ -56,7 +56,7 @@ def subtract_levels(k, data, labels, levels):
 def correct_sky(k, data, groupdq, pixeldq, exposure, method, trace_mask):
     """``tsogpu.algorithms.oneoverf.correct_sky`` (levels returned as arrays of ``k.xp``)."""
     lay = alg.layout(data.shape[2:], exposure)
-    sky = alg.sky_pixels(_host(pixeldq), trace_mask)
+    sky = alg.sky_pixels(to_host(pixeldq), trace_mask)
     nints, ngroups = data.shape[:2]
     offsets = None
     if method == "roeba":

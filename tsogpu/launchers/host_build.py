@@ -1,8 +1,9 @@
-"""The native CPU backend: the CUDA kernel sources compiled for the host by a C++ compiler.
+"""The kernels built for the host: the CUDA kernel sources compiled by a C++ compiler (the
+native CPU backend's kernels).
 
 ``kernels/common.cuh`` turns each kernel into a plain C++ function whose ``TSO_FOR_EACH``
 loop runs over every index, split over the cores with OpenMP (each index is independent, so
-the split cannot change a result). The whole module (``tsogpu.cuda.sources.module_source``,
+the split cannot change a result). The whole module (``tsogpu.launchers.sources.module_source``,
 the translation unit NVRTC compiles) is built once with ``-ffp-contract=off`` (no fused
 multiply-add, as ``--fmad=false`` on the device) into a shared library cached by the hash of
 its source, flags and compiler, and its kernels are called through ctypes, which releases the
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cuda.sources import module_source
+from .sources import module_source
 
 CXXFLAGS = ("-O3", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared")
 OPENMP = ("-fopenmp",)
@@ -65,7 +66,8 @@ def cache_dir():
     return Path(base) / "tsogpu"
 
 
-def _version(cxx):
+def compiler_version(cxx):
+    """The first line of ``cxx --version`` (``cxx`` itself where it says nothing)."""
     res = subprocess.run([cxx, "--version"], capture_output=True, text=True)
     return res.stdout.splitlines()[0] if res.returncode == 0 and res.stdout else cxx
 
@@ -82,7 +84,7 @@ def build(folder=None, openmp=True, cxx=None):
     flags = CXXFLAGS + (OPENMP if openmp else ())
     source = module_source()
     h = hashlib.sha256(source.encode())
-    h.update("\0".join(flags).encode() + _version(cxx).encode())
+    h.update("\0".join(flags).encode() + compiler_version(cxx).encode())
     folder = Path(folder) if folder is not None else cache_dir()
     lib = folder / f"kernels-{h.hexdigest()[:16]}.so"
     if lib.exists():
@@ -102,7 +104,7 @@ def build(folder=None, openmp=True, cxx=None):
 
 
 class NativeKernels:
-    """A host build, launched like ``tsogpu.cuda.loader.DeviceKernels``: ``launch(name, n,
+    """A host build, launched like ``tsogpu.launchers.cuda_build.DeviceKernels``: ``launch(name, n,
     *args)`` with NumPy arrays (C-contiguous) for pointers and NumPy scalars for values."""
 
     xp = np
@@ -157,22 +159,3 @@ def kernels():
         if cxx not in _BUILT:
             _BUILT[cxx] = NativeKernels(build(cxx=cxx))
         return _BUILT[cxx]
-
-
-def ops(threads=None):
-    """The pipeline's step functions on this process's host build (``KernelOps``), with each
-    kernel split over ``threads`` cores (default: the usable cores)."""
-    from .cuda.backend import KernelOps
-
-    global _OPS
-    k = kernels()
-    with _LOCK:
-        if _OPS is None:
-            _OPS = KernelOps(k)
-            _OPS.name = "native"
-            _OPS.device = f"cpu: host build of the kernels ({_version(compiler())}, OpenMP)"
-    _OPS.k.set_threads(threads or len(os.sched_getaffinity(0)))
-    return _OPS
-
-
-_OPS = None

@@ -11,15 +11,13 @@ import numpy as np
 
 from ..algorithms import jump as ref
 from ..algorithms.jump import JumpResult
-from ..errors import InputError
-from . import sources
-from .prejump import _host
+from . import marshal
+from .marshal import contiguous, to_host
 
 # Scratch for the per-pixel selections and per-column sigma clips, in float32 words: the
 # pixels (columns) are taken in batches that fit (a pixel needs nints * (ngroups - 1) words, a
 # sigma-clip column its number of values).
 SCRATCH_WORDS = 1 << 27
-_SIGCLIP_MAXITERS = ref._SIGCLIP_MAXITERS
 
 
 def _batches(xp, count, words_per_item):
@@ -43,8 +41,8 @@ def _planes(k, gdq, with_jump, dqv):
 
 def all_dnu_planes(k, groupdq):
     """``jump.all_dnu_planes`` on the device: (nints, ngroups) bool, DNU in every pixel."""
-    dqv = k.xp.asarray(sources.dq_values())
-    gdq = k.xp.ascontiguousarray(groupdq, dtype=k.xp.uint8)
+    dqv = marshal.dqv(k)
+    gdq = contiguous(k, groupdq, np.uint8)
     return _planes(k, gdq, False, dqv).astype(bool)
 
 
@@ -72,21 +70,18 @@ def detect_jumps(
     del groupgap  # not used by jump
     xp = k.xp
     nints, ngroups, ny, nx = data.shape
-    if ngroups_total is not None and ngroups_total != ngroups:
-        raise InputError(
-            f"ngroups_total={ngroups_total} does not match the data's {ngroups} groups"
-        )
+    ref.check_ngroups_total(ngroups, ngroups_total)
     gdq = xp.array(groupdq, dtype=xp.uint8, order="C", copy=True)
     pdq = xp.array(pixeldq, dtype=xp.uint32, order="C", copy=True)
     if ngroups <= 2:
         return JumpResult(gdq, pdq, None, None, "SKIPPED", 0, 0, xp.zeros(ny, xp.int64), None)
-    dqv = xp.asarray(sources.dq_values())
-    data = xp.ascontiguousarray(data, dtype=xp.float32)
-    gain = xp.ascontiguousarray(gain, dtype=xp.float32)
-    readnoise = xp.ascontiguousarray(readnoise, dtype=xp.float32)
+    dqv = marshal.dqv(k)
+    data = contiguous(k, data, np.float32)
+    gain = contiguous(k, gain, np.float32)
+    readnoise = contiguous(k, readnoise, np.float32)
     if frame is None:
-        all_dnu = _host(_planes(k, gdq, False, dqv)).astype(bool)
-        frame = ref.frame_stats(all_dnu, _host(gain))
+        all_dnu = to_host(_planes(k, gdq, False, dqv)).astype(bool)
+        frame = ref.frame_stats(all_dnu, to_host(gain))
 
     # bad gain -> PIXELDQ; rn_e**2 / nframes (float64), as jump._two_point forms it
     npix = ny * nx
@@ -112,10 +107,10 @@ def detect_jumps(
     if params.expand_large_events:
         # Snowballs stay on the host (scikit-image regions and ellipses, as stcal calls them):
         # GROUPDQ goes to the host, through the NumPy flag_snowballs, and back.
-        host, n_snowballs = ref.flag_snowballs(_host(gdq), params, tgroup=tgroup)
+        host, n_snowballs = ref.flag_snowballs(to_host(gdq), params, tgroup=tgroup)
         gdq = xp.ascontiguousarray(xp.asarray(host))
 
-    all_dnu_out = _host(_planes(k, gdq, False, dqv)).astype(bool)
+    all_dnu_out = to_host(_planes(k, gdq, False, dqv)).astype(bool)
     primecrs, extncrs = ref.cosmic_ray_rates(number_crs, n_snowballs, all_dnu_out, tgroup, npix)
     return JumpResult(
         gdq,
@@ -137,7 +132,7 @@ def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2):
     npix, nd = ny * nx, ngroups - 1
     nvals = nints * nd  # differences per pixel (stcal's ndiffs)
     ndiff = nvals * npix
-    path = ref._choose_path(nints, ngroups, frame.all_dnu, params)
+    path = ref.choose_path(nints, ngroups, frame.all_dnu, params)
     if path == "skip":
         return -99, xp.zeros((ny, nx), xp.int32), None
     i64 = np.int64
@@ -177,7 +172,7 @@ def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2):
         for c0, nb, scratch in _batches(xp, ncols, nrows):
             k.launch(
                 "tso_jp_sigclip_bounds", nb, diffs, lo, hi, i64(nrows), i64(ncols), nsigma,
-                i64(_SIGCLIP_MAXITERS), c0, nb, scratch,
+                i64(ref.SIGCLIP_MAXITERS), c0, nb, scratch,
             )  # fmt: skip
         k.launch(
             "tso_jp_sigclip_flag", ndiff, diffs, lo, hi, gdq, i64(ncols), i64(ngroups),
