@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tsogpu.config import PipelineConfig, required_reftypes
-from tsogpu.io.reffiles import load_references
+from tsogpu.config import PipelineConfig
+from tsogpu.io.reffiles import segment_references
 from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
 from tsogpu.pipeline import run_segment
 from tsogpu.simulate import LINE_OVERHEAD, PIXEL_TIME, simulate
@@ -65,9 +65,7 @@ def _run(sim, sets, mask=None):
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()}, skip={"jump"})
     config = config.with_overrides(sets=sets)
     exposure, _, _ = inspect_uncal(sim.uncal)
-    refs, _ = load_references(
-        exposure, required_reftypes(config), config.refs, header=read_primary_header(sim.uncal)
-    )
+    refs, _ = segment_references(sim.uncal, config)
     seg = read_uncal(sim.uncal)
     if mask is not None:
         seg.trace_mask = mask

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from tsogpu import dq
-from tsogpu.config import PipelineConfig, required_reftypes
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.config import PipelineConfig
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.pipeline import run_prejump
 from tsogpu.pipeline.steps import run_jump
 from tsogpu.simulate import simulate
@@ -86,9 +86,7 @@ def run(work, ngroups):
     )  # fmt: skip
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     exposure, _, _ = inspect_uncal(sim.uncal)
-    refs, _ = load_references(
-        exposure, required_reftypes(config), config.refs, header=read_primary_header(sim.uncal)
-    )
+    refs, _ = segment_references(sim.uncal, config)
     seg = run_prejump(read_uncal(sim.uncal), refs, config)
     truth = np.load(sim.truth)
     out = {}

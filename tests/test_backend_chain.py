@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tsogpu.backends.kernel_ops import KernelOps
-from tsogpu.config import PipelineConfig, required_reftypes
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.config import PipelineConfig
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.pipeline import run_segment
 from tsogpu.pipeline.chunked import run_chunked
 from tsogpu.pipeline.planning import Plan
@@ -44,9 +44,7 @@ def case(request, simulated):
     sim = simulated(mode, **CASES[name])
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     exposure, shape, _ = inspect_uncal(sim.uncal)
-    refs, _ = load_references(
-        exposure, required_reftypes(config), config.refs, header=read_primary_header(sim.uncal)
-    )
+    refs, _ = segment_references(sim.uncal, config)
     return sim, config, exposure, shape, refs, run_segment(read_uncal(sim.uncal), refs, config)
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from tsogpu.config import PipelineConfig, required_reftypes
+from tsogpu.config import PipelineConfig
 from tsogpu.errors import ConfigError
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.memory import current_rss
 from tsogpu.pipeline import process_file, run_segment
 from tsogpu.pipeline.chunked import run_chunked
@@ -29,9 +29,7 @@ def case(request, tmp_path_factory):
     sim = simulate(request.param, tmp_path_factory.mktemp(request.param), **kw)
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     exposure, shape, _ = inspect_uncal(sim.uncal)
-    refs, _ = load_references(
-        exposure, required_reftypes(config), config.refs, header=read_primary_header(sim.uncal)
-    )
+    refs, _ = segment_references(sim.uncal, config)
     whole = run_segment(read_uncal(sim.uncal), refs, config)
     return sim, config, exposure, shape, refs, whole
 

@@ -14,10 +14,10 @@ from tsogpu.algorithms import oneoverf, saturation
 from tsogpu.backends import NumpyOps
 from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
-from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
+from tsogpu.config import PipelineConfig, dump_toml, from_dict
 from tsogpu.errors import ConfigError
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.pipeline import process_file, run_prejump, run_segment
 from tsogpu.pipeline.chunked import run_chunked
 from tsogpu.pipeline.planning import Plan
@@ -62,9 +62,7 @@ def config_for(refs, sets=(), **kw):
 
 def load_refs(path, config):
     exp, _, _ = inspect_uncal(path)
-    return load_references(
-        exp, required_reftypes(config), config.refs, header=read_primary_header(path)
-    )[0]
+    return segment_references(path, config)[0]
 
 
 def truth_first(path, ngroups):

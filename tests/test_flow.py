@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from tsogpu.backends import NumpyOps
-from tsogpu.config import PipelineConfig, required_reftypes
+from tsogpu.config import PipelineConfig
 from tsogpu.flow import STAGES, HostLanes, stream
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.pipeline import run_segment
 from tsogpu.pipeline.chunked import run_chunked
 from tsogpu.pipeline.planning import Plan
@@ -200,9 +200,7 @@ def segment(simulated):
     sim = simulated("nircam_grism", nints=5, ngroups=5, ncols=64, seed=71, zeroframe=True)
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     exposure, shape, _ = inspect_uncal(sim.uncal)
-    refs, _ = load_references(
-        exposure, required_reftypes(config), config.refs, header=read_primary_header(sim.uncal)
-    )
+    refs, _ = segment_references(sim.uncal, config)
     return sim, config, exposure, shape, refs
 
 

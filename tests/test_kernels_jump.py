@@ -464,18 +464,15 @@ SIM = {
 
 @pytest.mark.parametrize("mode", list(SIM))
 def test_simulated_segments(kernels, simulated, mode):
-    from tsogpu.config import PipelineConfig, required_reftypes
-    from tsogpu.io.reffiles import load_references
-    from tsogpu.io.uncal import read_primary_header, read_uncal
+    from tsogpu.config import PipelineConfig
+    from tsogpu.io.reffiles import segment_references
+    from tsogpu.io.uncal import read_uncal
     from tsogpu.pipeline import run_prejump
 
     sim = simulated(mode, **SIM[mode])
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     segment = read_uncal(sim.uncal)
-    refs, _ = load_references(
-        segment.exposure, required_reftypes(config), config.refs,
-        header=read_primary_header(sim.uncal),
-    )  # fmt: skip
+    refs, _ = segment_references(sim.uncal, config)  # fmt: skip
     seg = run_prejump(segment, refs, config)
     exp = seg.exposure
     args = (

@@ -556,21 +556,16 @@ def _snapshot(seg):
 @pytest.mark.slow
 @pytest.mark.parametrize("case", SIM_CASES, ids=list(SIM_CASES))
 def test_simulated_segments(kernels, k, simulated, case):
-    from tsogpu.config import PipelineConfig, required_reftypes
-    from tsogpu.io.reffiles import load_references
-    from tsogpu.io.uncal import read_primary_header, read_uncal
+    from tsogpu.config import PipelineConfig
+    from tsogpu.io.reffiles import segment_references
+    from tsogpu.io.uncal import read_uncal
     from tsogpu.pipeline import run_prejump
 
     kw = dict(SIM_CASES[case])
     sim = simulated(kw.pop("mode"), **kw)
     segment = read_uncal(sim.uncal)
     config = PipelineConfig(refs={t: str(p) for t, p in sim.refs.items()})
-    refs, _ = load_references(
-        segment.exposure,
-        required_reftypes(config),
-        config.refs,
-        header=read_primary_header(sim.uncal),
-    )
+    refs, _ = segment_references(sim.uncal, config)
     exp = segment.exposure
     states = [("uncal", _snapshot(segment))]
     result = run_prejump(

@@ -16,10 +16,10 @@ from tsogpu import dq
 from tsogpu.algorithms import oneoverf
 from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
-from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
+from tsogpu.config import PipelineConfig, dump_toml, from_dict
 from tsogpu.errors import ConfigError
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.launchers import host_build
 from tsogpu.launchers import oneoverf as koneoverf
 from tsogpu.pipeline import run_segment
@@ -165,9 +165,7 @@ def noisy(simulated):
     sim = simulated("nrs_bots", nints=5, ngroups=4, ncols=192, seed=11, one_over_f=True)
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()}, skip={"jump"})
     exposure, shape, _ = inspect_uncal(sim.uncal)
-    refs, _ = load_references(
-        exposure, required_reftypes(config), config.refs, header=read_primary_header(sim.uncal)
-    )
+    refs, _ = segment_references(sim.uncal, config)
     return sim, config, exposure, shape, refs
 
 

@@ -16,10 +16,10 @@ from tsogpu import dq
 from tsogpu.algorithms import dq_init, saturation
 from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
-from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
+from tsogpu.config import PipelineConfig, dump_toml, from_dict
 from tsogpu.errors import ConfigError, InputError
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.launchers import dq_init as kdq_init
 from tsogpu.launchers import host_build
 from tsogpu.launchers import saturation as ksaturation
@@ -175,9 +175,7 @@ def bright(simulated):
     )
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()}, skip={"jump"})
     exposure, shape, _ = inspect_uncal(sim.uncal)
-    refs, _ = load_references(
-        exposure, required_reftypes(config), config.refs, header=read_primary_header(sim.uncal)
-    )
+    refs, _ = segment_references(sim.uncal, config)
     truth = np.load(sim.truth)["sat_group"].astype(np.int32)
     truth[truth < 0] = shape[1]
     return sim, config, exposure, shape, refs, truth

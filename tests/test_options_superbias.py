@@ -19,10 +19,10 @@ from tsogpu import batch, dq, exposure
 from tsogpu.algorithms import superbias
 from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
-from tsogpu.config import PipelineConfig, dump_toml, from_dict, required_reftypes
+from tsogpu.config import PipelineConfig, dump_toml, from_dict
 from tsogpu.errors import ConfigError, InputError
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.launchers import superbias as ksuperbias
 from tsogpu.pipeline import run_segment
 from tsogpu.pipeline.chunked import run_chunked
@@ -176,10 +176,7 @@ def shift_bias(path, out, factors, bias):
 
 
 def load_refs(path, config):
-    exp = inspect_uncal(path)[0]
-    return load_references(
-        exp, required_reftypes(config), config.refs, header=read_primary_header(path)
-    )[0]
+    return segment_references(path, config)[0]
 
 
 @pytest.fixture(scope="module")

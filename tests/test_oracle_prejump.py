@@ -8,9 +8,9 @@ given to both.
 import numpy as np
 import pytest
 
-from tsogpu.config import PipelineConfig, required_reftypes
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import read_primary_header, read_uncal
+from tsogpu.config import PipelineConfig
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import read_uncal
 from tsogpu.pipeline import run_prejump
 from tsogpu.pipeline.steps import RAMP_STEPS
 from tsogpu.simulate import simulate
@@ -34,12 +34,7 @@ CASES = {
 
 def run_tsogpu(sim, config):
     segment = read_uncal(sim.uncal)
-    refs, _ = load_references(
-        segment.exposure,
-        required_reftypes(config),
-        config.refs,
-        header=read_primary_header(sim.uncal),
-    )
+    refs, _ = segment_references(sim.uncal, config)
     after = {}
 
     def keep(step, seg):

@@ -406,9 +406,9 @@ def test_random_ramps_match_stcal(case):
 def test_simulated_segment_matches_stcal(simulated):
     """A tsogpu.simulate segment through the pre-jump steps, JUMP set at the true CRs."""
     pytest.importorskip("jwst")
-    from tsogpu.config import PipelineConfig, required_reftypes
-    from tsogpu.io.reffiles import load_references
-    from tsogpu.io.uncal import read_primary_header, read_uncal
+    from tsogpu.config import PipelineConfig
+    from tsogpu.io.reffiles import segment_references
+    from tsogpu.io.uncal import read_uncal
     from tsogpu.pipeline import run_prejump
 
     sim = simulated(
@@ -423,12 +423,7 @@ def test_simulated_segment_matches_stcal(simulated):
     )
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     segment = read_uncal(sim.uncal)
-    refs, _ = load_references(
-        segment.exposure,
-        required_reftypes(config),
-        config.refs,
-        header=read_primary_header(sim.uncal),
-    )
+    refs, _ = segment_references(sim.uncal, config)
     seg = run_prejump(segment, refs, config)
     truth = np.load(sim.truth)
     gdq = seg.groupdq.copy()

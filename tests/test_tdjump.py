@@ -16,10 +16,10 @@ from tsogpu.algorithms.tdjump import flag_time_domain
 from tsogpu.backends import NumpyOps
 from tsogpu.backends.kernel_ops import KernelOps
 from tsogpu.cli import main
-from tsogpu.config import Jump, PipelineConfig, from_dict, required_reftypes
+from tsogpu.config import Jump, PipelineConfig, from_dict
 from tsogpu.errors import ConfigError
-from tsogpu.io.reffiles import load_references
-from tsogpu.io.uncal import inspect_uncal, read_primary_header, read_uncal
+from tsogpu.io.reffiles import segment_references
+from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.launchers import tdjump as ctd
 from tsogpu.pipeline import run_segment
 from tsogpu.pipeline.chunked import run_chunked
@@ -209,9 +209,7 @@ def short(request, simulated):
     sim = simulated("nrs_bots", nints=24, ngroups=request.param, ncols=64, seed=71, cr_rate=1e-2)
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     exposure, shape, _ = inspect_uncal(sim.uncal)
-    refs, _ = load_references(
-        exposure, required_reftypes(config), config.refs, header=read_primary_header(sim.uncal)
-    )
+    refs, _ = segment_references(sim.uncal, config)
     return sim, config, exposure, shape, refs
 
 
