@@ -1,7 +1,7 @@
 """The ``tsogpu`` command. The only module that configures logging.
 
 Exit codes: 0 success; 2 bad input, bad option or a failed file (one line saying why);
-1 an unexpected internal error.
+1 an unexpected internal error, or for ``compare`` products that differ beyond --rtol.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def build_parser():
     _add_common(sim)
 
     _add_batch_parser(sub)
+    _add_compare_parser(sub)
     return parser
 
 
@@ -506,12 +507,78 @@ def cmd_batch(args):
     return 0 if report.ok else 2
 
 
+def _add_compare_parser(sub):
+    p = sub.add_parser(
+        "compare",
+        help="compare two products of the same exposure (tsogpu, jwst, another pipeline)",
+        description=COMPARE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("a", metavar="A", help="a _rateints or _rate product (SCI, ERR, DQ)")
+    p.add_argument("b", metavar="B", help="the same kind of product of the same segment")
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-5,
+        metavar="R",
+        help="largest relative difference allowed (default 1e-5)",
+    )
+    p.add_argument(
+        "--figure",
+        metavar="PATH",
+        help="also draw the differences and the white-light ratio (.png, .pdf, .svg; "
+        "needs matplotlib)",
+    )
+    p.add_argument(
+        "--extensions",
+        metavar="LIST",
+        help="extensions to compare, e.g. SCI,ERR,DQ (default: SCI, ERR, VAR_POISSON, "
+        "VAR_RNOISE and DQ, those present in both)",
+    )
+    _add_common(p)
+
+
+COMPARE_HELP = """\
+Compare two products of the same exposure: two _rateints cubes (or two _rate images) from
+tsogpu and jwst, two backends, two parameter sets, or another pipeline's rateints with SCI,
+ERR, DQ (and VAR_POISSON, VAR_RNOISE). For each float extension, over the pixels finite in
+both: the largest and median relative difference |A-B|/max(|A|,|B|) (0 where both are 0),
+the pixels beyond --rtol, the fraction exactly equal, and the pixels NaN in A only, in B only
+and in both. DQ bit by bit: set in both, in A only, in B only. The white light (the sum over
+the pixels good in both, no DO_NOT_USE) of A over B per integration. A warning when the
+headers name different exposures or segments (OBS_ID, EXSEGNUM, INTSTART, ...).
+
+Exit codes: 0 within --rtol (every extension's largest relative difference at most R, the
+same NaNs, DQ equal bit for bit); 1 not within (a result, not an error: the report says
+why); 2 bad input (a missing or unreadable file, a missing extension, shapes that differ).
+"""
+
+
+def cmd_compare(args):
+    from .compare import compare_figure, compare_products, format_comparison
+
+    extensions = None
+    if args.extensions is not None:
+        extensions = [e for e in args.extensions.split(",") if e.strip()]
+        if not extensions:
+            raise ConfigError("--extensions: expected a list such as SCI,ERR,DQ")
+    if not args.rtol >= 0:
+        raise ConfigError(f"--rtol must be >= 0, got {args.rtol}")
+    comparison = compare_products(args.a, args.b, rtol=args.rtol, extensions=extensions)
+    print(format_comparison(comparison))
+    if args.figure:
+        written = compare_figure(comparison, args.figure)
+        print(f"figure: {written}" if written else "figure skipped: matplotlib is not installed")
+    return 0 if comparison.within() else 1
+
+
 COMMANDS = {
     "run": cmd_run,
     "demo": cmd_demo,
     "info": cmd_info,
     "simulate": cmd_simulate,
     "batch": cmd_batch,
+    "compare": cmd_compare,
 }
 
 
