@@ -236,6 +236,8 @@ def test_cli_exit_codes(pair, tmp_path, capsys):
     assert main(["compare", str(a), str(b), "--extensions", "SCI,FOO", "-q"]) == 2
     assert "FOO" in capsys.readouterr().err
     assert main(["compare", str(a), str(b), "--rtol", "-1", "-q"]) == 2
+    assert main(["compare", str(a), str(b), "--extensions", "", "-q"]) == 2
+    assert main(["compare", str(a), str(b), "--extensions", ",", "-q"]) == 2
     capsys.readouterr()
     figure = tmp_path / "c.png"
     assert main(["compare", str(a), str(b), "--figure", str(figure), "-q"]) == 1

@@ -11,6 +11,7 @@ The public API (``__all__``; docs/api.md has each with an example):
 - :class:`PipelineConfig` and :func:`load_toml`: every parameter, one frozen dataclass per
   step (``tsogpu.config``), defaults as jwst's;
 - :func:`select_backend`: ``numpy | native | cupy | auto`` resolved, as ``--backend`` is;
+- :func:`compare_products`: two products of the same exposure compared (``tsogpu compare``);
 - the errors: :class:`TsogpuError` and its kinds, each also a built-in exception type.
 
 Importing tsogpu imports none of these modules: each loads on first use, so ``import
@@ -37,6 +38,7 @@ _HOMES = {
     "PipelineConfig": ("tsogpu.config", "PipelineConfig"),
     "load_toml": ("tsogpu.config", "load_toml"),
     "select_backend": ("tsogpu.backends", "select_backend"),
+    "compare_products": ("tsogpu.compare", "compare_products"),
     "TsogpuError": ("tsogpu.errors", "TsogpuError"),
     "InputError": ("tsogpu.errors", "InputError"),
     "ReferenceFileError": ("tsogpu.errors", "ReferenceFileError"),

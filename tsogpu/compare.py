@@ -43,6 +43,23 @@ EXPOSURE_KEYWORDS = ("OBS_ID", "EXPOSURE", "DETECTOR", "EXSEGNUM", "INTSTART", "
 # log10 of the relative difference: the histogram's bin edges (exact zeros counted apart)
 HISTOGRAM_EDGES = np.arange(-17.0, 0.5, 0.25)
 
+# ``tsogpu compare --help`` (tsogpu.cli): what is compared and the exit codes, kept beside
+# the code that decides them
+COMMAND_HELP = """\
+Compare two products of the same exposure: two _rateints cubes (or two _rate images) from
+tsogpu and jwst, two backends, two parameter sets, or another pipeline's rateints with SCI,
+ERR, DQ (and VAR_POISSON, VAR_RNOISE). For each float extension, over the pixels finite in
+both: the largest and median relative difference |A-B|/max(|A|,|B|) (0 where both are 0),
+the pixels beyond --rtol, the fraction exactly equal, and the pixels NaN in A only, in B only
+and in both. DQ bit by bit: set in both, in A only, in B only. The white light (the sum over
+the pixels good in both, no DO_NOT_USE) of A over B per integration. A warning when the
+headers name different exposures or segments (OBS_ID, EXSEGNUM, INTSTART, ...).
+
+Exit codes: 0 within --rtol (every extension's largest relative difference at most R, the
+same NaNs, DQ equal bit for bit); 1 not within (a result, not an error: the report says
+why); 2 bad input (a missing or unreadable file, a missing extension, shapes that differ).
+"""
+
 
 @dataclass(frozen=True)
 class FloatDifference:
@@ -214,8 +231,10 @@ def compare_products(a, b, *, rtol=1e-5, extensions=None):
     from .io.uncal import open_fits
 
     if not rtol >= 0:
-        raise InputError(f"rtol must be a number >= 0, got {rtol}")
+        raise InputError(f"--rtol / rtol must be a number >= 0, got {rtol}")
     wanted = None if extensions is None else [e.strip().upper() for e in extensions]
+    if wanted == []:
+        raise InputError("extensions: none given; leave it None to compare all")
     unknown = sorted(set(wanted or ()) - {*FLOAT_EXTENSIONS, DQ_EXTENSION})
     if unknown:
         known = ", ".join((*FLOAT_EXTENSIONS, DQ_EXTENSION))
@@ -445,10 +464,13 @@ def compare_figure(comparison, path):
     ax_map.set(title="SCI, largest over integrations", xlabel="x", ylabel="y")
 
     w = c.white_light
-    x = w.times if w.times is not None else w.integrations
+    if w.times is not None:  # hours: BJD's digits would crowd the axis
+        x, xlabel = (w.times - w.times[0]) * 24.0, f"hours after BJD_TDB {w.times[0]:.5f}"
+    else:
+        x, xlabel = w.integrations, "integration"
     ax_light.plot(x, w.ratio - 1.0, marker=".")
     ax_light.set(
-        xlabel="BJD_TDB (mid-integration)" if w.times is not None else "integration",
+        xlabel=xlabel,
         ylabel="white light A/B - 1",
         title="white-light ratio over time",
     )
