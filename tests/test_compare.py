@@ -161,6 +161,16 @@ def test_another_pipelines_plain_file_and_extension_choice(pair):
         compare_products(a, b, extensions=["GROUPDQ"])
 
 
+def test_one_dq_plane_for_all_integrations(tmp_path):
+    values = {**arrays(), "dq": np.zeros((NY, NX), np.uint32)}
+    values["dq"][1, 1] = dq.DO_NOT_USE
+    a = write_plain(tmp_path / "a.fits", values)
+    b = write_plain(tmp_path / "b.fits", values)
+    c = compare_products(a, b)
+    assert c.within() and c.dq.pixels == NY * NX and c.dq.bits == {"DO_NOT_USE": (1, 0, 0)}
+    assert c.white_light.good.tolist() == [NY * NX - 1] * NINTS
+
+
 def test_rate_images_compare(tmp_path):
     values = arrays(shape=(NY, NX))
     paths = []
