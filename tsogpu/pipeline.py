@@ -34,9 +34,11 @@ from .algorithms import (
     gain_scale,
     group_scale,
     jump,
+    jump_fast,
     linearity,
     oneoverf,
     ramp_fit,
+    ramp_fit_fast,
     refpix,
     saturation,
     superbias,
@@ -102,8 +104,8 @@ class NumpyOps:
     correct_refpix = staticmethod(refpix.correct_refpix)
     correct_linearity = staticmethod(linearity.correct_linearity)
     subtract_dark = staticmethod(dark_current.subtract_dark)
-    detect_jumps = staticmethod(jump.detect_jumps)
-    fit_ramps = staticmethod(ramp_fit.fit_ramps)
+    detect_jumps = staticmethod(jump_fast.detect_jumps)
+    fit_ramps = staticmethod(ramp_fit_fast.fit_ramps)
     gain_scale = staticmethod(gain_scale.gain_scale)
     # options beyond jwst (docs/options.md)
     flag_groups = staticmethod(flag_groups)
