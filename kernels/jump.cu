@@ -1,4 +1,5 @@
-// Jump detection (NIR two-point differences): tsogpu/algorithms/jump.py detect_jumps, which
+// Jump detection (NIR two-point differences): tsogpu/algorithms/jump_fast.py (the tuned path of
+// the specification tsogpu/algorithms/jump.py) detect_jumps, which
 // mirrors stcal 1.20 jump/jump.py detect_jumps_data + jump/twopoint_difference.py find_crs as
 // jwst 3.0 runs them. Launched by tsogpu/launchers/jump.py in this order:
 //
@@ -22,7 +23,7 @@
 // One index per sample of groupdq (nplanes * npix). out[plane] must be 1 before the launch; a
 // sample lacking the bits clears its plane (every writer stores the same 0, so the result does
 // not depend on the order). with_jump == 0: jump.all_dnu_planes (DNU in every pixel);
-// with_jump != 0: the sigma-clip plane test of jump._flag_sigma_clip (JUMP or DNU everywhere).
+// with_jump != 0: the sigma-clip plane test of jump_fast._flag_sigma_clip (JUMP or DNU everywhere).
 TSO_KERNEL void tso_jp_plane_all(const unsigned char* __restrict__ gdq,
                                  unsigned char* __restrict__ out, long long npix,
                                  long long with_jump, long long n,
@@ -35,7 +36,7 @@ TSO_KERNEL void tso_jp_plane_all(const unsigned char* __restrict__ gdq,
 
 // One index per pixel (detect_jumps): PIXELDQ |= NO_GAIN_VALUE | DO_NOT_USE where gain <= 0 or
 // NaN; rn2_nf = float64(float32(rn_e)**2) / divisor with rn_e = float32(readnoise * gain) and
-// divisor = 0.5 * (2.0 * nframes) (jump._two_point).
+// divisor = 0.5 * (2.0 * nframes) (jump_fast._two_point).
 TSO_KERNEL void tso_jp_pixel_setup(const float* __restrict__ gain,
                                    const float* __restrict__ readnoise,
                                    unsigned int* __restrict__ pdq, double* __restrict__ rn2_nf,
@@ -51,7 +52,7 @@ TSO_KERNEL void tso_jp_pixel_setup(const float* __restrict__ gain,
 }
 
 // One index per difference (i, d, p) (n = nints * nd * npix): data_e = float32(data * gain),
-// NaN where GROUPDQ has SAT or DNU, then np.diff along groups in float32 (jump._two_point's
+// NaN where GROUPDQ has SAT or DNU, then np.diff along groups in float32 (jump_fast._two_point's
 // diffs32).
 TSO_KERNEL void tso_jp_diffs(const float* __restrict__ data, const unsigned char* __restrict__ gdq,
                              const float* __restrict__ gain, float* __restrict__ diffs,
@@ -69,10 +70,10 @@ TSO_KERNEL void tso_jp_diffs(const float* __restrict__ data, const unsigned char
     }
 }
 
-// One index per pixel of the batch [p0, p0 + nb), in runs (jump._two_point): median_diffs =
-// jump._nanmedian(diffs32) over the nvals = nints * nd differences of the pixel (the non-NaN
-// ones packed into scratch, nvals floats per pixel, TSO_SCRATCH_AT), sigma = jump._sigma; only
-// for the pixels with want[p] != 0 (jump._nanmedian_at), the others are left as they are.
+// One index per pixel of the batch [p0, p0 + nb), in runs (jump_fast._two_point): median_diffs =
+// jump_fast._nanmedian(diffs32) over the nvals = nints * nd differences of the pixel (the non-NaN
+// ones packed into scratch, nvals floats per pixel, TSO_SCRATCH_AT), sigma = jump_fast._sigma; only
+// for the pixels with want[p] != 0 (jump_fast._nanmedian_at), the others are left as they are.
 TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __restrict__ rn2_nf,
                               const unsigned char* __restrict__ want, double* __restrict__ median,
                               double* __restrict__ sigma, long long nvals, long long npix,
@@ -106,7 +107,7 @@ TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __r
     }
 }
 
-// One index per column of the batch [c0, c0 + nb), in runs (jump._flag_sigma_clip, astropy
+// One index per column of the batch [c0, c0 + nb), in runs (jump_fast._flag_sigma_clip, astropy
 // sigma_clip along axis 0): the differences seen as an (nrows, ncols) array, column c = its values
 // diffs[r * ncols + c] in row order: only_use_ints -> (nints, nd * npix), one clip per
 // (difference, pixel) over integrations; else (nints * nd, npix), one clip per pixel over
@@ -154,7 +155,7 @@ TSO_KERNEL void tso_jp_sigclip_bounds(const float* __restrict__ diffs, double* _
 
 // One index per difference (nints * nd * npix; flat index j = r * ncols + c in either view):
 // JUMP on group d + 1 where the finite difference lies outside its column's bounds and the
-// group lacks SAT and DNU (clipped & finite & ok in jump._flag_sigma_clip). Difference
+// group lacks SAT and DNU (clipped & finite & ok in jump_fast._flag_sigma_clip). Difference
 // j = (i * nd + d) * npix + p belongs to sample (i * ngroups + d + 1) * npix + p, which is
 // j + (i + 1) * npix.
 TSO_KERNEL void tso_jp_sigclip_flag(const float* __restrict__ diffs,
@@ -176,7 +177,7 @@ TSO_KERNEL void tso_jp_sigclip_flag(const float* __restrict__ diffs,
     }
 }
 
-// One index per sample of groupdq (jump._flag_sigma_clip): in planes with planes[plane] != 0,
+// One index per sample of groupdq (jump_fast._flag_sigma_clip): in planes with planes[plane] != 0,
 // a GROUPDQ value of exactly JUMP becomes 0.
 TSO_KERNEL void tso_jp_plane_reset(unsigned char* __restrict__ gdq,
                                    const unsigned char* __restrict__ planes, long long npix,
@@ -188,7 +189,7 @@ TSO_KERNEL void tso_jp_plane_reset(unsigned char* __restrict__ gdq,
     }
 }
 
-// One index per difference (jump._two_point, single pass): JUMP on group d + 1 where
+// One index per difference (jump_fast._two_point, single pass): JUMP on group d + 1 where
 // |first_diff - median| / sigma > threshold (float64) and the difference is finite.
 TSO_KERNEL void tso_jp_single(const float* __restrict__ diffs, const double* __restrict__ median,
                               const double* __restrict__ sigma, unsigned char* __restrict__ gdq,
@@ -204,14 +205,14 @@ TSO_KERNEL void tso_jp_single(const float* __restrict__ diffs, const double* __r
     }
 }
 
-// One index per pixel of the batch [p0, p0 + nb), in runs (jump._flag_iterative, stcal
+// One index per pixel of the batch [p0, p0 + nb), in runs (jump_fast._flag_iterative, stcal
 // iterative_jump).
 // Scratch: 2 * nvals floats per thread (TSO_SCRATCH_AT): fda = |diffs| in (int, diff) order,
 // NaN where unusable or already flagged, and the selection buffer of jp_med_first_diffs.
 // Per pass (at most nvals = ndiffs passes): sigma from the current median, ratio =
 // |float32(fda - median)| / sigma, peak = nanmax of the ratios over every (int, diff); the
 // candidates are the ratios equal to the peak in integrations whose max ratio passes the
-// threshold of the pixel's usable count (jump._cr_locs). An integration holding the peak has
+// threshold of the pixel's usable count (jump_fast._cr_locs). An integration holding the peak has
 // max ratio == peak, so that test is the threshold test of the peak itself. No candidate: the
 // pixel is done (stcal drops it). Else they get JUMP on group d + 1, are set to NaN in fda,
 // and the median is recomputed and stored in float32 (stcal's median_diffs_iter). The first
@@ -263,7 +264,7 @@ TSO_KERNEL void tso_jp_iterative(const float* __restrict__ diffs, unsigned char*
 }
 
 // One index per pixel, in runs: the number of samples (all integrations and groups) with JUMP,
-// int32 (jump._two_point's crs_per_pixel).
+// int32 (jump_fast._two_point's crs_per_pixel).
 TSO_KERNEL void tso_jp_count_jumps(const unsigned char* __restrict__ gdq, int* __restrict__ out,
                                    long long nplanes, long long npix,
                                    const unsigned int* __restrict__ dqv) {
@@ -278,7 +279,7 @@ TSO_KERNEL void tso_jp_count_jumps(const unsigned char* __restrict__ gdq, int* _
     }
 }
 
-// One index per difference (jump._flag_neighbours, first half): seed = min < ratio < max with
+// One index per difference (jump_fast._flag_neighbours, first half): seed = min < ratio < max with
 // ratio = |first_diff - median| / sigma (float64) and JUMP on group d + 1 (as detected, before
 // any neighbour flag: the seeds of every plane are taken in this launch, before
 // tso_jp_neighbours writes).
@@ -297,7 +298,7 @@ TSO_KERNEL void tso_jp_seeds(const float* __restrict__ diffs, const double* __re
     }
 }
 
-// One index per difference (jump._flag_neighbours, second half): JUMP on group d + 1 where the
+// One index per difference (jump_fast._flag_neighbours, second half): JUMP on group d + 1 where the
 // pixel or one of its 4 neighbours in the same plane is a seed and the group lacks SAT and DNU.
 // Difference plane k = i * nd + d; its sample is j + (i + 1) * npix (see tso_jp_sigclip_flag).
 TSO_KERNEL void tso_jp_neighbours(const unsigned char* __restrict__ seed,
@@ -319,10 +320,10 @@ TSO_KERNEL void tso_jp_neighbours(const unsigned char* __restrict__ seed,
     }
 }
 
-// One index per (integration, pixel), in runs (jump._flag_after_jumps, stcal transient_jumps):
+// One index per (integration, pixel), in runs (jump_fast._flag_after_jumps, stcal transient_jumps):
 // a group g >= 1 with JUMP (after neighbour flagging) whose (first_diff[g-1] - median) * 1.0 >= e1
 // (float64 against the float32 e1) flags groups g .. g + m1 (m1 = min(n1, ngroups - 2), the
-// extent of jump._propagate), likewise e2 / m2; the flagged groups get JUMP unless SAT or DNU.
+// extent of jump_fast._propagate), likewise e2 / m2; the flagged groups get JUMP unless SAT or DNU.
 // Groups are visited in order and a group's own JUMP bit is read before it is written, so
 // every test sees the JUMP bits as they were before this flagging.
 TSO_KERNEL void tso_jp_after_jumps(const float* __restrict__ diffs,

@@ -16,7 +16,7 @@
 // np.isfinite for float32 (NaN and +-inf fail the comparison)
 TSO_HD bool jp_finitef(float x) { return fabsf(x) <= JP_FLT_MAX; }
 
-// N. Wirth's kth_smallest (astropy wirth_select.c; jump._kth_smallest): the k-th smallest of
+// N. Wirth's kth_smallest (astropy wirth_select.c; jump_fast._kth_smallest): the k-th smallest of
 // the n values a[0], a[s], ..., a[(n-1)*s], permuting them in place exactly as astropy does.
 // The values are float32 and never NaN; comparisons in float32 equal those in float64.
 TSO_HD float jp_kth_smallest(float* a, long long s, long long n, long long k) {
@@ -41,7 +41,7 @@ TSO_HD float jp_kth_smallest(float* a, long long s, long long n, long long k) {
     return a[k * s];
 }
 
-// jump._nanmedian of the c (non-NaN) values packed in a: the middle value, or the mean of the
+// jump_fast._nanmedian of the c (non-NaN) values packed in a: the middle value, or the mean of the
 // two middle ones, in float64: (float64(lo) + hi) / 2; NaN when c == 0. Any exact selection
 // gives NumPy's sorted values (a -0.0/+0.0 tie may give the other sign of zero: every use of
 // a median takes |median| or compares a difference with it, so the sign never shows). One
@@ -59,7 +59,7 @@ TSO_HD double jp_median_packed(float* a, long long s, long long c) {
     return ((double)lo + (double)hi) / 2.0;
 }
 
-// jump._sigma: sqrt(|median| * 1.0 + rn2_nf) / 1.0 in float64; 0 -> NaN
+// jump_fast._sigma: sqrt(|median| * 1.0 + rn2_nf) / 1.0 in float64; 0 -> NaN
 TSO_HD double jp_sigma(double median, double rn2_nf) {
     double s = sqrt(fabs(median) * 1.0 + rn2_nf) / 1.0;
     return s == 0.0 ? JP_NAN : s;
@@ -79,7 +79,7 @@ TSO_HD double jp_std(const float* buf, long long s, long long count) {
     return sqrt(ss / (double)count);
 }
 
-// jump._sigma_clip_bounds / astropy compute_sigma_clipped_bounds (use_median, std, maxiters)
+// jump_fast._sigma_clip_bounds / astropy compute_sigma_clipped_bounds (use_median, std, maxiters)
 // on the count values packed in buf (float32, exact): per pass the Wirth median (n even:
 // kth(n/2) first, then kth(n/2 - 1), on the buffer it permuted), the mean and the std summed
 // sequentially in float64 over the permuted buffer, bounds median -/+ nsigma * std, then the
@@ -120,7 +120,7 @@ TSO_HD void jp_sigclip_bounds(float* buf, long long s, long long count, double n
     }
 }
 
-// jump._sigma_clip_sorted's shortcut for one column: the same iterations with one selection
+// jump_fast._sigma_clip_sorted's shortcut for one column: the same iterations with one selection
 // per median (jp_median_packed) and the sums in whatever order that leaves, so the bounds may
 // differ from jp_sigclip_bounds's in the last bits. Returns 1 (unsure) as soon as a value an
 // iteration compares lies within JP_SIGCLIP_TOL (relative, far above that rounding) of one of
@@ -162,7 +162,7 @@ TSO_HD int jp_sigclip_bounds_fast(float* buf, long long s, long long count, doub
 }
 
 // Whether one of the n values v[0], v[s], ... that are finite lies within JP_SIGCLIP_TOL of
-// the final bounds lo/hi (jump._sigma_clip_sorted's last test: every valid value is compared
+// the final bounds lo/hi (jump_fast._sigma_clip_sorted's last test: every valid value is compared
 // with them, those clipped on the way too).
 TSO_HD int jp_sigclip_near(const float* v, long long s, long long n, double lo, double hi) {
     double tol = JP_SIGCLIP_TOL * (fabs(0.5 * (lo + hi)) + 0.5 * (hi - lo));
@@ -176,7 +176,7 @@ TSO_HD int jp_sigclip_near(const float* v, long long s, long long n, double lo, 
     return near;
 }
 
-// jump._calc_med_first_diffs for one pixel: fda (strided by s, n values, NaN = unusable) is
+// jump_fast._calc_med_first_diffs for one pixel: fda (strided by s, n values, NaN = unusable) is
 // left as it is; sel (strided by s) is scratch. usable >= 4: every value equal to the max is
 // set aside, then nanmedian; 3: nanmedian; 2: nanmin; < 2: NaN. float64.
 TSO_HD double jp_med_first_diffs(const float* fda, float* sel, long long s, long long n) {
@@ -201,7 +201,7 @@ TSO_HD double jp_med_first_diffs(const float* fda, float* sel, long long s, long
     return jp_median_packed(sel, s, c);
 }
 
-// jump._cr_locs ratio: |float32(fda - median)| / sigma in float64 (NaN stays NaN)
+// jump_fast._cr_locs ratio: |float32(fda - median)| / sigma in float64 (NaN stays NaN)
 TSO_HD double jp_iter_ratio(float fda, double median, double sigma) {
     float e_jump = (float)((double)fda - median);
     return (double)fabsf(e_jump) / sigma;

@@ -14,7 +14,7 @@ import pytest
 from test_jump import CASES, TGROUP, _add_snowball, _ramp, _random_ramps
 
 from tsogpu import dq
-from tsogpu.algorithms import jump as ref
+from tsogpu.algorithms import jump_fast as ref
 from tsogpu.config import Jump
 from tsogpu.launchers import jump as cj
 

@@ -22,7 +22,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from tsogpu import dq
-from tsogpu.algorithms import ramp_fit
+from tsogpu.algorithms import ramp_fit, ramp_fit_fast, ramp_fit_fast_segments
 from tsogpu.config import RampFit
 
 DNU = dq.DO_NOT_USE
@@ -499,10 +499,10 @@ def test_block_size_does_not_change_the_results(monkeypatch, suppress):
     arrays, dark, zeroframe, timing = _random_case(11, 5, 7, ny=9, nx=14, chargeloss=True)
     params = RampFit(suppress_one_group=suppress)
     kw = dict(average_dark_current=dark, zeroframe=zeroframe, **timing)
-    whole = ramp_fit.fit_ramps(*arrays, params, **kw)
+    whole = ramp_fit_fast.fit_ramps(*arrays, params, **kw)
     for block in (1, 5, 64, 200):
-        monkeypatch.setattr(ramp_fit, "BLOCK_RAMPS", block)
-        part = ramp_fit.fit_ramps(*arrays, params, **kw)
+        monkeypatch.setattr(ramp_fit_fast, "BLOCK_RAMPS", block)
+        part = ramp_fit_fast.fit_ramps(*arrays, params, **kw)
         for a, b in zip((*part.rateints, *part.rate), (*whole.rateints, *whole.rate), strict=True):
             assert a.dtype == b.dtype and a.shape == b.shape
             assert _same_bits(a, b), block
@@ -513,7 +513,7 @@ def test_sorting_network_puts_the_lower_half_in_order():
     for n in range(1, 17):
         bits = (np.arange(2**n)[None, :] >> np.arange(n)[:, None]) & 1
         rows = list(bits.astype(np.uint8))
-        for a, b in ramp_fit._sorting_network(n):
+        for a, b in ramp_fit_fast._sorting_network(n):
             rows[a], rows[b] = np.minimum(rows[a], rows[b]), np.maximum(rows[a], rows[b])
         expected = np.sort(bits, axis=0)[: n // 2 + 1]
         assert_array_equal(np.array(rows[: n // 2 + 1]), expected, err_msg=f"n={n}")
@@ -521,7 +521,7 @@ def test_sorting_network_puts_the_lower_half_in_order():
     for n in (19, 20, 39, 64):
         values = rng.integers(0, 5, (n, 4000)).astype(np.float64)
         rows = list(values)
-        for a, b in ramp_fit._sorting_network(n):
+        for a, b in ramp_fit_fast._sorting_network(n):
             rows[a], rows[b] = np.minimum(rows[a], rows[b]), np.maximum(rows[a], rows[b])
         assert_array_equal(np.array(rows[: n // 2 + 1]), np.sort(values, axis=0)[: n // 2 + 1])
 
@@ -529,10 +529,10 @@ def test_sorting_network_puts_the_lower_half_in_order():
 @pytest.mark.parametrize("ngroups", [1, 3, 4, 7, 12])
 def test_weight_table(ngroups):
     """powf(|(k - mid) / mid|, P) for groups in the segment, 0 for every group outside it."""
-    table = ramp_fit._weight_table(ngroups)
-    npow = len(ramp_fit._POWERS)
+    table = ramp_fit_fast_segments.weight_table(ngroups)
+    npow = len(ramp_fit_fast_segments._POWERS)
     for length in range(ngroups + 1):
-        for c, power in enumerate(ramp_fit._POWERS):
+        for c, power in enumerate(ramp_fit_fast_segments._POWERS):
             for start in range(ngroups - length + 1):
                 g = np.arange(ngroups)
                 got = table[ngroups + (length * npow + c) * ngroups - start + g]

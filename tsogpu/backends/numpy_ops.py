@@ -11,9 +11,10 @@ from ..algorithms import (
     gain_scale,
     group_scale,
     jump,
+    jump_fast,
     linearity,
     oneoverf,
-    ramp_fit,
+    ramp_fit_fast,
     refpix,
     saturation,
     superbias,
@@ -50,10 +51,10 @@ class NumpyOps:
     correct_sky = staticmethod(oneoverf.correct_sky)
     correct_linearity = staticmethod(linearity.correct_linearity)
     subtract_dark = staticmethod(dark_current.subtract_dark)
-    detect_jumps = staticmethod(jump.detect_jumps)
+    detect_jumps = staticmethod(jump_fast.detect_jumps)  # the tuned path of jump.py
     flag_time_domain = staticmethod(tdjump.flag_time_domain)
     all_dnu_planes = staticmethod(jump.all_dnu_planes)
-    fit_ramps = staticmethod(ramp_fit.fit_ramps)
+    fit_ramps = staticmethod(ramp_fit_fast.fit_ramps)  # the tuned path of ramp_fit.py
     gain_scale = staticmethod(gain_scale.gain_scale)
 
     @staticmethod
