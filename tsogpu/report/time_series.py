@@ -12,12 +12,15 @@ dispersion (:func:`trace_center`), plus and minus a half-width (:func:`trace_ape
 Bad pixels and the depth. A pixel that is DO_NOT_USE in some integrations (a cosmic ray that
 left no usable group, say) must not drop out of the sum in those integrations only: the white
 light would dip there. So within the aperture every unusable pixel of an integration is
-replaced by the median image scaled to that integration (the ratio of the usable pixels' sum
-to the median image's sum over the same pixels), and a pixel the median image has no value for
-(unusable in most integrations) is left out of every integration. The white light is then
-``F_i = S_i * M / m_i`` (``S_i``: sum of the usable aperture pixels, ``m_i``: the median image
-over the same pixels, ``M``: the median image over the aperture): a light curve that scales
-every pixel by ``1 - depth`` gives ``F_i = (1 - depth) M`` whichever pixels are missing.
+replaced by a template image scaled to that integration (the ratio of the usable pixels' sum
+to the template's sum over the same pixels), and a pixel with no template value (never
+usable) is left out of every integration. The white light is then ``F_i = S_i * M / m_i``
+(``S_i``: sum of the usable aperture pixels, ``m_i``: the template over the same pixels,
+``M``: the template over the aperture): a light curve that scales every pixel by
+``1 - depth`` gives ``F_i = (1 - depth) M`` whichever pixels are missing. The template is
+each pixel's median over integrations of its rate relative to the integration's flux
+(:func:`white_light`), so that a pixel bad only in transit is not given an out-of-transit
+level.
 """
 
 from __future__ import annotations
@@ -162,14 +165,20 @@ def trace_aperture(centre, ny, half_width):
 
 
 def white_light(rateints, err, usable, aperture, median):
-    """The white light of each integration, bad pixels replaced by the scaled median image.
+    """The white light of each integration, bad pixels replaced by the scaled template.
+
+    The template of an aperture pixel is the median over integrations of its rate divided by
+    the integration's sum over the aperture pixels usable in every integration (times the
+    median of those sums): a pixel that is bad only in some integrations (in transit, say)
+    gets the same template as its neighbours, which a plain median image would not give it.
 
     Parameters
     ----------
     rateints, err : float32 (nints, ny, nx), DN/s
     usable : bool (nints, ny, nx)
     aperture : bool (ny, nx)
-    median : float64 (ny, nx), from :func:`median_image`
+    median : float64 (ny, nx), from :func:`median_image`; aperture pixels where it is NaN
+        are left out
 
     Returns
     -------
@@ -178,16 +187,28 @@ def white_light(rateints, err, usable, aperture, median):
     flux_err : float64 (nints,), DN/s, the usable pixels' ERR in quadrature, scaled alike
     filled : float64 (nints, npix), the aperture pixels (those of ``pixels``) with bad ones
         replaced
-    pixels : int (npix,), flat indices of the aperture pixels used (those the median image
-        has a value for)
+    pixels : int (npix,), flat indices of the aperture pixels used
     """
-    fixed = aperture & np.isfinite(median)
-    pixels = np.flatnonzero(fixed)
     nints = rateints.shape[0]
+    pixels = np.flatnonzero(aperture & np.isfinite(median))
     rate = rateints.reshape(nints, -1)[:, pixels].astype(np.float64)
     sigma = err.reshape(nints, -1)[:, pixels].astype(np.float64)
     good = usable.reshape(nints, -1)[:, pixels] & np.isfinite(sigma)
-    template = median.ravel()[pixels]
+    always = good.all(axis=0)
+    norm = rate[:, always].sum(axis=1) if always.any() else np.ones(nints)
+    norm = np.where(np.isfinite(norm) & (norm > 0), norm, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        template = np.nanmedian(np.where(good, rate / norm[:, None], np.nan), axis=0)
+        template *= np.nanmedian(norm)
+    keep = np.isfinite(template)
+    pixels, rate, sigma, good, template = (
+        pixels[keep],
+        rate[:, keep],
+        sigma[:, keep],
+        good[:, keep],
+        template[keep],
+    )
     s = np.where(good, rate, 0.0).sum(axis=1)
     m = np.where(good, template[None, :], 0.0).sum(axis=1)
     total = template.sum()
