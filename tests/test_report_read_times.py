@@ -155,3 +155,19 @@ def test_fits_image(tmp_path):
         assert h["PIXTIME"] == PIXEL_TIME and h["LINEOVH"] == LINE_OVERHEAD
         assert h["LINETIME"] == pytest.approx((3 + LINE_OVERHEAD) * US)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_report_modules_import_without_the_extra():
+    """tsogpu.report and its modules import xarray, h5netcdf and matplotlib only when a
+    product is built, and the array modules no astropy: the core works without the extra."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tsogpu.report, tsogpu.report.read_times, tsogpu.report.time_series;"
+        "import tsogpu.report.exposure_product;"
+        "bad = [m for m in ('xarray', 'h5netcdf', 'h5py', 'matplotlib', 'astropy') "
+        "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -73,14 +73,26 @@ def _running_median(values, window, axis):
         return np.moveaxis(np.nanmedian(windows, axis=-1), -1, axis)
 
 
+def column_level(image):
+    """The level of each column away from the trace: its 10th percentile, float64 (nx,).
+
+    A low percentile rather than the median, so that a trace filling most of a short
+    subarray's rows (NIRCam cut to 16 rows, SOSS's wide trace) does not raise the level.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(np.asarray(image, np.float64), 10.0, axis=0)
+
+
 def trace_center(median, smooth=15, threshold=5.0):
     """The trace's cross-dispersion centre in each column, smoothed along the dispersion.
 
     The median image is smoothed along x by a running median of ``smooth`` columns (cosmic
-    rays and bad pixels out); each column's peak row is refined to the flux-weighted centroid
-    of the 5 rows around it. Columns whose peak stands less than ``threshold`` robust sigmas
-    above the column's median hold no trace: their centre is interpolated from the others.
-    The centres are then smoothed by a running median of ``smooth`` columns.
+    rays and bad pixels out); each column's peak row is refined to the vertex of a Gaussian
+    through it and its two neighbours. Columns whose peak stands less than ``threshold``
+    robust sigmas of the pixel noise above the column's level (:func:`column_level`) hold no
+    trace: their centre is interpolated from the others. The centres are then smoothed by a
+    running median of ``smooth`` columns.
 
     Parameters
     ----------
@@ -100,11 +112,13 @@ def trace_center(median, smooth=15, threshold=5.0):
     """
     ny, nx = median.shape
     img = _running_median(median, smooth, axis=1)
+    resid = img - column_level(img)[None, :]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        level = np.nanmedian(img, axis=0)
-        resid = img - level[None, :]
-        sigma = 1.4826 * np.nanmedian(np.abs(resid - np.nanmedian(resid)))
+        # the pixel noise, from neighbours along the dispersion (the trace changes slowly
+        # there); the smoothed image is quieter, so the threshold errs on the safe side
+        step = np.diff(median, axis=1)
+        sigma = 1.4826 * np.nanmedian(np.abs(step - np.nanmedian(step))) / np.sqrt(2.0)
     filled = np.where(np.isfinite(resid), resid, -np.inf)
     peak = np.argmax(filled, axis=0)
     peak_value = filled[peak, np.arange(nx)]
@@ -112,22 +126,27 @@ def trace_center(median, smooth=15, threshold=5.0):
     if not on_trace.any():
         raise InputError(
             "no trace found in the median rate image: no column peaks "
-            f"{threshold} robust sigmas above its median"
+            f"{threshold} robust sigmas above its level"
         )
-    rows = peak[None, :] + np.arange(-2, 3)[:, None]
-    inside = (rows >= 0) & (rows < ny)
-    rows_c = np.clip(rows, 0, ny - 1)
-    w = np.where(inside, np.clip(np.nan_to_num(resid[rows_c, np.arange(nx)]), 0.0, None), 0.0)
-    wsum = w.sum(axis=0)
-    centroid = np.where(wsum > 0, (w * rows).sum(axis=0) / np.where(wsum > 0, wsum, 1.0), peak)
     xs = np.arange(nx)
+    # sub-pixel: the vertex of the parabola through the logarithms of the peak and its two
+    # neighbours (exact for a Gaussian profile); where one is not positive, the peak row
+    near = resid[np.clip(peak[None, :] + np.arange(-1, 2)[:, None], 0, ny - 1), xs]
+    ok = (peak > 0) & (peak < ny - 1) & np.all(np.nan_to_num(near) > 0, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logs = np.log(np.where(ok, near, 1.0))
+        curvature = logs[0] - 2.0 * logs[1] + logs[2]
+        ok &= curvature < 0
+        shift = np.where(ok, 0.5 * (logs[0] - logs[2]) / np.where(ok, curvature, -1.0), 0.0)
+    centroid = peak + np.clip(shift, -0.5, 0.5)
     centre = np.interp(xs, xs[on_trace], centroid[on_trace])
     return _running_median(centre, smooth, axis=0), on_trace
 
 
 def trace_fwhm(median, on_trace):
     """The trace's full width at half maximum, rows: the median over the trace's columns of the
-    number of rows above half the column's peak (the column's median removed).
+    number of rows above half the column's peak (the column's level removed,
+    :func:`column_level`).
 
     Parameters
     ----------
@@ -139,7 +158,7 @@ def trace_fwhm(median, on_trace):
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        resid = median - np.nanmedian(median, axis=0)[None, :]
+        resid = median - column_level(median)[None, :]
         peak = np.nanmax(resid, axis=0)
     counts = np.sum(np.nan_to_num(resid, nan=-np.inf) >= 0.5 * peak[None, :], axis=0)
     return max(1.0, float(np.median(counts[on_trace])))
