@@ -307,3 +307,43 @@ def test_usable_groups_from_the_parameters():
     assert usable_groups(seg({"dq_init": {"flag_first": 2, "flag_groups": [-1]}})) == 7
     assert usable_groups(seg({"dq_init": {"flag_first": 2}, "skip": ["dq_init"]})) == 10
     assert usable_groups(seg({"ramp_fit": {"firstgroup": 1, "lastgroup": 5}})) == 5
+
+
+def test_dispersion_along_y(exposure):
+    """A mode that disperses along y (MIRI LRS) gives the same series as its transpose."""
+    from dataclasses import replace
+
+    from tsogpu.report.exposure_product import exposure_dataset
+    from tsogpu.report.segments import read_exposure_segments
+
+    rateints, _ = exposure
+    _, segments = read_exposure_segments(rateints)
+    along_x = exposure_dataset(segments)
+    for s in segments:
+        s.data, s.err, s.dq = (a.transpose(0, 2, 1).copy() for a in (s.data, s.err, s.dq))
+        e = s.exposure
+        s.exposure = replace(
+            e, subsize1=e.subsize2, subsize2=e.subsize1, substrt1=e.substrt2,
+            substrt2=e.substrt1, fastaxis=1, slowaxis=2,
+        )  # fmt: skip
+    along_y = exposure_dataset(segments, dispersion_axis="y")
+    assert along_y.attrs["dispersion_axis"] == "y"
+    assert along_y["rateints"].shape == (NINTS * NSEG, 256, 32)
+    np.testing.assert_array_equal(along_y["aperture"].values, along_x["aperture"].values.T)
+    for name in ("white_light", "trace_centroid", "trace_width", "background"):
+        np.testing.assert_allclose(along_y[name].values, along_x[name].values, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"aperture_half_width": 0}, "aperture_half_width"),
+        ({"aperture_half_width": "wide"}, "aperture_half_width"),
+        ({"dispersion_axis": "z"}, "dispersion_axis"),
+        ({"smooth": 0}, "smooth"),
+    ],
+)
+def test_parameters_are_checked(exposure, tmp_path, kwargs, match):
+    rateints, _ = exposure
+    with pytest.raises(ConfigError, match=match):
+        build_exposure_product(rateints, tmp_path, **kwargs)

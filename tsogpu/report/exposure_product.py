@@ -8,7 +8,9 @@ A netCDF-4 file written with xarray (engine ``h5netcdf``), atomically
 variable                dims                   units     content
 ======================  =====================  ========  =====================================
 ``time`` (coordinate)   (time,)                d         mid-integration time, MJD (UTC), from
-                                                         INT_TIMES ``int_mid_MJD_UTC``
+                                                         INT_TIMES ``int_mid_MJD_UTC`` (days,
+                                                         not CF's "days since": xarray keeps
+                                                         the floats)
 ``bjd_tdb`` (coord.)    (time,)                d         ``int_mid_BJD_TDB``, where every
                                                          segment has it
 ``integration`` (c.)    (time,)                1         integration number, 1-based
@@ -57,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, dq
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from . import require_report_extra
 from .read_times import group_read_times, pixel_read_offsets, write_read_offsets
 from .segments import read_exposure_segments, usable_groups
@@ -132,12 +134,13 @@ def build_exposure_product(
     Raises
     ------
     tsogpu.errors.ConfigError
-        The ``report`` extra is not installed.
+        The ``report`` extra is not installed, or a parameter is out of range.
     tsogpu.errors.InputError
         The files are not one whole exposure (:func:`.segments.read_exposure_segments`), or
         its mode's dispersion axis is unknown, or no trace is found.
     """
     require_report_extra()
+    _check_parameters(aperture_half_width, dispersion_axis, smooth)
     exposure_name, segments = read_exposure_segments(rateints_paths)
     name = name or exposure_name
     out_dir = Path(out_dir)
@@ -155,6 +158,22 @@ def build_exposure_product(
         dataset.attrs["read_offset_file"] = offsets.name
     path = write_dataset(dataset, out_dir / f"{name}_{SUFFIX}.nc")
     return path, dataset
+
+
+def _check_parameters(aperture_half_width, dispersion_axis, smooth):
+    if aperture_half_width is not None:
+        try:
+            ok = float(aperture_half_width) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(
+                f"aperture_half_width must be a number of rows > 0, got {aperture_half_width!r}"
+            )
+    if dispersion_axis not in (None, "x", "y"):
+        raise ConfigError(f"dispersion_axis must be 'x' or 'y', got {dispersion_axis!r}")
+    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+        raise ConfigError(f"smooth must be a positive number of columns, got {smooth!r}")
 
 
 def exposure_dataset(
@@ -188,7 +207,7 @@ def exposure_dataset(
     time = ("time",)
     coords = {
         "time": (time, times["int_mid_MJD_UTC"].astype(np.float64), _attrs(
-            "d", "mid-integration time, MJD (UTC)", standard_name="time", axis="T",
+            "d", "mid-integration time, MJD (UTC)", axis="T",
             time_scale="UTC", source="INT_TIMES int_mid_MJD_UTC")),
         "integration": (time, times["integration_number"].astype(np.int32), _attrs(
             "1", "integration number in the exposure, 1-based")),
@@ -243,8 +262,6 @@ def _time_series(rate, err, dq_cube, axis, half_width, smooth):
     if half_width is None:
         half_width = default_half_width(trace_fwhm(median, on_trace))
     half_width = float(half_width)
-    if not half_width > 0:
-        raise InputError(f"aperture_half_width must be > 0, got {half_width}")
     aperture = trace_aperture(centre, r.shape[1], half_width)
     flux, flux_err, filled, pixels = white_light(r, e, usable, aperture, median)
     centroid, width = trace_position(filled, pixels, centre, r.shape[1:])
