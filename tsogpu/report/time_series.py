@@ -56,10 +56,11 @@ def median_image(rateints, usable):
     rateints : float32 (nints, ny, nx), DN/s
     usable : bool (nints, ny, nx), from :func:`usable_pixels`
     """
-    masked = np.where(usable, rateints, np.nan).astype(np.float64)
+    # float32, as stored: a float64 copy of a whole exposure would double the memory
+    masked = np.where(usable, np.asarray(rateints, np.float32), np.float32(np.nan))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
-        return np.nanmedian(masked, axis=0)
+        return np.nanmedian(masked, axis=0).astype(np.float64)
 
 
 def _running_median(values, window, axis):
@@ -279,11 +280,13 @@ def background(rateints, usable, outside):
     pixels = np.flatnonzero(outside)
     nints = rateints.shape[0]
     values = np.where(
-        usable.reshape(nints, -1)[:, pixels], rateints.reshape(nints, -1)[:, pixels], np.nan
+        usable.reshape(nints, -1)[:, pixels],
+        np.asarray(rateints, np.float32).reshape(nints, -1)[:, pixels],
+        np.float32(np.nan),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(values.astype(np.float64), axis=1)
+        return np.nanmedian(values, axis=1).astype(np.float64)
 
 
 def count_flag(dq_cube, flag):
