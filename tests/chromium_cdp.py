@@ -130,6 +130,7 @@ def render(page, *, width=1280, height=1600, full_page=True, timeout=60.0, chrom
             "--remote-debugging-pipe",
             "--no-sandbox",
             "--disable-gpu",
+            "--hide-scrollbars",
             "--no-first-run",
             "--no-default-browser-check",
             "--disable-extensions",

@@ -4,9 +4,17 @@ It follows the contract of ``tsogpu.report.exposure_product``: dims (time, y, x)
 ``err``, ``dq``, the time series on ``time`` (MJD UTC), ``read_offset (y, x)``, provenance in
 the attributes. The scene is a NIRSpec-like trace with a transit, column (1/f) stripes,
 jumps, a few saturated and dead pixels.
+
+As a script it makes the report of the docs (docs/report.md) and its screenshot::
+
+    python tests/report_data.py OUT_DIR docs/img/report_demo.png [EXPOSURE_tso.nc]
+
+from the synthetic exposure, or from an exposure product when one is given.
 """
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +29,7 @@ def synthetic_exposure(nints=40, ny=32, nx=256, *, seed=7, params=None, name="jw
     t = np.arange(nints)
     mjd = 60300.25 + t * 60.0 / 86400.0
     phase = (t - nints / 2) / (nints / 6)
-    depth = 0.01 * (np.abs(phase) < 1)  # a box-shaped 1 % transit
+    depth = 0.01 * np.clip((1.0 - np.abs(phase)) / 0.2, 0.0, 1.0)  # a 1 % transit
     centroid = 15.6 + 0.05 * np.sin(t / 5.0) + rng.normal(0, 0.01, nints)
     width = 1.4 + 0.02 * np.cos(t / 7.0)
     yy = np.arange(ny)[None, :, None]
@@ -47,7 +55,7 @@ def synthetic_exposure(nints=40, ny=32, nx=256, *, seed=7, params=None, name="jw
     flags[:, dead[0], dead[1]] |= dq.DO_NOT_USE | dq.PIXEL["DEAD"]
     rate[:, dead[0], dead[1]] = np.nan
     aperture = np.abs(np.arange(ny) - 15.6) <= 4
-    white = np.nansum(rate[:, aperture], axis=(1, 2))
+    white = np.nansum(rate[:, aperture] - background[:, None, None], axis=(1, 2))
     params = params or {
         "jump": {"rejection_threshold": 4.0, "flag_4_neighbors": True},
         "saturation": {"fraction": 0.9, "column_saturation": False},
@@ -86,3 +94,41 @@ def synthetic_exposure(nints=40, ny=32, nx=256, *, seed=7, params=None, name="jw
         },
     )
     return ds
+
+
+def main(argv):
+    """Write a demo report into ``argv[0]`` and its screenshot (the top) to ``argv[1]``."""
+    from chromium_cdp import render
+
+    from tsogpu.report.report import make_report
+
+    out, shot = Path(argv[0]), Path(argv[1])
+    if len(argv) > 2:
+        import xarray as xr
+
+        ds = xr.open_dataset(argv[2])
+        name = Path(argv[2]).name.removesuffix("_tso.nc")
+        products = [Path(argv[2])]
+    else:
+        name = "jw01366004001_04101_00001_nrs1"
+        ds = synthetic_exposure(nints=150, ny=32, nx=512, name=name)
+        products = {
+            "rateints (segment 1)": out / f"{name}_seg001_rateints.fits",
+            "rateints (segment 2)": out / f"{name}_seg002_rateints.fits",
+            "exposure product": out / f"{name}_tso.nc",
+        }
+    summary = {
+        "timings": {"pass 1": 41.2, "pass 2": 18.9, "total": 63.4},
+        "peak_memory": 2.7 * 2**30,
+        "warnings": ["demo: synthetic exposure"],
+    }
+    paths = make_report(ds, out, name, products=products, summary=summary)
+    page = render(paths["report"], width=1280, height=1900, full_page=False)
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    shot.write_bytes(page.screenshot)
+    print(f"{paths['report']} -> {shot}: {len(page.images)} figures, errors {page.errors}")
+    return 1 if page.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -158,6 +158,7 @@ EXTRA_HELP = {
     "slurm": "`tsogpu batch --cluster slurm`",
     "cuda-cluster": "`tsogpu batch --cluster cuda`",
     "plots": "plotting",
+    "report": "[the exposure report](report.md): figures, DS9 images, an HTML page",
     "crds": "reference files chosen by CRDS",
     "snowballs": "`--set jump.expand_large_events=true`",
     "test": "the test suite (jwst 3.0 and stcal 1.20 are the oracle)",
