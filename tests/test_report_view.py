@@ -144,6 +144,20 @@ def test_report_embeds_every_figure_and_links_relatively(ds, tmp_path):
     assert "&lt;ZEROFRAME&gt;" in text and "JUMP_DET" in text
 
 
+def test_report_from_a_lazily_opened_netcdf(ds, tmp_path):
+    """As ``tsogpu report`` gets it: the ``_tso.nc`` opened lazily, read by blocks."""
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    nc = tmp_path / f"{NAME}_tso.nc"
+    ds.to_netcdf(nc, engine="h5netcdf")
+    with xr.open_dataset(nc, engine="h5netcdf") as lazy:
+        maps = pixel_maps(lazy, block_bytes=4096)
+        paths = make_report(lazy, tmp_path / "out", NAME, products=[nc])
+    np.testing.assert_array_equal(maps.median_rate, pixel_maps(ds).median_rate)
+    text = paths["report"].read_text()
+    assert f'href="../{NAME}_tso.nc"' in text and "rejection_threshold" in text
+
+
 def test_report_escapes_hostile_strings(ds, tmp_path):
     hostile = ds.copy()
     hostile.attrs.update(
@@ -152,6 +166,7 @@ def test_report_escapes_hostile_strings(ds, tmp_path):
         inputs=json.dumps([HOSTILE]),
         backend=HOSTILE,
         extra=HOSTILE,
+        device=np.array([1, 2]),  # netCDF attributes may be arrays
     )
     figures = make_figures(ds, tmp_path, NAME)
     path = write_report(

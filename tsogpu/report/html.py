@@ -118,8 +118,9 @@ def _e(value):
 
 def _attr(ds, names):
     for n in names:
-        if n in ds.attrs and ds.attrs[n] not in (None, ""):
-            return ds.attrs[n]
+        value = ds.attrs.get(n)
+        if value is not None and not (isinstance(value, str) and not value):
+            return value
     return None
 
 
