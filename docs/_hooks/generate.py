@@ -160,8 +160,8 @@ EXTRA_HELP = {
     "plots": "plotting",
     "crds": "reference files chosen by CRDS",
     "snowballs": "`--set jump.expand_large_events=true`",
-    "report": "the exposure product `<exposure>_tso.nc` and its report: `tsogpu run --report`, "
-    "`tsogpu report`",
+    "report": "the exposure product `<exposure>_tso.nc` and [its report](report.md) "
+    "(figures, DS9 images, an HTML page): `tsogpu run --report`, `tsogpu report`",
     "test": "the test suite (jwst 3.0 and stcal 1.20 are the oracle)",
     "bench": "the benchmarks in `bench/`",
     "docs": "this site: `mkdocs build --strict`",
