@@ -20,7 +20,6 @@ from report_data import synthetic_exposure  # noqa: E402  (tests/report_data.py)
 
 from tsogpu import dq  # noqa: E402
 from tsogpu.errors import ConfigError  # noqa: E402
-from tsogpu.report import report as report_module  # noqa: E402
 from tsogpu.report.ds9 import write_ds9_images  # noqa: E402
 from tsogpu.report.figures import FIGURES, make_figures  # noqa: E402
 from tsogpu.report.html import write_report  # noqa: E402
@@ -183,12 +182,19 @@ def test_report_escapes_hostile_strings(ds, tmp_path):
 
 
 def test_report_extra_is_named_when_missing(ds, tmp_path, monkeypatch):
-    real = report_module.importlib.util.find_spec
-    monkeypatch.setattr(
-        report_module.importlib.util, "find_spec", lambda m: None if m == "matplotlib" else real(m)
-    )
+    import importlib
+
+    real = importlib.import_module
+
+    def without_matplotlib(name, *args):
+        if name == "matplotlib":
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_matplotlib)
     with pytest.raises(ConfigError, match=r"matplotlib.*pip install 'tsogpu\[report\]'"):
         make_report(ds, tmp_path, NAME)
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_report_module_imports_no_plotting():

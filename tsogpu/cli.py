@@ -18,6 +18,9 @@ from . import __version__
 from .clusters import CLUSTERS
 from .config import BACKENDS, REFTYPES, STEP_ORDER, PipelineConfig, load_toml, parse_size
 from .errors import ConfigError, TsogpuError
+from .io.describe import describe
+from .report import require_report_extra
+from .report.command import add_report_options, add_report_parser, cmd_report, report_products
 
 log = logging.getLogger("tsogpu")
 
@@ -40,6 +43,12 @@ def build_parser():
     run.add_argument("uncal", nargs="+", help="uncal segment files (*_uncal.fits)")
     run.add_argument("--out", required=True, help="output folder (created if missing)")
     _add_run_options(run)
+    run.add_argument(
+        "--report",
+        action="store_true",
+        help="then the exposure product, figures and HTML report (as `tsogpu report`)",
+    )
+    add_report_options(run)
 
     demo = sub.add_parser(
         "demo",
@@ -58,6 +67,7 @@ def build_parser():
     info.add_argument("file")
     _add_common(info)
 
+    add_report_parser(sub)
     sim = sub.add_parser("simulate", help="write a synthetic uncal segment and reference files")
     sim.add_argument("--mode", default="nrs_bots")
     sim.add_argument("--nints", type=int, default=20)
@@ -202,9 +212,11 @@ def cmd_run(args):
     from .pipeline import process_file
 
     config = make_config(args)
+    if args.report:  # before any work: the extra is there
+        require_report_extra()
     if not keep_freed_memory():
         log.debug("could not tune malloc (not glibc); large temporaries are mapped anew")
-    failed = 0
+    failed, rateints, timings = 0, [], {}
     for path, shared in _with_shared(args, config):
         t0 = time.perf_counter()
         try:
@@ -219,11 +231,27 @@ def cmd_run(args):
             continue
         for out in outputs:
             print(out)
-        log.info("%s done in %.2f s", path, time.perf_counter() - t0)
+        rateints += [p for p in outputs if p.name.endswith("_rateints.fits")]
+        timings[Path(path).name] = time.perf_counter() - t0
+        log.info("%s done in %.2f s", path, timings[Path(path).name])
     if failed:
         print(f"tsogpu: {failed} of {len(args.uncal)} file(s) failed", file=sys.stderr)
         return 2
+    if args.report:
+        summary = {"timings": timings, "peak_memory": peak_memory()}
+        half_width = args.aperture_half_width
+        for made in report_products(
+            rateints, args.out, aperture_half_width=half_width, summary=summary
+        ):
+            print(made["report"])
     return 0
+
+
+def peak_memory():
+    """Peak resident memory of this process so far, in bytes (Linux: ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _with_shared(args, config):
@@ -282,9 +310,19 @@ def cmd_demo(args):
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     t0 = time.perf_counter()
     outputs = process_file(sim.uncal, out, config, progress=_progress(args, sim.uncal))
-    print(f"processed in {time.perf_counter() - t0:.2f} s")
+    seconds = time.perf_counter() - t0
+    print(f"processed in {seconds:.2f} s")
     for path in outputs:
         print(describe(path))
+    try:
+        require_report_extra()
+    except ConfigError as exc:
+        print(f"no report: {exc}")
+        return 0
+    rateints = [p for p in outputs if p.name.endswith("_rateints.fits")]
+    summary = {"timings": {sim.uncal.name: seconds}, "peak_memory": peak_memory()}
+    for made in report_products(rateints, out, summary=summary):
+        print(f"report: {made['report']} (open it in a browser)")
     return 0
 
 
@@ -310,44 +348,6 @@ def cmd_simulate(args):
         print(f"  --ref {reftype}={path}")
     print(f"truth: {sim.truth}")
     return 0
-
-
-def describe(path):
-    """A short human-readable summary of an uncal file or a product."""
-    from .io.uncal import image_dtype, open_fits
-
-    lines = [str(path)]
-    with open_fits(path) as hdul:
-        h = hdul[0].header
-        kind = h.get("DATAMODL", "FITS")
-        lines.append(
-            f"  {kind}: {h.get('INSTRUME', '?')} {h.get('DETECTOR', '?')} "
-            f"{h.get('EXP_TYPE', '?')} {h.get('SUBARRAY', '?')} {h.get('READPATT', '?')}"
-        )
-        lines.append(
-            f"  NINTS={h.get('NINTS')} NGROUPS={h.get('NGROUPS')} NFRAMES={h.get('NFRAMES')} "
-            f"GROUPGAP={h.get('GROUPGAP')} TGROUP={h.get('TGROUP')} NOUTPUTS={h.get('NOUTPUTS')}"
-        )
-        if h.get("EXSEGNUM") is not None:
-            lines.append(
-                f"  segment {h.get('EXSEGNUM')} of {h.get('EXSEGTOT')}: "
-                f"integrations {h.get('INTSTART')}-{h.get('INTEND')}"
-            )
-        for hdu in hdul[1:]:
-            name = hdu.name
-            if hdu.is_image and hdu.shape:
-                lines.append(f"  {name:<12} {str(hdu.shape):<26} {image_dtype(hdu)}")
-            elif not hdu.is_image:
-                lines.append(f"  {name:<12} table, {hdu.header.get('NAXIS2', 0)} rows")
-        steps = [f"{k[2:]}={h[k]}" for k in h if k.startswith("S_")]
-        if steps:
-            lines.append("  steps: " + " ".join(steps))
-        refs = [f"{k}={h[k]}" for k in h if k.startswith("R_")]
-        if refs:
-            lines.append("  references: " + " ".join(refs))
-        if "TSOVER" in h:
-            lines.append(f"  made by tsogpu {h['TSOVER']} on backend {h.get('TSOBACK')}")
-    return "\n".join(lines)
 
 
 def _parse_segment(text):
@@ -549,6 +549,7 @@ COMMANDS = {
     "simulate": cmd_simulate,
     "batch": cmd_batch,
     "compare": cmd_compare,
+    "report": cmd_report,
 }
 
 

@@ -166,6 +166,8 @@ def _list(values):
         values = [v for v in values.splitlines() if v.strip()]
     if isinstance(values, Mapping):
         values = [f"{k}: {v}" for k, v in values.items()]
+    # the exposure product's "segments": one record per file, named by its "file"
+    values = [v.get("file", v) if isinstance(v, Mapping) else v for v in values]
     return "<br>".join(f'<span class="path">{_e(v)}</span>' for v in values)
 
 
@@ -287,6 +289,8 @@ def _flatten(obj, prefix=""):
 def _parameters_section(ds):
     params = _json(_attr(ds, PARAMETER_ATTRS))
     refs = _json(_attr(ds, REFERENCE_ATTRS))
+    if refs is None:  # the products' own cards: R_<TYPE> (tsogpu.report.exposure_product)
+        refs = {k[2:].lower(): v for k, v in ds.attrs.items() if k.startswith("R_")}
     out = ['<h2 id="parameters">Parameters and reference files</h2>']
     if isinstance(params, Mapping):
         rows = [
@@ -308,6 +312,7 @@ def _parameters_section(ds):
     elif refs is not None:
         out.append(f"<p>Reference files: <code>{_e(refs)}</code></p>")
     shown = set(PARAMETER_ATTRS + REFERENCE_ATTRS + INPUT_ATTRS).union(*PROVENANCE_ATTRS.values())
+    shown |= {k for k in ds.attrs if k.startswith("R_")}  # the reference files, above
     rest = [(k, f"<code>{_e(v)}</code>") for k, v in ds.attrs.items() if k not in shown]
     if rest:
         out.append(

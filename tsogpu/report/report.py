@@ -4,29 +4,9 @@
 product's Dataset (``tsogpu.report.exposure_product``) and the paths of the products to link.
 """
 
-import importlib.util
 from pathlib import Path
 
-from ..errors import ConfigError
-
-# the modules the `report` extra installs
-REPORT_MODULES = ("matplotlib", "xarray", "h5netcdf")
-
-
-def check_report_extra():
-    """Raise :class:`~tsogpu.errors.ConfigError` when the ``report`` extra is not installed.
-
-    Raises
-    ------
-    ConfigError
-        Naming the missing modules and ``pip install 'tsogpu[report]'``.
-    """
-    missing = [m for m in REPORT_MODULES if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ConfigError(
-            f"the report needs {', '.join(missing)}, which are not installed: "
-            "pip install 'tsogpu[report]'"
-        )
+from . import require_report_extra
 
 
 def make_report(ds, out_dir, name, *, products=(), summary=None):
@@ -57,7 +37,7 @@ def make_report(ds, out_dir, name, *, products=(), summary=None):
     ConfigError
         The ``report`` extra (matplotlib, xarray, h5netcdf) is not installed.
     """
-    check_report_extra()
+    require_report_extra()
     from .ds9 import write_ds9_images
     from .figures import make_figures
     from .html import write_report
