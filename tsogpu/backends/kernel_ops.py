@@ -1,7 +1,7 @@
 """The kernels' backends: the pipeline's ``ops`` on a build of the kernels.
 
-Each step method has the signature of the NumPy function it replaces
-(``tsogpu.pipeline.NumpyOps``) and runs the launcher of the same name in
+Each step method has the signature of the NumPy function it mirrors (the contract:
+``tsogpu.backends.contract.Backend``) and runs the launcher of the same name in
 ``tsogpu.launchers.<step>`` with one build of the kernels: ``CudaOps`` with this device's
 (CuPy arrays), ``native_ops`` with the host build (NumPy arrays). ``to_device`` moves a segment
 there once (its raw counts converted by a kernel) and ``to_host`` brings results back;

@@ -37,7 +37,7 @@ CAL_STEP = {
 }
 
 
-# primary-header keyword of the input hash (tsogpu.pipeline.input_hash)
+# primary-header keyword of the input hash (tsogpu.pipeline.resume.input_hash)
 INPUT_HASH_KEYWORD = "TSOIHASH"
 
 
@@ -55,7 +55,7 @@ class Provenance:
     step_status: dict = field(default_factory=dict)  # step -> COMPLETE / SKIPPED
     primary_cosmic_rays: float | None = None  # PRIMECRS, from jump
     extended_emission_events: float | None = None  # EXTNCRS, from jump
-    input_hash: str = ""  # TSOIHASH: tsogpu.pipeline.input_hash, for resumable batches
+    input_hash: str = ""  # TSOIHASH: tsogpu.pipeline.resume.input_hash, for resumable batches
     shared_file: str | None = None  # TSOSHARE: the exposure's first pass (exposure_wide)
     shared_hash: str | None = None  # TSOSHASH: its content hash (tsogpu.exposure.Shared)
 

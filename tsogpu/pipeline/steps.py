@@ -42,7 +42,7 @@ def run_prejump(segment, refs, config=None, on_step=None, ops=NumpyOps):
     config : PipelineConfig
     on_step : callable(step_name, Segment), optional
         Called after each step that ran, with the segment as it then is (for tests).
-    ops : NumpyOps or CudaOps
+    ops : tsogpu.backends.Backend (NumpyOps, the native build or CudaOps)
         The backend; with CudaOps, ``segment`` and ``refs`` are on the device
         (``ops.to_device``) and so is the result.
 
