@@ -364,19 +364,14 @@ def test_fit_random_segments_of_many_groups(seed):
 )
 def test_simulated_segment(simulated, mode, kw):
     from tsogpu.config import PipelineConfig
-    from tsogpu.io.reffiles import load_references
-    from tsogpu.io.uncal import read_primary_header, read_uncal
-    from tsogpu.pipeline import required_reftypes, run_prejump
+    from tsogpu.io.reffiles import segment_references
+    from tsogpu.io.uncal import read_uncal
+    from tsogpu.pipeline import run_prejump
 
     sim = simulated(mode, ncols=24, seed=31, cr_rate=2e-3, **kw)
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     segment = read_uncal(sim.uncal)
-    refs, _ = load_references(
-        segment.exposure,
-        required_reftypes(config),
-        config.refs,
-        header=read_primary_header(sim.uncal),
-    )
+    refs, _ = segment_references(sim.uncal, config)
     seg = run_prejump(segment, refs, config)
     exp = seg.exposure
     gain, rn = refs["gain"].arrays["data"], refs["readnoise"].arrays["data"]
