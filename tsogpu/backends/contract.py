@@ -70,8 +70,9 @@ class Backend(Protocol):
     def group_scale(self, data, nframes, frame_divisor):
         """data float32 (nints, ngroups, ny, nx) -> the frame sums rescaled (FRMDIVSR)."""
 
-    def dq_init(self, pixeldq, groupdq, mask_dq):
-        """-> (pixeldq uint32 (ny, nx), groupdq uint8 (nints, ngroups, ny, nx))."""
+    def dq_init(self, pixeldq, groupdq, mask_dq, user_dq=None):
+        """-> (pixeldq uint32 (ny, nx), groupdq uint8 (nints, ngroups, ny, nx));
+        ``user_dq`` uint32 (ny, nx) or None: the user's mask, ORed into ``mask_dq``."""
 
     def flag_groups(self, groupdq, mask):
         """mask bool (ngroups,): those groups DO_NOT_USE everywhere -> groupdq."""

@@ -88,7 +88,15 @@ def _group_scale(seg, refs, params, ops):
 
 
 def _dq_init(seg, refs, params, ops):
-    seg.pixeldq, seg.groupdq = ops.dq_init(seg.pixeldq, seg.groupdq, refs["mask"].arrays["dq"])
+    user_dq = None
+    if params.user_mask:  # jwst's user_supplied_dq (docs/options.md)
+        from ..io.user_mask import read_user_mask
+
+        shape = seg.pixeldq.shape
+        user_dq = read_user_mask(params.user_mask, shape, params.user_mask_bit)
+    seg.pixeldq, seg.groupdq = ops.dq_init(
+        seg.pixeldq, seg.groupdq, refs["mask"].arrays["dq"], user_dq
+    )
     if params.flag_first or params.flag_last or params.flag_groups:
         mask = dq_init.flagged_groups(
             seg.groupdq.shape[1], params.flag_first, params.flag_last, params.flag_groups
