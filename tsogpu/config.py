@@ -238,6 +238,41 @@ class RampFit:
     suppress_one_group: bool = True
     firstgroup: int | None = None
     lastgroup: int | None = None
+    # weighting and goodness of fit beyond jwst, off by default (docs/options.md)
+    weighting: str = "optimal"
+    goodness_of_fit: bool = False
+
+    def __post_init__(self):
+        weighting_power(self.weighting)  # validates
+
+    @property
+    def fixed_power(self):
+        """The weight exponent P every segment uses, or None for OLS_C's SNR table."""
+        return weighting_power(self.weighting)
+
+
+def weighting_power(weighting):
+    """``ramp_fit.weighting`` -> its fixed exponent P (a float), or None for ``optimal``.
+
+    ``optimal``: OLS_C's exponent from each segment's SNR; ``unweighted``: P = 0 (every group
+    weighs the same); ``exponent:P``: every segment uses P, a finite number >= 0.
+    """
+    text = str(weighting).strip().lower()
+    if text == "optimal":
+        return None
+    if text == "unweighted":
+        return 0.0
+    kind, sep, value = text.partition(":")
+    try:
+        power = float(value) if sep and kind.strip() == "exponent" else None
+    except ValueError:
+        power = None
+    if power is None or not 0.0 <= power < float("inf"):
+        raise ConfigError(
+            "ramp_fit.weighting must be optimal, unweighted or exponent:P with P a finite "
+            f"number >= 0 (e.g. exponent:2), got {weighting!r}"
+        )
+    return power
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,8 @@ class Backend(Protocol):
         average_dark_current=None,
         zeroframe=None,
     ):
-        """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products)."""
+        """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products; chi2
+        float32 (nints, ny, nx) with ``params.goodness_of_fit``, else None)."""
 
     def gain_scale(self, sci, err, var_poisson, var_rnoise, factor):
         """-> the four arrays times GAINFACT (variances times its square)."""

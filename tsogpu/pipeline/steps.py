@@ -330,6 +330,9 @@ def warn_if_saturated(source, saturated):
 def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     """Ramp fitting then gain_scale; (rateints, rate), or (None, None) when skipped.
 
+    With ``ramp_fit.goodness_of_fit`` ``rateints`` has a sixth array, CHI2 (dimensionless,
+    not gain-scaled).
+
     ``fully_saturated``: group 0 is SATURATED in every pixel of the whole exposure; stcal
     then fits nothing and jwst writes no rate products.
     """
@@ -360,6 +363,8 @@ def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     else:
         rateints, rate = _scale(rateints, factor, ops), _scale(rate, factor, ops)
         seg.step_status["gain_scale"] = "COMPLETE"
+    if fit.chi2 is not None:  # ramp_fit.goodness_of_fit: CHI2 after the rateints arrays
+        rateints = (*rateints, fit.chi2)
     return rateints, rate
 
 
