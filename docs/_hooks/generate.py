@@ -153,6 +153,10 @@ PARAM_HELP = {
         "Unset: the first.",
         "lastgroup": "Last group (0-based) used in the fit; later groups get DO_NOT_USE. "
         "Unset: the last.",
+        "weighting": "Option (docs/options.md): the exponent of the segment weights: optimal "
+        "(OLS_C's SNR table, as jwst), unweighted (P = 0) or exponent:P (a fixed P >= 0).",
+        "goodness_of_fit": "Option: add CHI2 to _rateints, each integration's reduced "
+        "chi-square of the fit (NaN where undefined); false: jwst's layout.",
     },
 }
 
