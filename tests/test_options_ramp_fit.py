@@ -6,6 +6,8 @@ GPU); the configuration; the CHI2 extension of ``_rateints`` in memory and in ch
 firstgroup/lastgroup against jwst's ``set_groupdq``.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -216,3 +218,32 @@ def test_group_range_equals_jwst_set_groupdq():
                 step.set_groupdq(first, last, ngroups, want, dqflags.group)
             got = ramp_fit.flag_group_range(gdq, first, last)
             np.testing.assert_array_equal(got, want, err_msg=f"{first}, {last}")
+
+
+def test_chi2_in_the_report_maps(simulated, tmp_path):
+    pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    from tsogpu.report.ds9 import write_ds9_images
+    from tsogpu.report.exposure_product import build_exposure_product
+    from tsogpu.report.maps import pixel_maps
+
+    sim = simulated("nrs_bots", nints=6, ngroups=5, ncols=64, seed=6)
+    base = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
+    for on in (False, True):
+        config = base.with_overrides(sets=[f"ramp_fit.goodness_of_fit={str(on).lower()}"])
+        made = process_file(sim.uncal, tmp_path / f"out{on}", config)
+        rateints = next(p for p in made if p.name.endswith("_rateints.fits"))
+        _, ds = build_exposure_product([rateints], tmp_path / f"report{on}")
+        maps = pixel_maps(ds, block_bytes=6 * 64 * 4 * 3)  # a few rows at a time
+        images = write_ds9_images(ds, tmp_path / f"report{on}", "exp", maps=maps)
+        if not on:
+            assert "chi2" not in ds and maps.median_chi2 is None
+            assert "median_chi2" not in images
+            continue
+        chi2 = fits.getdata(rateints, "CHI2")
+        np.testing.assert_array_equal(ds["chi2"].transpose("time", "y", "x").values, chi2)
+        with warnings.catch_warnings():  # all-NaN pixels stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = np.nanmedian(chi2, axis=0)
+        np.testing.assert_array_equal(maps.median_chi2, want)
+        np.testing.assert_array_equal(fits.getdata(images["median_chi2"]), want)
