@@ -53,6 +53,12 @@ P) combinations and then differs by one float32 ulp in that weight; NumPy's own 
 ``power`` (SIMD) is worse, so it is not used (:func:`powf`). Sums run over groups, segments
 and integrations in the C code's order.
 
+Options beyond stcal, off by default (docs/options.md): ``weighting`` fixes the exponent P of
+every segment's weights (``unweighted``: 0; ``exponent:P``) instead of ``snr_power``'s;
+``goodness_of_fit`` returns each integration's reduced chi-square
+(``slope_fitter.reduced_chi2``, after the integration's slope is final) as
+``RampFitResult.chi2``.
+
 Non-local behaviour of stcal, NOT done here (the caller must): if every pixel of every
 integration of the whole exposure has SATURATED in group 0, stcal returns no products at all
 (see :func:`exposure_fully_saturated`). MIRI's whole-array group discard

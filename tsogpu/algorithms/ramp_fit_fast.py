@@ -17,6 +17,9 @@ integration order, as the C code sums them. The tuning:
   from a table of every (segment length, group, P) computed with the specification's
   ``powf``.
 
+The options ``weighting`` (a 7th power class in the table) and ``goodness_of_fit``
+(``ramp_fit_fast_segments.reduced_chi2``) follow the specification too.
+
 NaN bits: where an addition or a multiplication meets two NaNs, NumPy's loops return one or
 the other depending on the element's position in the array (see ``pad8``), so the sign of
 such a NaN may depend on the split. ``kernels/ramp_fit.cu`` mirrors this module.
