@@ -21,8 +21,10 @@ struct RfExposure {
 // in DN, converted as ols_readnoise does: float32(rn * (gain / sqrt(2 NFRAMES))), sqrt2n =
 // sqrt(2.0 * NFRAMES). first/last: the usable group range (flag_group_range); suppress:
 // suppress_one_group and NGROUPS > 1; tg, tf: TGROUP and TFRAME through float; t0:
-// one_group_time; wtab: tso_rf_weight_table's table for lmax = NGROUPS. Outputs: the rateints
-// arrays (nints, npix) and the rate arrays (npix).
+// one_group_time; wtab: tso_rf_weight_table's table for lmax = NGROUPS; fixed: 1 where
+// ramp_fit.weighting fixes the exponent (the table's RF_FIXED_CLASS). Outputs: the rateints
+// arrays (nints, npix) and the rate arrays (npix); with chi2 (ramp_fit.goodness_of_fit),
+// ri_chi2 (nints, npix), each integration's reduced chi-square (rf_reduced_chi2).
 TSO_KERNEL void tso_rf_fit_pixels(
     const float* __restrict__ data, const unsigned char* __restrict__ gdq,
     const unsigned int* __restrict__ pixeldq, const float* __restrict__ gain,
@@ -30,10 +32,11 @@ TSO_KERNEL void tso_rf_fit_pixels(
     const float* __restrict__ zeroframe, float* __restrict__ ri_sci, float* __restrict__ ri_err,
     unsigned int* __restrict__ ri_dq, float* __restrict__ ri_vp, float* __restrict__ ri_vr,
     float* __restrict__ r_sci, float* __restrict__ r_err, unsigned int* __restrict__ r_dq,
-    float* __restrict__ r_vp, float* __restrict__ r_vr, const double* __restrict__ wtab,
+    float* __restrict__ r_vp, float* __restrict__ r_vr, float* __restrict__ ri_chi2,
+    const double* __restrict__ wtab,
     const unsigned int* __restrict__ dqv,
     long long nints, long long ngroups, long long npix, long long first, long long last,
-    int suppress, int has_zf, double sqrt2n, double tg, double tf, double t0) {
+    int suppress, int has_zf, double sqrt2n, double tg, double tf, double t0, int fixed, int chi2) {
     const unsigned int dnu = dqv[DQ_DO_NOT_USE];
     const unsigned int sat = dqv[DQ_SATURATED];
     const unsigned int invalid = dnu | sat;
@@ -62,6 +65,7 @@ TSO_KERNEL void tso_rf_fit_pixels(
             px->pers = (unsigned char)dqv[DQ_PERSISTENCE];
             px->cl = (unsigned char)dqv[DQ_CHARGELOSS];
             px->wtab = wtab;
+            px->fixed = fixed;
             // get_pixel_ramp_meta; the read noise as ols_readnoise (float64 product -> float32)
             px->gain = (double)gain[p];
             px->rnoise = (double)(float)((double)readnoise[p] * (px->gain / sqrt2n));
@@ -143,6 +147,7 @@ TSO_KERNEL void tso_rf_fit_pixels(
                     idq |= sat;
                     e->set_rate_sat = 1;
                 }
+                if (chi2) ri_chi2[i * npix + p] = (float)rf_reduced_chi2(px, &r, i, sci);
                 // ramp_fit_pixel_rnoise_chargeloss, this integration's term
                 if (r.flags & px->cl) {
                     e->any_cl = 1;
@@ -198,15 +203,16 @@ TSO_KERNEL void tso_rf_fit_pixels(
 }
 
 // Every optimal weight the fit can use (rf_weight), for segment lengths len = 3..lmax, power
-// class c (rf_snr_class: 0, 0.4, 1, 3, 6, 10) and group k < len, at
-// out[(len * 6 + c) * lmax + k]; 0 elsewhere. One index = one table entry. tso_rf_fit_pixels
-// looks its weights up here (lmax = NGROUPS) instead of a pow per group.
-TSO_KERNEL void tso_rf_weight_table(double* __restrict__ out, long long lmax) {
-    const double powers[6] = {0., 0.4, 1., 3., 6., 10.};
-    TSO_FOR_EACH(idx, (lmax + 1) * 6 * lmax) {
+// class c (rf_snr_class: 0, 0.4, 1, 3, 6, 10; then RF_FIXED_CLASS: fixed_power, the exponent
+// ramp_fit.weighting fixes) and group k < len, at out[(len * RF_NCLASS + c) * lmax + k]; 0
+// elsewhere. One index = one table entry. tso_rf_fit_pixels looks its weights up here
+// (lmax = NGROUPS) instead of a pow per group.
+TSO_KERNEL void tso_rf_weight_table(double* __restrict__ out, long long lmax, double fixed_power) {
+    const double powers[RF_NCLASS] = {0., 0.4, 1., 3., 6., 10., fixed_power};
+    TSO_FOR_EACH(idx, (lmax + 1) * RF_NCLASS * lmax) {
         long long k = idx % lmax;
-        long long c = (idx / lmax) % 6;
-        long long len = idx / (6 * lmax);
+        long long c = (idx / lmax) % RF_NCLASS;
+        long long len = idx / (RF_NCLASS * lmax);
         double v = 0.;
         if (len >= 3 && k < len) {
             double mid = (double)(len - 1) / 2.;

@@ -20,6 +20,9 @@
 #define RF_MAX_GROUPS 512
 // slope_fitter.c: LARGE_VARIANCE_THRESHOLD
 #define RF_LARGE_VARIANCE_THRESHOLD 1.0e6
+// Power classes of the weight table: snr_power's six, then ramp_fit.weighting's fixed P.
+#define RF_NCLASS 7
+#define RF_FIXED_CLASS 6
 
 // What a thread knows about its pixel (pointers already offset to the pixel).
 struct RfPixel {
@@ -32,6 +35,7 @@ struct RfPixel {
     double tg, tf, t0;          // TGROUP, TFRAME (through float), one_group_time
     unsigned char dnu, sat, jump, pers, cl;
     const double* wtab;         // the optimal weights, tso_rf_weight_table's (lmax = ngroups)
+    int fixed;                  // ramp_fit.weighting: 1 = every segment uses RF_FIXED_CLASS
 };
 
 // One integration of the pixel (get_pixel_ramp: the stats, is_0th, is_zframe).
@@ -257,8 +261,10 @@ TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, long long i, long
             double sn = (diff * px->gain) / sqrt(den);
             snr = (sn < 0.) ? 0. : sn;
         }
-        // rf_weight(mid, 1 / mid, k, power), mid = (len - 1) / 2, from the table
-        const double* wt = px->wtab + (len * 6 + rf_snr_class(snr)) * px->ngroups;
+        // rf_weight(mid, 1 / mid, k, power), mid = (len - 1) / 2, from the table; with
+        // ramp_fit.weighting (unweighted, exponent:P) the fixed P whatever the SNR
+        int cls = px->fixed ? RF_FIXED_CLASS : rf_snr_class(snr);
+        const double* wt = px->wtab + (len * RF_NCLASS + cls) * px->ngroups;
         double invrn2 = 1. / (px->rnoise * px->rnoise);
         double sumw = 0., sumx = 0., sumxx = 0., sumy = 0., sumxy = 0.;
         for (long long k = 0; k < len; ++k) {
@@ -372,4 +378,28 @@ TSO_HD double rf_chargeloss_invvar(const RfPixel* px, const RfRamp* r, long long
         if (svar > 0.) invvar_r += (1. / svar);
     }
     return invvar_r;
+}
+
+// ramp_fit.goodness_of_fit (beyond stcal): slope_fitter.reduced_chi2. The squared residuals
+// r = (y[g+1] - y[g]) - slope * TGROUP of the first differences in the fitted runs of two
+// groups or more (in run and group order), over var_d = 2 (rnoise / gain)^2 + step / gain
+// (step > 0), divided by N - 1; NaN where the slope is NaN, N < 2, var_d <= 0 or NaN data.
+TSO_HD double rf_reduced_chi2(const RfPixel* px, const RfRamp* r, long long i, double slope) {
+    if (isnan(slope)) return rf_nan();
+    double step = slope * px->tg;
+    double ssr = 0.;
+    long long ndiff = 0, g = 0, start, end;
+    while (rf_next_run(px, r, i, 0, g, &start, &end)) {
+        for (long long k = start; k < end - 1; ++k) {
+            double res = (rf_data(px, r, i, k + 1) - rf_data(px, r, i, k)) - step;
+            ssr += (res * res);
+            ndiff++;
+        }
+        g = end;
+    }
+    double rn = px->rnoise / px->gain;
+    double var_d = 2. * (rn * rn) + ((step > 0.) ? step / px->gain : 0.);
+    if (ndiff < 2 || !(var_d > 0.)) return rf_nan();
+    double chi2 = (ssr / var_d) / (double)(ndiff - 1);
+    return isnan(chi2) ? rf_nan() : chi2;
 }

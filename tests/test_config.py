@@ -42,6 +42,8 @@ TSOGPU_ONLY = {
     "sky_mask",
     "sky_threshold",
     "sky_mask_grow",
+    "weighting",
+    "goodness_of_fit",
 }
 
 

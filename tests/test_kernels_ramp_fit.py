@@ -98,6 +98,9 @@ def _run_both(kernels, arrays, params, timing, dark=None, zeroframe=None):
     for product in ("rateints", "rate"):
         for name, g, w in zip(FIELDS, getattr(got, product), getattr(want, product), strict=True):
             _assert_same(kernels.get(g), w, f"{product}.{name}")
+    assert (got.chi2 is None) == (want.chi2 is None) == (not params.goodness_of_fit)
+    if want.chi2 is not None:
+        _assert_same(kernels.get(got.chi2), want.chi2, "chi2")
     return want
 
 
@@ -145,10 +148,10 @@ def test_weight_table(kernels):
     On the host this checks glibc's pow; on a GPU, CUDA's double pow (see rf_weight).
     """
     lmax = cu_rf.RF_MAX_GROUPS
-    powers = (0.0, 0.4, 1.0, 3.0, 6.0, 10.0)
-    out = kernels.put(np.full((lmax + 1) * 6 * lmax, np.nan))
-    kernels.launch("tso_rf_weight_table", out.size, out, np.int64(lmax))
-    got = kernels.get(out).reshape(lmax + 1, 6, lmax)
+    powers = (0.0, 0.4, 1.0, 3.0, 6.0, 10.0, 2.7)  # the SNR table's, then weighting's P
+    out = kernels.put(np.full((lmax + 1) * 7 * lmax, np.nan))
+    kernels.launch("tso_rf_weight_table", out.size, out, np.int64(lmax), np.float64(2.7))
+    got = kernels.get(out).reshape(lmax + 1, 7, lmax)
     want = np.zeros_like(got)
     for length in range(3, lmax + 1):
         k = np.arange(length, dtype=np.float64)
@@ -255,6 +258,44 @@ def test_random_ramps(kernels, case):
         dark=dark if use_dark else None,
         zeroframe=zeroframe if use_zf else None,
     )
+
+
+@pytest.mark.parametrize("weighting", ["unweighted", "exponent:2", "exponent:0.7", "optimal"])
+@pytest.mark.parametrize("case", CASES[::4], ids=[f"c{i}" for i in range(0, len(CASES), 4)])
+def test_random_ramps_weighting_and_chi2(kernels, case, weighting):
+    """The options beyond jwst (docs/options.md): ramp_fit.weighting and goodness_of_fit."""
+    nints, ngroups, suppress, use_zf, use_dark, range_i = case
+    seed = 500 + CASES.index(case)
+    arrays, dark, zeroframe, timing = _random_case(seed, nints, ngroups, nframes=2)
+    first, last = RANGES[range_i]
+    params = RampFit(
+        suppress_one_group=suppress, firstgroup=first, lastgroup=last, weighting=weighting,
+        goodness_of_fit=True,
+    )  # fmt: skip
+    _run_both(
+        kernels,
+        arrays,
+        params,
+        timing,
+        dark=dark if use_dark else None,
+        zeroframe=zeroframe if use_zf else None,
+    )
+
+
+def test_bit_patterns_chi2(kernels):
+    """chi2 on every GROUPDQ pattern of 4 groups over a few flags (segments, NaN cases)."""
+    values = np.array([0, DNU, SAT, JUMP, PERS, JUMP | PERS, CL, CL | DNU], np.uint8)
+    gdq = np.array(np.meshgrid(*[values] * 4, indexing="ij")).reshape(1, 4, 64, 64)
+    rng = np.random.default_rng(4)
+    data = (np.arange(4, dtype=np.float32)[None, :, None, None] * 50.0 + 20.0).astype(np.float32)
+    data = (data + rng.normal(0, 5, gdq.shape)).astype(np.float32)
+    gain = rng.uniform(1.0, 2.0, (64, 64)).astype(np.float32)
+    rn = rng.uniform(5.0, 15.0, (64, 64)).astype(np.float32)
+    arrays = (data, gdq, np.zeros((64, 64), np.uint32), gain, rn)
+    timing = dict(nframes=1, groupgap=0, tgroup=10.0, tframe=10.0)
+    for suppress in (True, False):
+        params = RampFit(suppress_one_group=suppress, goodness_of_fit=True)
+        _run_both(kernels, arrays, params, timing)
 
 
 @pytest.mark.parametrize("tframe", [1e-3, 10.7, 123.456])

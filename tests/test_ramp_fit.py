@@ -529,10 +529,10 @@ def test_sorting_network_puts_the_lower_half_in_order():
 @pytest.mark.parametrize("ngroups", [1, 3, 4, 7, 12])
 def test_weight_table(ngroups):
     """powf(|(k - mid) / mid|, P) for groups in the segment, 0 for every group outside it."""
-    table = ramp_fit_fast_segments.weight_table(ngroups)
-    npow = len(ramp_fit_fast_segments._POWERS)
+    table = ramp_fit_fast_segments.weight_table(ngroups, 2.5)
+    npow = ramp_fit_fast_segments.NCLASS
     for length in range(ngroups + 1):
-        for c, power in enumerate(ramp_fit_fast_segments._POWERS):
+        for c, power in enumerate((*ramp_fit.SNR_POWERS, 2.5)):
             for start in range(ngroups - length + 1):
                 g = np.arange(ngroups)
                 got = table[ngroups + (length * npow + c) * ngroups - start + g]

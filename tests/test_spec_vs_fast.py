@@ -235,6 +235,9 @@ def run_both_fit(data, gdq, pdq=None, gain=GAIN, rn=RN, dark=None, zeroframe=Non
         for name in ramp_fit.RateProduct._fields:
             a, b = getattr(getattr(spec, prod), name), getattr(getattr(fast, prod), name)
             assert_same_bits(a, b, f"{prod}.{name}")
+    assert (spec.chi2 is None) == (fast.chi2 is None) == (not params.goodness_of_fit)
+    if spec.chi2 is not None:
+        assert_same_bits(spec.chi2, fast.chi2, "chi2")
     return spec
 
 
@@ -338,6 +341,38 @@ def test_fit_random_ramps(case):
     data, gdq, pdq, gain, rn = arrays
     first, last = group_range or (None, None)
     params = RampFit(suppress_one_group=suppress, firstgroup=first, lastgroup=last)
+    zf = zeroframe if use_zf else None
+    run_both_fit(data, gdq, pdq, gain, rn, dark=dark, zeroframe=zf, params=params, **timing)
+
+
+# options beyond jwst: ramp_fit.weighting and goodness_of_fit (docs/options.md)
+WEIGHTINGS = ["optimal", "unweighted", "exponent:2", "exponent:0.7"]
+
+
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+@pytest.mark.parametrize("ngroups", [2, 3, 8])
+def test_fit_catalogue_weighting_and_chi2(weighting, ngroups):
+    data, gdq, cases = catalogue(ngroups)
+    zeroframe = np.full((2, 1, len(cases)), 20.0, np.float32)
+    for suppress in (True, False):
+        params = RampFit(suppress_one_group=suppress, weighting=weighting, goodness_of_fit=True)
+        run_both_fit(data, gdq, zeroframe=zeroframe, params=params)
+
+
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+@pytest.mark.parametrize("case", RAMP_CASES[5:], ids=[f"case{i}" for i in range(5, 11)])
+def test_fit_random_ramps_weighting_and_chi2(case, weighting):
+    nints, ngroups, nframes, groupgap, suppress, use_zf, group_range, cl = case
+    arrays, dark, zeroframe, timing = _random_case(
+        3000 + RAMP_CASES.index(case), nints, ngroups, nframes=nframes, groupgap=groupgap,
+        chargeloss=cl,
+    )  # fmt: skip
+    data, gdq, pdq, gain, rn = arrays
+    first, last = group_range or (None, None)
+    params = RampFit(
+        suppress_one_group=suppress, firstgroup=first, lastgroup=last, weighting=weighting,
+        goodness_of_fit=True,
+    )  # fmt: skip
     zf = zeroframe if use_zf else None
     run_both_fit(data, gdq, pdq, gain, rn, dark=dark, zeroframe=zf, params=params, **timing)
 

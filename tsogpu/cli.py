@@ -145,6 +145,15 @@ def _add_run_options(p):
         dest="sets",
         help="set a step parameter (repeatable)",
     )
+    p.add_argument(  # the same as --set dq_init.user_mask=FILE, in command-line order
+        "--dq-mask",
+        action="append",
+        dest="sets",
+        type=lambda path: f"dq_init.user_mask={path}",
+        metavar="FILE",
+        help="user DQ mask (FITS/.npy image, or a text list 'X Y' / 'X0:X1 Y0:Y1'), "
+        "ORed into PIXELDQ (bit: dq_init.user_mask_bit, default DO_NOT_USE)",
+    )
     p.add_argument(
         "--skip",
         action="append",

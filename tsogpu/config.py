@@ -21,6 +21,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 
+from . import dq
 from .errors import ConfigError
 
 STEP_ORDER = (
@@ -74,11 +75,16 @@ class DQInit:
     Options (off by default, docs/options.md): mark the first ``flag_first``, the last
     ``flag_last`` and the listed ``flag_groups`` (0-based; negative counts from the end, as
     Python and ExoTiC-MIRI's DropGroupsStep do) DO_NOT_USE in every pixel and integration.
+    ``user_mask``: a FITS/.npy image (nonzero: flagged) or a text list of pixels and regions
+    whose pixels get the DQ bit named ``user_mask_bit``, ORed into the mask reference as
+    jwst's ``user_supplied_dq`` is (``tsogpu.io.user_mask``).
     """
 
     flag_first: int = 0
     flag_last: int = 0
     flag_groups: tuple[int, ...] = ()
+    user_mask: str = ""
+    user_mask_bit: str = "DO_NOT_USE"
 
     def __post_init__(self):
         _check_min("dq_init.flag_first", self.flag_first, 0)
@@ -86,6 +92,11 @@ class DQInit:
         for g in self.flag_groups:
             if isinstance(g, bool) or not isinstance(g, int):
                 raise ConfigError(f"dq_init.flag_groups: expected integers, got {g!r}")
+        if self.user_mask_bit not in dq.PIXEL or self.user_mask_bit == "GOOD":
+            raise ConfigError(
+                "dq_init.user_mask_bit must name a DQ bit of tsogpu.dq.PIXEL (e.g. DO_NOT_USE, "
+                f"OTHER_BAD_PIXEL), got {self.user_mask_bit!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -227,6 +238,41 @@ class RampFit:
     suppress_one_group: bool = True
     firstgroup: int | None = None
     lastgroup: int | None = None
+    # weighting and goodness of fit beyond jwst, off by default (docs/options.md)
+    weighting: str = "optimal"
+    goodness_of_fit: bool = False
+
+    def __post_init__(self):
+        weighting_power(self.weighting)  # validates
+
+    @property
+    def fixed_power(self):
+        """The weight exponent P every segment uses, or None for OLS_C's SNR table."""
+        return weighting_power(self.weighting)
+
+
+def weighting_power(weighting):
+    """``ramp_fit.weighting`` -> its fixed exponent P (a float), or None for ``optimal``.
+
+    ``optimal``: OLS_C's exponent from each segment's SNR; ``unweighted``: P = 0 (every group
+    weighs the same); ``exponent:P``: every segment uses P, a finite number >= 0.
+    """
+    text = str(weighting).strip().lower()
+    if text == "optimal":
+        return None
+    if text == "unweighted":
+        return 0.0
+    kind, sep, value = text.partition(":")
+    try:
+        power = float(value) if sep and kind.strip() == "exponent" else None
+    except ValueError:
+        power = None
+    if power is None or not 0.0 <= power < float("inf"):
+        raise ConfigError(
+            "ramp_fit.weighting must be optimal, unweighted or exponent:P with P a finite "
+            f"number >= 0 (e.g. exponent:2), got {weighting!r}"
+        )
+    return power
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,11 @@ PARAM_HELP = {
         "generalised); 0: off.",
         "flag_groups": "Option: these groups get DO_NOT_USE; 0-based, negative counts from "
         "the end (ExoTiC-MIRI's DropGroupsStep); empty: off.",
+        "user_mask": "Option: a user DQ mask, a FITS/.npy image (nonzero: flagged) or a text "
+        "list of pixels `X Y` and regions `X0:X1 Y0:Y1` (0-based, science frame), ORed into "
+        "PIXELDQ as jwst's user_supplied_dq (`--dq-mask FILE`); empty: off.",
+        "user_mask_bit": "Option: the DQ bit (a name of tsogpu.dq.PIXEL) the user mask's pixels "
+        "get; DO_NOT_USE also reaches GROUPDQ, as in jwst.",
     },
     "saturation": {
         "n_pix_grow_sat": "Saturation flags grow to every pixel within this distance (a "
@@ -148,6 +153,10 @@ PARAM_HELP = {
         "Unset: the first.",
         "lastgroup": "Last group (0-based) used in the fit; later groups get DO_NOT_USE. "
         "Unset: the last.",
+        "weighting": "Option (docs/options.md): the exponent of the segment weights: optimal "
+        "(OLS_C's SNR table, as jwst), unweighted (P = 0) or exponent:P (a fixed P >= 0).",
+        "goodness_of_fit": "Option: add CHI2 to _rateints, each integration's reduced "
+        "chi-square of the fit (NaN where undefined); false: jwst's layout.",
     },
 }
 

@@ -1,7 +1,8 @@
 """dq_init: OR the mask reference into PIXELDQ, and its DO_NOT_USE bit into GROUPDQ.
 
 Mirrors ``jwst/dq_init/dq_initialization.py: do_dqinit`` (the RampModel branch; no
-superstripe, no guider data, no user DQ: the caller ORs any user DQ into ``mask_dq``).
+superstripe, no guider data). ``user_dq`` is jwst's ``user_supplied_dq``: ORed into the
+mask before it is applied, so that its DO_NOT_USE reaches GROUPDQ too, as in jwst.
 Pure bitwise work, no operation-order issues.
 """
 
@@ -11,7 +12,7 @@ from .. import dq
 from ..errors import InputError
 
 
-def dq_init(pixeldq, groupdq, mask_dq):
+def dq_init(pixeldq, groupdq, mask_dq, user_dq=None):
     """Initialise the DQ arrays from the mask reference.
 
     Parameters
@@ -20,15 +21,19 @@ def dq_init(pixeldq, groupdq, mask_dq):
     groupdq : ndarray of uint8, shape (nints, ngroups, ny, nx)
     mask_dq : ndarray of uint32, shape (ny, nx)
         MASK reference DQ, cut to the subarray and remapped to standard bits.
+    user_dq : ndarray of uint32, shape (ny, nx), or None
+        The user's DQ mask (``tsogpu.io.user_mask.read_user_mask``), ORed into ``mask_dq``.
 
     Returns
     -------
     pixeldq : ndarray of uint32, shape (ny, nx)
-        ``pixeldq | mask_dq``.
+        ``pixeldq | mask_dq | user_dq``.
     groupdq : ndarray of uint8, shape (nints, ngroups, ny, nx)
-        ``groupdq | (mask_dq & DO_NOT_USE)`` in every integration and group.
+        ``groupdq | ((mask_dq | user_dq) & DO_NOT_USE)`` in every integration and group.
     """
     mask = np.asarray(mask_dq).astype(dq.PIXELDQ_DTYPE)
+    if user_dq is not None:
+        mask = np.bitwise_or(mask, np.asarray(user_dq), dtype=dq.PIXELDQ_DTYPE)
     new_pixeldq = np.bitwise_or(pixeldq, mask, dtype=dq.PIXELDQ_DTYPE)
     dnu = (mask & dq.PIXELDQ_DTYPE(dq.DO_NOT_USE)).astype(dq.GROUPDQ_DTYPE)
     new_groupdq = np.bitwise_or(groupdq, dnu, dtype=dq.GROUPDQ_DTYPE)

@@ -53,6 +53,12 @@ P) combinations and then differs by one float32 ulp in that weight; NumPy's own 
 ``power`` (SIMD) is worse, so it is not used (:func:`powf`). Sums run over groups, segments
 and integrations in the C code's order.
 
+Options beyond stcal, off by default (docs/options.md): ``weighting`` fixes the exponent P of
+every segment's weights (``unweighted``: 0; ``exponent:P``) instead of ``snr_power``'s;
+``goodness_of_fit`` returns each integration's reduced chi-square
+(``slope_fitter.reduced_chi2``, after the integration's slope is final) as
+``RampFitResult.chi2``.
+
 Non-local behaviour of stcal, NOT done here (the caller must): if every pixel of every
 integration of the whole exposure has SATURATED in group 0, stcal returns no products at all
 (see :func:`exposure_fully_saturated`). MIRI's whole-array group discard
@@ -99,10 +105,15 @@ class RateProduct(NamedTuple):
 
 
 class RampFitResult(NamedTuple):
-    """Output of :func:`fit_ramps`: the ``_rateints`` and ``_rate`` arrays."""
+    """Output of :func:`fit_ramps`: the ``_rateints`` and ``_rate`` arrays.
+
+    ``chi2``: with ``ramp_fit.goodness_of_fit`` (beyond jwst), float32 (nints, ny, nx), each
+    integration's reduced chi-square (``slope_fitter.reduced_chi2``); else None.
+    """
 
     rateints: RateProduct
     rate: RateProduct
+    chi2: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,12 +274,14 @@ def fit_ramps(
         frame_time=np.float64(np.float32(tframe)),
         one_group_time=(np.float64(nframes) + 1.0) * np.float64(np.float32(tframe)) / 2.0,
         suppress1g=suppress1g,
+        power=params.fixed_power,
     )
 
     out_ints = {k: np.zeros((nints, ny, nx), np.float32) for k in _FIELDS}
     out_ints["dq"] = np.zeros((nints, ny, nx), np.uint32)
     out_rate = {k: np.zeros((ny, nx), np.float32) for k in _FIELDS}
     out_rate["dq"] = np.zeros((ny, nx), np.uint32)
+    chi2 = np.zeros((nints, ny, nx), np.float32)
     with np.errstate(all="ignore"):
         for row in range(ny):  # ols_slope_fit_pixels
             for col in range(nx):
@@ -289,12 +302,14 @@ def fit_ramps(
                     for k in _FIELDS:
                         out_ints[k][integ, row, col] = np.float32(getattr(res, k))
                     out_ints["dq"][integ, row, col] = res.dq
+                    chi2[integ, row, col] = np.float32(res.chi2)
                 for k in _FIELDS:
                     out_rate[k][row, col] = np.float32(getattr(pr.rate, k))
                 out_rate["dq"][row, col] = pr.rate.dq
     return RampFitResult(
         rateints=RateProduct(*(out_ints[k] for k in RateProduct._fields)),
         rate=RateProduct(*(out_rate[k] for k in RateProduct._fields)),
+        chi2=chi2 if params.goodness_of_fit else None,
     )
 
 

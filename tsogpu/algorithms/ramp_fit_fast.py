@@ -17,6 +17,9 @@ integration order, as the C code sums them. The tuning:
   from a table of every (segment length, group, P) computed with the specification's
   ``powf``.
 
+The options ``weighting`` (a 7th power class in the table) and ``goodness_of_fit``
+(``ramp_fit_fast_segments.reduced_chi2``) follow the specification too.
+
 NaN bits: where an addition or a multiplication meets two NaNs, NumPy's loops return one or
 the other depending on the element's position in the array (see ``pad8``), so the sign of
 such a NaN may depend on the split. ``kernels/ramp_fit.cu`` mirrors this module.
@@ -44,6 +47,7 @@ from .ramp_fit_fast_segments import (
     fit_segments,
     len1_timing,
     pad8,
+    reduced_chi2,
     rnoise_short,
 )
 
@@ -263,6 +267,7 @@ class _BlockFit(NamedTuple):
     is_dnu: np.ndarray  # bool, DQ has DNU
     is_sat: np.ndarray  # bool, DQ has SAT (before partial saturation is flagged)
     chargeloss_inv: np.ndarray | None  # float64 (m,) for blk.chargeloss
+    chi2: np.ndarray | None = None  # float64 (n,), ramp_fit.goodness_of_fit only
 
 
 def _spread(values, cols, n):
@@ -272,7 +277,7 @@ def _spread(values, cols, n):
     return out
 
 
-def _fit_block(blk, c, tgroup, tframe, one_group_time):
+def _fit_block(blk, c, tgroup, tframe, one_group_time, fixed_power, chi2=False):
     """Integration-level fit of every ramp of a block (``ramp_fit_pixel``, one integration)."""
     ngroups, n = blk.data.shape
     idq = c.pdq | (blk.flags & _JUMP_PERS8).astype(np.uint32)
@@ -288,7 +293,7 @@ def _fit_block(blk, c, tgroup, tframe, one_group_time):
 
     # Fit every segment at once: slot 0 of every ramp, then the segments of the later slots
     # (padded at the end, see pad8; the fits of the padding are not read).
-    segments = (blk.data, slots[0].start, slots[0].length, c, t1, tgroup, exact)
+    segments = (blk.data, slots[0].start, slots[0].length, c, t1, tgroup, exact, fixed_power)
     if len(slots) > 1:
         pad = pad8(np.arange(sum(slot.cols.size for slot in slots[1:])))
         later, start, length = (np.concatenate(x)[pad] for x in zip(*slots[1:], strict=True))
@@ -300,6 +305,7 @@ def _fit_block(blk, c, tgroup, tframe, one_group_time):
             np.concatenate([t1, t1[later]]),
             tgroup,
             np.concatenate([exact, exact[later]]),
+            fixed_power,
         )
     slope, var_p, var_r, var_e = fit_segments(*segments)
 
@@ -353,8 +359,9 @@ def _fit_block(blk, c, tgroup, tframe, one_group_time):
     if blk.chargeloss.size:
         cols = blk.chargeloss
         closs = chargeloss_rnoise(blk.orig_gdq, c.take(cols), t1[cols], tgroup)
+    gof = reduced_chi2(blk.data, slots, sci, c, tgroup) if chi2 else None
     return _BlockFit(
-        sci, err, vp, vr, idq, invvar_p, invvar_r, slope_num, fitted, is_dnu, is_sat, closs
+        sci, err, vp, vr, idq, invvar_p, invvar_r, slope_num, fitted, is_dnu, is_sat, closs, gof
     )
 
 
@@ -457,6 +464,7 @@ def fit_ramps(
     ri_vp = np.empty((nints, npix), dtype=np.float32)
     ri_vr = np.empty((nints, npix), dtype=np.float64)  # float64 for the CHARGELOSS pass
     ri_dq = np.empty((nints, npix), dtype=np.uint32)
+    ri_chi2 = np.empty((nints, npix), dtype=np.float32) if params.goodness_of_fit else None
     chargeloss = np.zeros((nints, npix), dtype=bool)
     chargeloss_inv = None  # float64 (nints, npix) once a CHARGELOSS ramp is found
     rate_dq = pdq.copy()
@@ -501,7 +509,12 @@ def fit_ramps(
             vp_sum, vr_sum, num_sum = rate_vp[pix], rate_vr[pix], rate_num[pix]  # views
             for ints, blk in blocks(pix):
                 k = ints.stop - ints.start
-                fit = _fit_block(blk, consts.take(slice(0, k * width)), tg, tf, one_group_time)
+                cs = consts.take(slice(0, k * width))
+                fit = _fit_block(
+                    blk, cs, tg, tf, one_group_time, params.fixed_power, ri_chi2 is not None
+                )
+                if ri_chi2 is not None:
+                    ri_chi2[ints, pix] = fit.chi2.reshape(k, width)
                 ri_sci[ints, pix] = fit.sci.reshape(k, width)
                 ri_err[ints, pix] = fit.err.reshape(k, width)
                 ri_vp[ints, pix] = fit.var_poisson.reshape(k, width)
@@ -576,4 +589,5 @@ def fit_ramps(
         var_poisson=rate_vp.astype(np.float32).reshape(image),
         var_rnoise=rate_vr.astype(np.float32).reshape(image),
     )
-    return RampFitResult(rateints=rateints, rate=rate)
+    chi2 = None if ri_chi2 is None else ri_chi2.reshape(cube)
+    return RampFitResult(rateints=rateints, rate=rate, chi2=chi2)

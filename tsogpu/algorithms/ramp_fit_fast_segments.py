@@ -22,9 +22,12 @@ __all__ = [
     "fit_segments",
     "len1_timing",
     "pad8",
+    "reduced_chi2",
     "rnoise_short",
     "find_segments",
     "weight_table",
+    "FIXED_CLASS",
+    "NCLASS",
 ]
 
 _JUMP8 = np.uint8(dq.JUMP_DET)
@@ -35,6 +38,9 @@ _CHARGELOSS_TOGGLE8 = np.uint8(dq.CHARGELOSS | dq.DO_NOT_USE)
 # snr_power: the exponent is _POWERS[searchsorted(_SNR_BOUNDS, snr, "right")] (NaN -> 10)
 _SNR_BOUNDS = np.array(SNR_BOUNDS)
 _POWERS = np.array(SNR_POWERS)
+# weight_table's power classes: the SNR table's, then ramp_fit.weighting's fixed exponent
+NCLASS = len(SNR_POWERS) + 1
+FIXED_CLASS = len(SNR_POWERS)
 
 
 class Slot(NamedTuple):
@@ -167,19 +173,20 @@ def rnoise_long(c, seglen):
 
 
 @functools.lru_cache(maxsize=8)
-def weight_table(ngroups):
+def weight_table(ngroups, fixed_power=0.0):
     """The optimal-weighting powers ``powf(|(k - mid) / mid|, P)``, flat and read-only.
 
     The weight of group k of a segment depends only on the segment length L, k and the
-    power class c (the index of P in _POWERS), so the ramps read it from this table:
-    ``table[ngroups + (L * 6 + c) * ngroups + k]``, computed exactly as ``ramp_fit_segment``
+    power class c (the index of P in _POWERS, or FIXED_CLASS for ``fixed_power``, the
+    exponent ``ramp_fit.weighting`` fixes), so the ramps read it from this table:
+    ``table[ngroups + (L * NCLASS + c) * ngroups + k]``, computed exactly as ``ramp_fit_segment``
     does per pixel, zero for k >= L and for L < 3. For a group before the segment (k < 0)
     that index falls into the zero tail of the previous row (its length is at most
     ``ngroups - start``) or into the leading zeros, so a ramp reads 0 for every group
     outside its segment.
     """
     g = ngroups
-    table = np.zeros((g + 1, len(_POWERS), g), dtype=np.float64)
+    table = np.zeros((g + 1, NCLASS, g), dtype=np.float64)
     lengths = np.arange(3, g + 1)
     seg = np.repeat(lengths, lengths)  # (L, k) for every L >= 3 and k < L
     k = np.concatenate([np.arange(n) for n in lengths]) if lengths.size else seg
@@ -187,14 +194,14 @@ def weight_table(ngroups):
     mid = (seglen - 1.0) / 2.0
     invmid = 1.0 / mid
     weight = np.abs((k.astype(np.float64) - mid) * invmid)
-    for c, power in enumerate(_POWERS):
+    for c, power in enumerate((*SNR_POWERS, fixed_power)):
         table[seg, c, k] = powf(weight, np.full(weight.shape, power))
     flat = np.concatenate([np.zeros(g), table.reshape(-1)])
     flat.flags.writeable = False
     return flat
 
 
-def _weighted_sums(data, start, length, power_class, invrn2, exact):
+def _weighted_sums(data, start, length, power_class, invrn2, exact, fixed_power):
     """The optimal-weighted sums of each ramp's segment, over its groups in order.
 
     One pass over the groups g accumulates ``weight = powf(...) * invrn2``, ``xval = g``
@@ -208,8 +215,8 @@ def _weighted_sums(data, start, length, power_class, invrn2, exact):
     Returns five float64 (n,) arrays: sumw, sumx, sumxx, sumy, sumxy.
     """
     ngroups, n = data.shape
-    table = weight_table(ngroups)
-    widx = ngroups + (length * len(_POWERS) + power_class) * ngroups - start
+    table = weight_table(ngroups, fixed_power)
+    widx = ngroups + (length * NCLASS + power_class) * ngroups - start
     sums = tuple(np.zeros(n, dtype=np.float64) for _ in range(5))
     fitted = np.flatnonzero(length >= 3)
     if fitted.size == 0:
@@ -258,13 +265,14 @@ def _sum_groups(sums, y, widx, invrn2, table, g0, g1, span=None):
             np.copyto(sumxy, sumxy + yg * xwt, where=inside)
 
 
-def fit_segments(data, start, length, c, t1, tgroup, exact):
+def fit_segments(data, start, length, c, t1, tgroup, exact, fixed_power=None):
     """Slope, Poisson, read-noise and total variance of segments (``ramp_fit_segment``).
 
     ``data`` (ngroups, n): the ramp of each segment, as loaded; ``start``, ``length`` (n,);
     ``c`` per-segment constants, ``t1`` the one-group time, ``exact`` see
-    :func:`_weighted_sums`. Returns four float64 (n,) arrays; entries of segments of length
-    0 are meaningless.
+    :func:`_weighted_sums`; ``fixed_power``: ``ramp_fit.weighting``'s exponent P for every
+    segment, or None for the SNR table. Returns four float64 (n,) arrays; entries of
+    segments of length 0 are meaningless.
     """
     ngroups, n = data.shape
     last = ngroups - 1
@@ -283,8 +291,10 @@ def fit_segments(data, start, length, c, t1, tgroup, exact):
     s = (diff * gain) / np.sqrt(den)
     power_class = np.searchsorted(_SNR_BOUNDS, s, side="right")
     power_class[(den <= 0.0) | (gain == 0.0)] = 0
+    if fixed_power is not None:  # ramp_fit.weighting: the SNR does not matter
+        power_class[:] = FIXED_CLASS
     sumw, sumx, sumxx, sumy, sumxy = _weighted_sums(
-        data, start, length, power_class, c.invrn2, exact
+        data, start, length, power_class, c.invrn2, exact, fixed_power or 0.0
     )
     dden = sumw * sumxx - sumx * sumx
     num = sumw * sumxy - sumx * sumy
@@ -329,3 +339,32 @@ def chargeloss_rnoise(orig_gdq, c, t1, tgroup):
         use = (length > 0) & (svar > 0.0)
         invvar_r[cols] = np.where(use, invvar_r[cols] + 1.0 / svar, invvar_r[cols])
     return invvar_r
+
+
+def reduced_chi2(data, slots, slope, c, tgroup):
+    """``slope_fitter.reduced_chi2`` of every ramp (``ramp_fit.goodness_of_fit``).
+
+    ``data`` (ngroups, n) as loaded, ``slots`` from :func:`find_segments`, ``slope`` (n,) the
+    integration's slope (DN/s, NaN where it is), ``c`` per-ramp constants. The squared
+    residuals of the first differences are summed segment by segment (slot order), group by
+    group, as the specification does. Returns float64 (n,), NaN where undefined.
+    """
+    ngroups, n = data.shape
+    step = slope * tgroup
+    ssr = np.zeros(n, dtype=np.float64)
+    ndiff = np.zeros(n, dtype=np.int64)
+    for slot in slots:
+        cols = slice(None) if slot.cols is None else slot.cols
+        start, end = slot.start, slot.start + slot.length - 1  # differences g in [start, end)
+        y, st, acc, cnt = data[:, cols], step[cols], ssr[cols], ndiff[cols]
+        for g in range(int(start.min(initial=0)), int(end.max(initial=0))):
+            inside = (start <= g) & (g < end)
+            r = (y[g + 1] - y[g]) - st
+            acc = np.where(inside, acc + r * r, acc)
+            cnt = cnt + inside
+        ssr[cols], ndiff[cols] = acc, cnt
+    rn = c.rnoise / c.gain
+    var_d = 2.0 * (rn * rn) + np.where(step > 0.0, step / c.gain, 0.0)
+    chi2 = (ssr / var_d) / (ndiff - 1).astype(np.float64)
+    ok = (ndiff >= 2) & (var_d > 0.0) & ~np.isnan(slope) & ~np.isnan(chi2)
+    return np.where(ok, chi2, np.nan)

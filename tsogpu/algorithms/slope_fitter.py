@@ -24,6 +24,7 @@ __all__ = [
     "get_pixel_ramp",
     "ols_slope_fit_pixel",
     "powf",
+    "reduced_chi2",
     "snr_power",
 ]
 
@@ -76,6 +77,9 @@ class Times(NamedTuple):
     frame_time: np.float64
     one_group_time: np.float64
     suppress1g: bool
+    # ramp_fit.weighting (beyond jwst): the fixed exponent P of every segment's weights, or
+    # None for OLS_C's exponent from the segment's SNR (snr_power)
+    power: float | None = None
 
 
 class _Result:
@@ -87,6 +91,7 @@ class _Result:
         self.var_poisson = np.float64(0.0)
         self.var_rnoise = np.float64(0.0)
         self.dq = np.uint32(pixeldq)
+        self.chi2 = np.float64(np.nan)  # ramp_fit.goodness_of_fit (integrations only)
 
 
 class _Stats:
@@ -286,6 +291,7 @@ def ramp_fit_pixel(pr, t):
         if pr.stats[integ].cnt_sat > 0:
             ri.dq |= _SAT
             set_rate_sat_flag = True
+        ri.chi2 = reduced_chi2(pr, integ, ri.sci, t)  # beyond stcal
     rate = pr.rate
     if dnu_cnt == nints:
         rate.dq |= _DNU
@@ -307,6 +313,39 @@ def ramp_fit_pixel(pr, t):
         rate.dq |= _SAT
     if not np.isnan(rate.sci):
         rate.sci = rate.sci * rate.var_rnoise  # JP-4318
+
+
+def reduced_chi2(pr, integ, slope, t):
+    """``ramp_fit.goodness_of_fit`` (not in stcal): the reduced chi-square of one
+    integration's fit, float64, NaN where undefined (docs/options.md).
+
+    Over the fitted segments of two groups or more, in segment and group order, the residual
+    of each first difference is ``r = (y[g+1] - y[g]) - slope * TGROUP`` (DN) and
+    ``ssr += r * r``; N is the number of differences. Each difference's variance (DN^2) is
+    ``var_d = 2 * (rnoise / gain)^2 + (step / gain if step > 0 else 0)``, step = slope *
+    TGROUP, rnoise the per-read read noise in electrons: twice a group's read noise plus the
+    Poisson variance of the counts between the two groups. The result is
+    ``(ssr / var_d) / (N - 1)``: the differences remove each segment's intercept and the
+    integration's slope is the one fitted parameter. NaN where the slope is NaN, N < 2,
+    ``var_d`` is not positive, or a difference is NaN.
+    """
+    if np.isnan(slope):
+        return np.float64(np.nan)
+    y = pr.data[integ]
+    step = slope * t.group_time
+    ssr = np.float64(0.0)
+    ndiff = 0
+    for start, end in compute_integration_segments(pr.groupdq[integ]):
+        for group in range(start, end - 1):
+            r = (y[group + 1] - y[group]) - step
+            ssr += r * r
+            ndiff += 1
+    rn = pr.rnoise / pr.gain
+    var_d = 2.0 * (rn * rn) + (step / pr.gain if step > 0.0 else np.float64(0.0))
+    if ndiff < 2 or not var_d > 0.0:
+        return np.float64(np.nan)
+    chi2 = (ssr / var_d) / np.float64(ndiff - 1)
+    return np.float64(np.nan) if np.isnan(chi2) else chi2
 
 
 def ramp_fit_pixel_integration(pr, integ, t):
@@ -370,7 +409,10 @@ def fit_segment(pr, integ, start, length, t):
         var_p = numer / (t.group_time * gain)
         var_r = segment_rnoise_short(pr, t.group_time)
     else:
-        power = snr_power(segment_snr(pr, y[start], y[start + length - 1]))
+        if t.power is None:
+            power = snr_power(segment_snr(pr, y[start], y[start + length - 1]))
+        else:  # ramp_fit.weighting: unweighted (P = 0) or exponent:P
+            power = np.float64(t.power)
         # ..._default_weighted_ols: sums over the segment's groups, in order
         mid = np.float64(length - 1) / 2.0
         invmid = 1.0 / mid

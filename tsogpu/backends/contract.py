@@ -70,8 +70,9 @@ class Backend(Protocol):
     def group_scale(self, data, nframes, frame_divisor):
         """data float32 (nints, ngroups, ny, nx) -> the frame sums rescaled (FRMDIVSR)."""
 
-    def dq_init(self, pixeldq, groupdq, mask_dq):
-        """-> (pixeldq uint32 (ny, nx), groupdq uint8 (nints, ngroups, ny, nx))."""
+    def dq_init(self, pixeldq, groupdq, mask_dq, user_dq=None):
+        """-> (pixeldq uint32 (ny, nx), groupdq uint8 (nints, ngroups, ny, nx));
+        ``user_dq`` uint32 (ny, nx) or None: the user's mask, ORed into ``mask_dq``."""
 
     def flag_groups(self, groupdq, mask):
         """mask bool (ngroups,): those groups DO_NOT_USE everywhere -> groupdq."""
@@ -166,7 +167,8 @@ class Backend(Protocol):
         average_dark_current=None,
         zeroframe=None,
     ):
-        """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products)."""
+        """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products; chi2
+        float32 (nints, ny, nx) with ``params.goodness_of_fit``, else None)."""
 
     def gain_scale(self, sci, err, var_poisson, var_rnoise, factor):
         """-> the four arrays times GAINFACT (variances times its square)."""

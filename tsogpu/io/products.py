@@ -134,8 +134,9 @@ def _read_meta(uncal_path):
     return model
 
 
-def _finish(model, prov, final_path):
-    """Stamp provenance and step status on ``model``, then write it atomically."""
+def _finish(model, prov, final_path, extra=None):
+    """Stamp provenance and step status on ``model``, then write it atomically; ``extra``:
+    more extensions, {name: {"data": array, "header": [(key, value, comment)]}}."""
     for step, status in prov.step_status.items():
         if step in CAL_STEP:
             setattr(model.meta.cal_step, CAL_STEP[step], status)
@@ -150,7 +151,10 @@ def _finish(model, prov, final_path):
     model.meta.calibration_software_name = "tsogpu"
     model.meta.calibration_software_version = prov.version
     model.meta.filename = Path(final_path).name
-    model.extra_fits = {"PRIMARY": {"header": [list(c) for c in prov.header_cards()]}}
+    model.extra_fits = {
+        "PRIMARY": {"header": [list(c) for c in prov.header_cards()]},
+        **(extra or {}),
+    }
     return write_atomic(model, final_path)
 
 
@@ -183,11 +187,12 @@ def write_ramp(final_path, segment, prov):
     return _finish(model, prov, final_path)
 
 
-def write_rateints(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise, prov):
+def write_rateints(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise, prov, chi2=None):
     """Write per-integration slopes as a jwst CubeModel (``_rateints``), INT_TIMES carried over.
 
     All arrays are (nints, ny, nx): ``sci``, ``err``, ``var_*`` float32 [DN/s, DN/s, (DN/s)^2],
-    ``dq`` uint32.
+    ``dq`` uint32. ``chi2`` (``ramp_fit.goodness_of_fit``, docs/options.md): float32, each
+    integration's reduced chi-square, written as the extension CHI2 after jwst's.
     """
     src = load_meta(uncal_path)
     model = datamodels.CubeModel(
@@ -198,7 +203,11 @@ def write_rateints(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise
     model.meta.bunit_err = "DN/s"
     if src.hasattr("int_times") and src.int_times is not None:
         model.int_times = src.int_times
-    return _finish(model, prov, final_path)
+    extra = None
+    if chi2 is not None:
+        unit = [("BUNIT", "", "reduced chi-square of the ramp fit (dimensionless)")]
+        extra = {"CHI2": {"data": np.asarray(chi2, np.float32), "header": unit}}
+    return _finish(model, prov, final_path, extra)
 
 
 def write_rate(final_path, uncal_path, sci, err, dq, var_poisson, var_rnoise, prov):
@@ -291,9 +300,9 @@ PRODUCT_KINDS = {
         ),
         ProductKind(
             "rateints",
-            ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "INT_TIMES"),
+            ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "INT_TIMES", "CHI2"),
             lambda path, uncal_path, result, prov: write_rateints(
-                path, uncal_path, *result.rateints, prov
+                path, uncal_path, *result.rateints[:5], prov, *result.rateints[5:]
             ),
         ),
         ProductKind(

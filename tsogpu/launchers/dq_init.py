@@ -10,9 +10,12 @@ from .elementwise import bitwise_or
 from .marshal import contiguous, dqv, i64
 
 
-def dq_init(k, pixeldq, groupdq, mask_dq):
-    """``tsogpu.algorithms.dq_init.dq_init``: (pixeldq | mask, groupdq | mask & DO_NOT_USE)."""
+def dq_init(k, pixeldq, groupdq, mask_dq, user_dq=None):
+    """``tsogpu.algorithms.dq_init.dq_init``: (pixeldq | mask, groupdq | mask & DO_NOT_USE),
+    where mask = mask_dq | user_dq (the user's mask, uint32 (ny, nx), or None)."""
     mask = contiguous(k, mask_dq, np.uint32)
+    if user_dq is not None:
+        mask = bitwise_or(k, mask, contiguous(k, user_dq, np.uint32))
     new_pixeldq = bitwise_or(k, pixeldq, mask)
     gdq = contiguous(k, groupdq, np.uint8)
     new_groupdq = k.xp.empty(gdq.shape, dtype=np.uint8)

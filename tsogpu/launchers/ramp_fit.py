@@ -75,9 +75,19 @@ def fit_ramps(
     ri[2] = xp.empty(cube, dtype=xp.uint32)
     rt = [xp.empty(image, dtype=xp.float32) for _ in range(5)]
     rt[2] = xp.empty(image, dtype=xp.uint32)
+    # ramp_fit.goodness_of_fit: the reduced chi-square of each integration (else a stand-in)
+    chi2 = xp.empty(cube if params.goodness_of_fit else 1, dtype=xp.float32)
     # every optimal weight (segment length, power class, group), computed once, not per group
-    weights = xp.empty((ngroups + 1) * 6 * ngroups, dtype=xp.float64)
-    k.launch("tso_rf_weight_table", weights.size, weights, np.int64(ngroups))
+    # (7 power classes: the SNR table's six, then ramp_fit.weighting's fixed exponent)
+    fixed_power = params.fixed_power
+    weights = xp.empty((ngroups + 1) * 7 * ngroups, dtype=xp.float64)
+    k.launch(
+        "tso_rf_weight_table",
+        weights.size,
+        weights,
+        np.int64(ngroups),
+        np.float64(0.0 if fixed_power is None else fixed_power),
+    )
     # kernel order: sci, err, dq, var_poisson, var_rnoise (the RateProduct order)
     k.launch(
         "tso_rf_fit_pixels",
@@ -91,6 +101,7 @@ def fit_ramps(
         zf,
         *ri,
         *rt,
+        chi2,
         weights,
         dqv(k),
         np.int64(nints),
@@ -104,5 +115,11 @@ def fit_ramps(
         np.float64(tg),
         np.float64(tf),
         np.float64(one_group_time),
+        np.int32(fixed_power is not None),
+        np.int32(params.goodness_of_fit),
     )
-    return RampFitResult(rateints=RateProduct(*ri), rate=RateProduct(*rt))
+    return RampFitResult(
+        rateints=RateProduct(*ri),
+        rate=RateProduct(*rt),
+        chi2=chi2 if params.goodness_of_fit else None,
+    )

@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 PRODUCT_DTYPES = (np.float32, np.float32, np.uint32, np.float32, np.float32)
 
 
+def _rateints_dtypes(config):
+    """The rateints arrays: PRODUCT_DTYPES, then CHI2 with ramp_fit.goodness_of_fit."""
+    return PRODUCT_DTYPES + ((np.float32,) if config.params("ramp_fit").goodness_of_fit else ())
+
+
 @dataclass
 class ChunkOutcome:
     """What pass 1 keeps of a chunk besides its ramp (written to the scratch ramp)."""
@@ -218,7 +223,7 @@ class ChunkedRun:
         fits_ramps = "ramp_fit" not in config.skip and not saturated
         keep_ramp = config.save_ramp or not fits_ramps
         out = _Outputs(
-            rateints=[np.empty((nints, ny, nx), dt) for dt in PRODUCT_DTYPES]
+            rateints=[np.empty((nints, ny, nx), dt) for dt in _rateints_dtypes(config)]
             if fits_ramps
             else None,
             rate=[np.empty((ny, nx), dt) for dt in PRODUCT_DTYPES] if fits_ramps else None,

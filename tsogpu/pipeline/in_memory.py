@@ -21,7 +21,8 @@ class Result:
     """What one segment gives: the ramp after jump, per-integration and exposure slopes.
 
     ``rateints`` and ``rate`` are (sci, err, dq, var_poisson, var_rnoise) tuples, arrays of
-    (nints, ny, nx) and (ny, nx); None when ramp fitting was skipped.
+    (nints, ny, nx) and (ny, nx); None when ramp fitting was skipped. With
+    ``ramp_fit.goodness_of_fit`` ``rateints`` has a sixth array, CHI2 (float32).
     """
 
     segment: Segment

@@ -55,8 +55,10 @@ def plan_chunks(shape, config, zeroframe=False, source="segment", threads=None):
     # neighbour flagging reaches one pixel; snowballs reach further: keep whole frames then
     halo = int(params.flag_4_neighbors)
     fits_products = "ramp_fit" not in config.skip
-    # products held until written (5 cubes) plus what writing them costs (about 2 cubes)
-    fixed = nints * ny * nx * 4 * ((7 if fits_products else 0) + (1 if zeroframe else 0))
+    # products held until written (5 cubes, 6 with ramp_fit.goodness_of_fit's CHI2) plus what
+    # writing them costs (about 2 cubes)
+    cubes = 7 + int(config.params("ramp_fit").goodness_of_fit) if fits_products else 0
+    fixed = nints * ny * nx * 4 * (cubes + (1 if zeroframe else 0))
     free = budget - current_rss() - fixed
     samples = nints * ngroups * ny * nx
     if free >= BYTES_PER_SAMPLE_IN_MEMORY * samples:

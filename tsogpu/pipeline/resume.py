@@ -47,8 +47,9 @@ def input_hash(uncal_path, config, ref_paths, shared=None):
     Covers the uncal file's :func:`file_identity`, each reference file's identity (a file
     given with ``--ref``: its :func:`file_identity`; a CRDS file: its name, which CRDS never
     reuses for other contents; ``N/A``), the parameters (``config.as_dict()`` without
-    :data:`RESULT_NEUTRAL`) and the tsogpu version. A rerun that finds every product with
-    the hash it would record skips the segment.
+    :data:`RESULT_NEUTRAL`), the tsogpu version and, with ``dq_init.user_mask``, that file's
+    identity. A rerun that finds every product with the hash it would record skips the
+    segment.
 
     Parameters
     ----------
@@ -76,6 +77,9 @@ def input_hash(uncal_path, config, ref_paths, shared=None):
     }
     if shared is not None:
         doc["shared"] = shared.hash
+    user_mask = config.params("dq_init").user_mask
+    if user_mask and os.path.isfile(user_mask):  # dq_init.user_mask: an edited mask redoes
+        doc["user_mask"] = file_identity(user_mask)
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -88,7 +88,15 @@ def _group_scale(seg, refs, params, ops):
 
 
 def _dq_init(seg, refs, params, ops):
-    seg.pixeldq, seg.groupdq = ops.dq_init(seg.pixeldq, seg.groupdq, refs["mask"].arrays["dq"])
+    user_dq = None
+    if params.user_mask:  # jwst's user_supplied_dq (docs/options.md)
+        from ..io.user_mask import read_user_mask
+
+        shape = seg.pixeldq.shape
+        user_dq = read_user_mask(params.user_mask, shape, params.user_mask_bit)
+    seg.pixeldq, seg.groupdq = ops.dq_init(
+        seg.pixeldq, seg.groupdq, refs["mask"].arrays["dq"], user_dq
+    )
     if params.flag_first or params.flag_last or params.flag_groups:
         mask = dq_init.flagged_groups(
             seg.groupdq.shape[1], params.flag_first, params.flag_last, params.flag_groups
@@ -322,6 +330,9 @@ def warn_if_saturated(source, saturated):
 def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     """Ramp fitting then gain_scale; (rateints, rate), or (None, None) when skipped.
 
+    With ``ramp_fit.goodness_of_fit`` ``rateints`` has a sixth array, CHI2 (dimensionless,
+    not gain-scaled).
+
     ``fully_saturated``: group 0 is SATURATED in every pixel of the whole exposure; stcal
     then fits nothing and jwst writes no rate products.
     """
@@ -352,6 +363,8 @@ def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     else:
         rateints, rate = _scale(rateints, factor, ops), _scale(rate, factor, ops)
         seg.step_status["gain_scale"] = "COMPLETE"
+    if fit.chi2 is not None:  # ramp_fit.goodness_of_fit: CHI2 after the rateints arrays
+        rateints = (*rateints, fit.chi2)
     return rateints, rate
 
 

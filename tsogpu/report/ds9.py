@@ -1,8 +1,9 @@
 """DS9-readable images of an exposure: plain single-HDU FITS files, no extensions, no tables.
 
 ``<name>_median_rate.fits`` (float32, the median over time of ``rateints``) and
-``<name>_dq_map.fits`` (uint32, the OR over time of ``dq``): DS9, ``fv`` or any FITS viewer
-shows them at once, without choosing an extension.
+``<name>_dq_map.fits`` (uint32, the OR over time of ``dq``), and with the ramp fit's CHI2
+(``ramp_fit.goodness_of_fit``) ``<name>_median_chi2.fits`` (float32, its median over time):
+DS9, ``fv`` or any FITS viewer shows them at once, without choosing an extension.
 """
 
 from pathlib import Path
@@ -15,7 +16,7 @@ from ..io.atomic import write_atomically
 from .maps import pixel_maps
 
 # image key -> file suffix
-DS9_IMAGES = {"median_rate": "median_rate", "dq_map": "dq_map"}
+DS9_IMAGES = {"median_rate": "median_rate", "dq_map": "dq_map", "median_chi2": "median_chi2"}
 
 
 def ds9_path(out_dir, name, key):
@@ -40,7 +41,8 @@ def write_ds9_images(ds, out_dir, name, *, maps=None):
     Returns
     -------
     dict of str to pathlib.Path
-        ``{"median_rate": ..., "dq_map": ...}``: the files written.
+        ``{"median_rate": ..., "dq_map": ...}`` (and ``"median_chi2"`` where ``ds`` has
+        ``chi2``): the files written.
     """
     maps = pixel_maps(ds) if maps is None else maps
     unit = str(ds["rateints"].attrs.get("units", "DN/s"))
@@ -56,6 +58,12 @@ def write_ds9_images(ds, out_dir, name, *, maps=None):
             f"bitwise OR over {maps.nints} integrations of the DQ",
         ),
     }
+    if maps.median_chi2 is not None:
+        images["median_chi2"] = (
+            maps.median_chi2.astype(np.float32),
+            "",
+            f"median over {maps.nints} integrations of the ramp fit's reduced chi-square",
+        )
     written = {}
     for key, (data, bunit, what) in images.items():
         hdu = fits.PrimaryHDU(data)

@@ -17,6 +17,9 @@ variable                dims                   units     content
 ``rateints``, ``err``   (time, y, x)           DN/s      SCI and ERR; float32, zlib, one chunk
                                                          per integration
 ``dq``                  (time, y, x)           1         DQ, uint32, CF ``flag_masks``
+``chi2``                (time, y, x)           1         CHI2, the reduced chi-square of each
+                                                         ramp fit, where every segment has it
+                                                         (``ramp_fit.goodness_of_fit``)
 ``white_light``         (time,)                DN/s      sum over the aperture (time_series)
 ``white_light_err``     (time,)                DN/s      ERR of the usable pixels in quadrature
 ``trace_centroid``      (time,)                pixel     flux-weighted cross-dispersion offset
@@ -242,6 +245,9 @@ def exposure_dataset(
             "+ read_offset / 86400", time_scale="UTC")),
         **images,
     }  # fmt: skip
+    if all(s.chi2 is not None for s in segments):  # ramp_fit.goodness_of_fit
+        data_vars["chi2"] = (cube, np.concatenate([s.chi2 for s in segments]), _attrs(
+            "1", "reduced chi-square of the ramp fit per integration (CHI2)"))  # fmt: skip
     coords["group"] = (("group",), np.arange(ngroups, dtype=np.int32), _attrs(
         "1", "group index in the integration, 0-based"))  # fmt: skip
     data_vars.update(_side_series(segments))
@@ -388,13 +394,13 @@ def _global_attrs(segments, axis, half_width, smooth):
 def write_dataset(dataset, path):
     """Write ``dataset`` to ``path`` as netCDF-4 (h5netcdf), atomically; returns the Path.
 
-    ``rateints``, ``err`` and ``dq`` are stored one chunk per integration, zlib-compressed
-    (level 4, byte shuffle).
+    ``rateints``, ``err``, ``dq`` (and ``chi2``) are stored one chunk per integration,
+    zlib-compressed (level 4, byte shuffle).
     """
     from ..io.atomic import write_atomically
 
     encoding = {}
-    for var in ("rateints", "err", "dq"):
+    for var in ("rateints", "err", "dq", "chi2"):
         if var in dataset:
             shape = dataset[var].shape
             encoding[var] = {

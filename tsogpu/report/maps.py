@@ -45,6 +45,9 @@ class PixelMaps:
         Flag name -> int64 ``(nints,)``: the pixels with that flag in each integration.
     nints : int
         The number of integrations.
+    median_chi2 : numpy.ndarray or None
+        float32 ``(ny, nx)``: the NaN-ignoring median over time of ``chi2`` (the ramp fit's
+        reduced chi-square, ``ramp_fit.goodness_of_fit``); None where the product has none.
     """
 
     median_rate: np.ndarray
@@ -52,6 +55,7 @@ class PixelMaps:
     counts: dict
     per_time: dict
     nints: int
+    median_chi2: np.ndarray | None = None
 
     def fractions(self):
         """Flag name -> the fraction of all pixel-integrations with that flag (0 to 1)."""
@@ -84,6 +88,8 @@ def pixel_maps(ds, block_bytes=BLOCK_BYTES):
     rate, flags = cube(ds, "rateints"), cube(ds, "dq")
     nints, ny, nx = rate.shape
     median = np.full((ny, nx), np.nan, dtype=np.float32)
+    chi2 = cube(ds, "chi2") if "chi2" in ds else None
+    median_chi2 = None if chi2 is None else np.full((ny, nx), np.nan, dtype=np.float32)
     dq_any = np.zeros((ny, nx), dtype=np.uint32)
     counts = {k: np.zeros((ny, nx), dtype=np.int32) for k in FLAGS}
     per_time = {k: np.zeros(nints, dtype=np.int64) for k in FLAGS}
@@ -94,13 +100,16 @@ def pixel_maps(ds, block_bytes=BLOCK_BYTES):
         with warnings.catch_warnings():  # all-NaN pixels are expected: they stay NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             median[y0:y1] = np.nanmedian(block, axis=0)
+            if chi2 is not None:
+                values = np.asarray(chi2[:, y0:y1, :].values, dtype=np.float32)
+                median_chi2[y0:y1] = np.nanmedian(values, axis=0)
         bits = np.asarray(flags[:, y0:y1, :].values).astype(np.uint32)
         dq_any[y0:y1] = np.bitwise_or.reduce(bits, axis=0)
         for k, bit in FLAGS.items():
             hit = (bits & np.uint32(bit)) != 0
             counts[k][y0:y1] = hit.sum(axis=0, dtype=np.int32)
             per_time[k] += hit.sum(axis=(1, 2), dtype=np.int64)
-    return PixelMaps(median, dq_any, counts, per_time, nints)
+    return PixelMaps(median, dq_any, counts, per_time, nints, median_chi2)
 
 
 def time_mjd(ds):

@@ -64,6 +64,7 @@ class SegmentProducts:
     int_times : structured ndarray (nints,), the INT_TIMES rows of these integrations
     side : dict, side-product suffix -> {extension name: array}; a product absent: no entry
     side_files : list of Path, the side products read
+    chi2 : float32 (nints, ny, nx), the CHI2 extension (``ramp_fit.goodness_of_fit``), or None
     """
 
     path: Path
@@ -75,6 +76,7 @@ class SegmentProducts:
     int_times: np.ndarray
     side: dict
     side_files: list
+    chi2: np.ndarray | None = None
 
     @property
     def nints(self):
@@ -161,6 +163,7 @@ def _read_segment(path):
             err = np.asarray(hdul["ERR"].data, np.float32)
             dq = np.asarray(hdul["DQ"].data).astype(np.uint32)
             int_times = np.asarray(hdul["INT_TIMES"].data).copy()
+            chi2 = np.asarray(hdul["CHI2"].data, np.float32) if "CHI2" in names else None
     except InputError:
         raise
     except Exception as exc:
@@ -171,6 +174,8 @@ def _read_segment(path):
             f"{path}: SCI, ERR and DQ must be (nints, ny, nx) alike, got {data.shape}, "
             f"{err.shape}, {dq.shape}"
         )
+    if chi2 is not None and chi2.shape != data.shape:
+        raise InputError(f"{path}: CHI2 is {chi2.shape}, SCI {data.shape}; expected alike")
     if data.shape[1:] != (exposure.subsize2, exposure.subsize1):
         raise InputError(
             f"{path}: frames of {data.shape[1]} x {data.shape[2]} pixels, but SUBSIZE2 x "
@@ -194,6 +199,7 @@ def _read_segment(path):
         int_times=_int_times_rows(path, int_times, start, end),
         side={},
         side_files=[],
+        chi2=chi2,
     )
     _read_side_products(segment)
     return segment
