@@ -164,6 +164,23 @@ PIPELINE_OPTIONS = {
     "segments in the input's folder",
 }
 
+# jwst's pipeline parameters (stpipe's and Detector1Pipeline's), for the docs' table
+PIPELINE_MAPPING = {
+    "save_calibrated_ramp": ("`save_ramp`", "same: the ramp after jump, `<name>_ramp.fits`"),
+    "output_dir": ("`tsogpu run --out`", "same"),
+    "save_results": ("-", "same as jwst: `strun` sets it; `.call` writes files only with it"),
+    "output_file": ("-", "same as jwst: the products' base name"),
+    "pre_hooks, post_hooks": ("-", "same as jwst, on the pipeline"),
+    "steps.<step>.skip": ("`skip`", "same (the steps tsogpu does not implement: see below)"),
+    "steps.<step>.save_results": (
+        "-",
+        "jump's: its output, the ramp after jump, `<name>_jump.fits`; other steps': error "
+        "(tsogpu writes no product of one step)",
+    ),
+    "steps.<step>.pre_hooks, post_hooks, output_file": ("-", "error if set"),
+    "steps.<step>.config_file": ("-", "same as jwst: the step's parameter file"),
+}
+
 # stpipe's own step parameters, for a step inside tsogpu's pipeline (which runs the steps as one)
 STEP_GENERIC_ERRORS = {
     "pre_hooks": "hooks on a step: tsogpu runs the steps as one; give them to the pipeline",
