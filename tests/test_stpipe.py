@@ -92,11 +92,27 @@ def test_entry_point_lists_the_pipeline_and_steps():
     assert resolve_step_class_alias("tsogpu_detector1") == "tsogpu.stpipe.TSODetector1Pipeline"
 
 
+def test_only_tsogpu_stpipe_imports_jwst_and_stpipe():
+    """jwst and stpipe stay inside tsogpu/stpipe (the extra); the rest never needs them."""
+    import ast
+
+    found = []
+    for path in (ROOT / "tsogpu").rglob("*.py"):
+        if path.parent.name == "stpipe":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            found += [f"{path}: {n}" for n in names if n.split(".")[0] in ("jwst", "stpipe")]
+    assert not found
+
+
 def test_entry_point_module_imports_neither_jwst_nor_stpipe():
     import subprocess
 
     code = (
-        "import sys; from tsogpu.stpipe.integration import get_steps; get_steps();"
+        "import sys, tsogpu.stpipe; from tsogpu.stpipe.integration import get_steps; get_steps();"
         "bad = [m for m in ('jwst', 'stpipe', 'astropy') if m in sys.modules];"
         "sys.exit(1 if bad else 0)"
     )
@@ -330,3 +346,76 @@ def test_jwst_parameter_files_load(segment, tmp_path):
     assert compare_products(out_a / name, out_b / name, rtol=0).dq.within()
     differ = compare_products(out_a / name, out_c / name, rtol=0)
     assert not (differ.within(0) and differ.dq.within()), "the file's threshold had no effect"
+
+
+def test_saved_products_and_names(segment, tmp_path, monkeypatch, caplog):
+    """jwst's names: output_file, save_calibrated_ramp (_ramp), steps.jump.save_results
+    (_jump, the ramp after jump); the chunked runner (a small max_memory) gives the same
+    products as the whole segment in memory."""
+    from tsogpu.stpipe import TSODetector1Pipeline
+
+    steps = override_steps(segment.refs, jump={"save_results": True})
+    TSODetector1Pipeline.call(
+        str(segment.uncal),
+        steps=steps,
+        output_dir=str(tmp_path / "a"),
+        output_file="seg",
+        save_calibrated_ramp=True,
+    )
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["seg_jump.fits", "seg_ramp.fits", "seg_rate.fits", "seg_rateints.fits"]
+    # a budget of 1 MB beside what the process holds: chunks of integrations, then tiles
+    monkeypatch.setattr("tsogpu.pipeline.planning.current_rss", lambda: 0)
+    TSODetector1Pipeline.call(
+        str(segment.uncal),
+        steps=override_steps(segment.refs),
+        output_dir=str(tmp_path / "b"),
+        output_file="seg",
+        max_memory="1M",
+        threads=1,
+    )
+    assert "integrations per chunk" in caplog.text
+    for kind in ("rate", "rateints"):
+        a, b = tmp_path / "a" / f"seg_{kind}.fits", tmp_path / "b" / f"seg_{kind}.fits"
+        assert compare_products(a, b, rtol=0).within(0)
+
+
+def test_saved_parameters_load_back(segment, tmp_path, monkeypatch):
+    """``strun ... --save-parameters FILE`` writes a file that ``strun FILE UNCAL`` runs."""
+    monkeypatch.chdir(tmp_path)
+    pars = tmp_path / "pars.asdf"
+    first = Step.from_cmdline(
+        [
+            "tsogpu_detector1",
+            str(segment.uncal),
+            "--save-parameters",
+            str(pars),
+            "--output_dir=a",
+            "--steps.saturation.n_pix_grow_sat=0",
+            "--threads=1",
+            *override_args(segment.refs),
+        ]
+    )
+    # as with jwst, the reference overrides are not saved with the parameters
+    second = Step.from_cmdline(
+        [str(pars), str(segment.uncal), "--output_dir=b", *override_args(segment.refs)]
+    )
+    assert type(second) is type(first)
+    assert second.saturation.n_pix_grow_sat == 0 and second.threads == 1
+    name = segment.uncal.name.replace("_uncal", "_rateints")
+    assert compare_products(tmp_path / "a" / name, tmp_path / "b" / name, rtol=0).within(0)
+
+
+def test_exposure_wide_runs_the_first_pass(segment, tmp_path):
+    from tsogpu.stpipe import TSODetector1Pipeline
+
+    rate = TSODetector1Pipeline.call(
+        str(segment.uncal),
+        steps=override_steps(segment.refs),
+        output_dir=str(tmp_path),
+        save_results=True,
+        exposure_wide=True,
+    )
+    assert len(list(tmp_path.glob("*_shared.fits"))) == 1
+    plain = TSODetector1Pipeline.call(str(segment.uncal), steps=override_steps(segment.refs))
+    np.testing.assert_array_equal(rate.data, plain.data)
