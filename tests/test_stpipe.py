@@ -186,6 +186,21 @@ def test_unsupported_parameters_are_errors(segment, tmp_path, steps, message):
         )
 
 
+def test_ipc_runs_only_where_its_reference_is_na(segment, tmp_path):
+    """tsogpu does not implement ipc; asked to run, it goes on where jwst's step would do
+    nothing (reference N/A), and is an error where the reference cannot be found (here: CRDS
+    offline, as it would be a real IPC reference)."""
+    from tsogpu.stpipe import TSODetector1Pipeline
+
+    steps = override_steps(segment.refs, ipc={"skip": False, "override_ipc": "N/A"})
+    plain = TSODetector1Pipeline.call(str(segment.uncal), steps=override_steps(segment.refs))
+    na = TSODetector1Pipeline.call(str(segment.uncal), steps=steps)
+    np.testing.assert_array_equal(na.data, plain.data)
+    del steps["ipc"]["override_ipc"]
+    with pytest.raises(ConfigError, match="ipc.skip = true"):
+        TSODetector1Pipeline.call(str(segment.uncal), steps=steps)
+
+
 def test_conflicting_overrides_are_an_error(segment, tmp_path):
     from tsogpu.stpipe import TSODetector1Pipeline
 

@@ -21,6 +21,7 @@ import numpy as np
 from jwst.stpipe import Pipeline as JwstPipeline
 from stdatamodels.jwst import datamodels
 
+from .. import __version__
 from ..errors import ConfigError, InputError
 from ..pipeline import process_file
 from .parameters import PIPELINE_OPTIONS, check_not_implemented, pipeline_config
@@ -70,7 +71,9 @@ class TSODetector1Pipeline(JwstPipeline):
         """Run as jwst's pipelines run (hooks, saving), then remove the staged products."""
         self._stage, self._products, self._placed = None, {}, {}
         try:
-            return super().run(*args)
+            result = super().run(*args)
+            log.info("Results made by tsogpu %s", __version__)
+            return result
         finally:
             if self._stage is not None:
                 shutil.rmtree(self._stage, ignore_errors=True)
@@ -89,11 +92,11 @@ class TSODetector1Pipeline(JwstPipeline):
             The rate image, or the ramp after jump where ramp_fit is skipped.
         """
         saving = bool(self.save_results or self.output_file)
-        where = self.search_attr("output_dir") if saving else None
-        where = os.path.expandvars(os.path.expanduser(where)) if where else None
-        if saving:
-            Path(where or ".").mkdir(parents=True, exist_ok=True)
-        self._stage = Path(tempfile.mkdtemp(prefix=".tsogpu-stpipe-", dir=where or None))
+        where = None  # not saving: a temporary folder
+        if saving:  # beside the products, so that they are moved there, not copied
+            where = os.path.expandvars(os.path.expanduser(self.search_attr("output_dir") or "."))
+            Path(where).mkdir(parents=True, exist_ok=True)
+        self._stage = Path(tempfile.mkdtemp(prefix=".tsogpu-stpipe-", dir=where))
         uncal = self._uncal_path(input_data)
         ipc = None
         if not self.ipc.skip:  # jwst's ipc does nothing where its reference is N/A
@@ -107,7 +110,7 @@ class TSODetector1Pipeline(JwstPipeline):
         for name in STEP_CLASSES:
             check_not_implemented(name, getattr(self, name), ipc)
         config = pipeline_config(self)
-        shared = self._shared(uncal, config, Path(where or ".") if saving else self._stage)
+        shared = self._shared(uncal, config, Path(where) if saving else self._stage)
         written = process_file(uncal, self._stage / "products", config, shared=shared)
         products = {p.name[: -len(".fits")].rsplit("_", 1)[1]: p for p in written}
         if saving:
