@@ -136,6 +136,12 @@ def test_parameters_have_jwst_names_and_defaults_plus_tsogpu_options():
         assert key in ours
     assert ours["steps"]["jump"]["time_domain"] == "off"
     assert ours["steps"]["refpix"]["sky_method"] == "off"
+    # CRDS's parameter references (pars-detector1pipeline, pars-jumpstep, ...) apply as to jwst's
+    assert TSODetector1Pipeline.get_config_reftype() == Detector1Pipeline.get_config_reftype()
+    for name, cls in Detector1Pipeline.step_defs.items():
+        ours_cls = TSODetector1Pipeline.step_defs[name]
+        assert ours_cls.get_config_reftype() == cls.get_config_reftype()
+        assert ours_cls.reference_file_types == cls.reference_file_types
 
 
 def test_help_lists_tsogpu_options(capsys):

@@ -18,6 +18,7 @@ through :func:`tsogpu.config.from_dict`, the same checks a TOML file gets. The d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import typing
 from dataclasses import dataclass
@@ -196,8 +197,10 @@ def jwst_step_class(name):
     return Detector1Pipeline.step_defs[name]
 
 
+@functools.cache
 def jwst_defaults(name):
-    """{parameter: jwst's default} of the step ``name`` (its own parameters, not stpipe's)."""
+    """{parameter: jwst's default} of the step ``name`` (its own parameters, not stpipe's);
+    the same dict for each call: do not change it."""
     from stpipe import config_parser
 
     cls = jwst_step_class(name)
