@@ -312,7 +312,9 @@ def pipeline_config(pipe, source="stpipe parameters"):
     """
     doc = {
         "backend": pipe.backend,
-        "save_ramp": bool(pipe.save_calibrated_ramp or pipe.jump.save_results),
+        "save_ramp": bool(
+            pipe.save_calibrated_ramp or (pipe.jump.save_results and not pipe.jump.skip)
+        ),
         "threads": pipe.threads,
         "exposure_wide": bool(pipe.exposure_wide),
         "skip": [],
