@@ -406,6 +406,18 @@ def test_saved_products_and_names(segment, tmp_path, monkeypatch, caplog):
     for kind in ("rate", "rateints"):
         a, b = tmp_path / "a" / f"seg_{kind}.fits", tmp_path / "b" / f"seg_{kind}.fits"
         assert compare_products(a, b, rtol=0).within(0)
+    # without ramp fitting the ramp is the result, saved once under _ramp
+    ramp = TSODetector1Pipeline.call(
+        str(segment.uncal),
+        steps=override_steps(segment.refs, ramp_fit={"skip": True}, gain_scale={"skip": True}),
+        output_dir=str(tmp_path / "c"),
+        save_results=True,
+        save_calibrated_ramp=True,
+    )
+    assert ramp.__class__.__name__ == "RampModel"
+    assert [p.name for p in (tmp_path / "c").iterdir()] == [
+        segment.uncal.name.replace("_uncal", "_ramp")
+    ]
 
 
 def test_saved_parameters_load_back(segment, tmp_path, monkeypatch):

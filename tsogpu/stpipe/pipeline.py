@@ -113,21 +113,20 @@ class TSODetector1Pipeline(JwstPipeline):
         shared = self._shared(uncal, config, Path(where) if saving else self._stage)
         written = process_file(uncal, self._stage / "products", config, shared=shared)
         products = {p.name[: -len(".fits")].rsplit("_", 1)[1]: p for p in written}
-        if saving:
+        fitted = "rate" in products
+        self.suffix = "rate" if fitted else "ramp"
+        # read before any product is moved to its name
+        self.rateints = _read_model(products["rateints"]) if fitted else None
+        result = _read_model(products[self.suffix])
+        self._products[id(result)] = products[self.suffix]
+        if saving:  # as jwst's pipeline saves them; the result itself when it returns
             if self.save_calibrated_ramp:
                 self._place(products["ramp"], "ramp")
             if self.jump.save_results and not self.jump.skip:
                 self._place(products["ramp"], self.jump.suffix or "jump")
-            for side in ("oneoverf", "biasscale"):
+            for side in ("rateints", "oneoverf", "biasscale"):
                 if side in products:
                     self._place(products[side], side)
-        fitted = "rate" in products
-        self.rateints = _read_model(products["rateints"]) if fitted else None
-        if fitted and saving:
-            self._place(products["rateints"], "rateints")
-        self.suffix = "rate" if fitted else "ramp"
-        result = _read_model(products[self.suffix])
-        self._products[id(result)] = products[self.suffix]
         return result
 
     def finalize_result(self, result, reference_files_used):
