@@ -214,6 +214,19 @@ def test_ipc_runs_only_where_its_reference_is_na(segment, tmp_path):
         TSODetector1Pipeline.call(str(segment.uncal), steps=steps)
 
 
+def test_tsogpu_options_take_toml_values():
+    """max_memory as in the TOML file (bytes or 4G), checked by tsogpu's own checks."""
+    from tsogpu.stpipe import TSODetector1Pipeline
+    from tsogpu.stpipe.parameters import pipeline_config
+
+    for value, size in ((2**30, 2**30), ("2G", 2**31), (None, None)):
+        assert pipeline_config(TSODetector1Pipeline(max_memory=value)).max_memory == size
+    with pytest.raises(ConfigError, match="max_memory: expected a size"):
+        pipeline_config(TSODetector1Pipeline(max_memory="lots"))
+    config = pipeline_config(TSODetector1Pipeline(backend="native", threads=3))
+    assert (config.backend, config.threads) == ("native", 3)
+
+
 def test_conflicting_overrides_are_an_error(segment, tmp_path):
     from tsogpu.stpipe import TSODetector1Pipeline
 

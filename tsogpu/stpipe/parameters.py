@@ -23,7 +23,7 @@ import logging
 import typing
 from dataclasses import dataclass
 
-from ..config import REFTYPES, STEP_ORDER, STEP_PARAMS, from_dict
+from ..config import REFTYPES, STEP_ORDER, STEP_PARAMS, from_dict, parse_size
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ JWST_ONLY = {
 PIPELINE_OPTIONS = {
     "backend": "option('numpy', 'native', 'cupy', 'auto', default='numpy')"
     "  # tsogpu: compute backend",
-    "max_memory": "string(default=None)  # tsogpu: memory budget, 4G or 500M or bytes",
+    "max_memory": "pass(default=None)  # tsogpu: memory budget, 4G or 500M or bytes",
     "threads": "integer(default=None, min=1)  # tsogpu: pixel tiles processed at once",
     "exposure_wide": "boolean(default=False)  # tsogpu: first pass over the exposure's "
     "segments in the input's folder",
@@ -321,7 +321,7 @@ def pipeline_config(pipe, source="stpipe parameters"):
         "ref": {},
     }
     if pipe.max_memory not in (None, ""):
-        doc["max_memory"] = pipe.max_memory
+        doc["max_memory"] = parse_size(pipe.max_memory, "max_memory")
     given = {}  # reftype -> (path, step)
     for name in STEP_ORDER:
         step = getattr(pipe, name)
