@@ -13,6 +13,10 @@ before the Markdown is rendered, so these parts cannot drift from the code:
     <!-- tsogpu:step NAME -->                 a step's reference types, a link to its parameters
                                               and the docstring of tsogpu/algorithms/NAME.py
     <!-- tsogpu:include PATH -->              a Markdown file of the repository, title dropped
+    <!-- tsogpu:jwst-mapping -->              jwst's parameters -> tsogpu's, each step
+                                              (``tsogpu.stpipe.parameters``; needs jwst)
+    <!-- tsogpu:stpipe-options -->            tsogpu's parameters that jwst's pipeline lacks,
+                                              as strun / .call parameters
 
 An unknown marker, a missing file, a parameter or an extra without a description here, or a
 description of a parameter that no longer exists stops the build (mkdocs reports the page).
@@ -174,6 +178,8 @@ EXTRA_HELP = {
     "test": "the test suite (jwst 3.0 and stcal 1.20 are the oracle)",
     "bench": "the benchmarks in `bench/`",
     "docs": "this site: `mkdocs build --strict`",
+    "stpipe": "[`strun tsogpu_detector1`, `TSODetector1Pipeline.call`](jwst_to_tsogpu.md): "
+    "jwst's stpipe interface",
 }
 
 
@@ -216,6 +222,10 @@ def on_page_markdown(markdown, page, config, files):
             return step_section(arg, page, where)
         if kind == "include" and arg:
             return include(arg, where)
+        if kind == "jwst-mapping" and arg is None:
+            return jwst_mapping()
+        if kind == "stpipe-options" and arg is None:
+            return stpipe_options()
         raise PluginError(f"{where}: unknown marker or missing argument")
 
     return MARKER.sub(replace, markdown)
@@ -262,6 +272,36 @@ def parameter_tables():
                 f"| {PARAM_HELP[step][f.name]} |"
             )
         parts.append("")
+    return "\n".join(parts)
+
+
+def jwst_mapping():
+    from tsogpu.stpipe.parameters import PIPELINE_MAPPING, mapping_rows
+
+    parts = ["### The pipeline", "", "| jwst | tsogpu | notes |", "|---|---|---|"]
+    parts += [f"| `{k}` | {ours} | {note} |" for k, (ours, note) in PIPELINE_MAPPING.items()]
+    step = None
+    for name, key, ours, note in mapping_rows():
+        if name != step:
+            parts += ["", f"### {name}", "", "| jwst | tsogpu | notes |", "|---|---|---|"]
+            step = name
+        parts.append(f"| `{key}` | {ours} | {note.replace('|', '/')} |")
+    return "\n".join(parts)
+
+
+def stpipe_options():
+    from tsogpu.config import STEP_ORDER
+    from tsogpu.stpipe.parameters import PIPELINE_OPTIONS, tsogpu_options
+
+    parts = ["| strun / `.call` parameter | TOML key / `--set` | meaning |", "|---|---|---|"]
+    for key, spec in PIPELINE_OPTIONS.items():
+        meaning = spec.split("# tsogpu:", 1)[1].strip()
+        parts.append(f"| `--{key}` | `{key}` | {meaning} |")
+    for step in STEP_ORDER:
+        for f in tsogpu_options(step):
+            parts.append(
+                f"| `--steps.{step}.{f.name}` | `{step}.{f.name}` | {PARAM_HELP[step][f.name]} |"
+            )
     return "\n".join(parts)
 
 
