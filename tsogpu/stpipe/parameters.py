@@ -115,7 +115,9 @@ _CORES = Unsupported("ignore", "tsogpu's threads parameter sets the CPU threads"
 JWST_ONLY = {
     "dq_init": {
         "user_supplied_dq": Unsupported(
-            "error", "a user DQ file is not read; combine it with the MASK reference instead"
+            "error",
+            "jwst's DQ file of bit values is not read; tsogpu's own user_mask (a file of "
+            "pixels to flag with one bit, user_mask_bit) serves instead",
         ),
     },
     "refpix": {
