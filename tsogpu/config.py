@@ -55,6 +55,7 @@ TIME_DOMAIN_MODES = ("off", "alone", "with_ramp")  # jump.time_domain
 SATURATION_MAPS = ("none", "pixel", "column")
 SKY_METHODS = ("off", "glbs", "roeba")  # refpix.sky_method
 BIAS_SCALES = ("off", "integration", "mean", "exposure")  # superbias.scale
+RAMP_FIT_ALGORITHMS = ("OLS_C", "LIKELY")  # ramp_fit.algorithm, as jwst spells them
 
 
 def _check_min(name, value, low):
@@ -227,6 +228,15 @@ class RampFit:
     suppress_one_group: bool = True
     firstgroup: int | None = None
     lastgroup: int | None = None
+    # LIKELY (stcal's likelihood fit): its own block, apart from the OLS_C options
+    algorithm: str = "OLS_C"
+
+    def __post_init__(self):
+        if self.algorithm not in RAMP_FIT_ALGORITHMS:
+            raise ConfigError(
+                f"ramp_fit.algorithm must be one of {', '.join(RAMP_FIT_ALGORITHMS)}, "
+                f"got {self.algorithm!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..algorithms import dark_current, dq_init, group_scale, jump
+from ..algorithms.likely import LIKELY_MIN_NGROUPS
 from ..backends import NumpyOps
 from ..config import STEP_ORDER, STEP_REFTYPES, PipelineConfig
 from ..errors import ConfigError, InputError
@@ -322,21 +323,24 @@ def warn_if_saturated(source, saturated):
 def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     """Ramp fitting then gain_scale; (rateints, rate), or (None, None) when skipped.
 
-    ``fully_saturated``: group 0 is SATURATED in every pixel of the whole exposure; stcal
-    then fits nothing and jwst writes no rate products.
+    ``fully_saturated``: group 0 is SATURATED in every pixel of the whole exposure; stcal's
+    OLS_C then fits nothing and jwst writes no rate products (LIKELY writes NaN rates).
     """
-    if "ramp_fit" in config.skip or fully_saturated:
+    params = config.params("ramp_fit")
+    # jwst fits LIKELY with at least 4 groups, else OLS_C (ramp_fit_step.py)
+    likely = params.algorithm == "LIKELY" and seg.data.shape[1] >= LIKELY_MIN_NGROUPS
+    if "ramp_fit" in config.skip or (fully_saturated and not likely):
         seg.step_status["ramp_fit"] = seg.step_status["gain_scale"] = "SKIPPED"
         return None, None
     exp = seg.exposure
     with annotate("ramp_fit"):
-        fit = ops.fit_ramps(
+        fit = (ops.fit_ramps_likely if likely else ops.fit_ramps)(
             seg.data,
             seg.groupdq,
             seg.pixeldq,
             refs["gain"].arrays["data"],
             refs["readnoise"].arrays["data"],
-            config.params("ramp_fit"),
+            params,
             nframes=exp.nframes,
             groupgap=exp.groupgap,
             tgroup=exp.tgroup,
