@@ -101,6 +101,7 @@ class Covar:
     ----------
     delta_t : ndarray of float64, (nresultants - 1,)
     nreads : ndarray of int64, (nresultants,)
+    one_omit_ok, two_omit_ok : ndarray of bool, (ndiffs,) and (ndiffs - 1,)
     alpha_readnoise, alpha_phnoise : ndarray of float64, (ndiffs,)
     beta_readnoise, beta_phnoise : ndarray of float64, (ndiffs - 1,)
     """
@@ -118,6 +119,10 @@ class Covar:
         dt = mean_t[1:] - mean_t[:-1]
         self.delta_t = dt
         self.nreads = n
+        # mask_jumps: which omissions are searched (one: always; two: multi-read resultants)
+        self.one_omit_ok = n[1:] * n[:-1] >= 1
+        self.one_omit_ok[0] = self.one_omit_ok[-1] = True
+        self.two_omit_ok = n[1:-1] > 1
         # Eqs. (28) and (29) of paper 1
         self.alpha_readnoise = (1 / n[:-1] + 1 / n[1:]) / dt**2
         self.beta_readnoise = -1 / (n[1:-1] * dt[1:] * dt[:-1])
@@ -332,9 +337,7 @@ def mask_jumps(diffs, diffs2use, gain, rnoise, covar):
     """
     nd, n = diffs.shape
     d2u = diffs2use.copy()
-    one_ok = covar.nreads[1:] * covar.nreads[:-1] >= 1
-    one_ok[0] = one_ok[-1] = True
-    two_ok = covar.nreads[1:-1] > 1
+    one_ok, two_ok = covar.one_omit_ok, covar.two_omit_ok
     guess = np.median(diffs, axis=0)
     guess = guess * (guess > 0)
     recheck = np.ones(n, bool)
