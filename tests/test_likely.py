@@ -160,7 +160,7 @@ def test_algorithm_is_checked():
         RampFit(algorithm="likely")
 
 
-def test_pipeline_falls_back_to_ols_c_below_four_groups(monkeypatch):
+def test_pipeline_falls_back_to_ols_c_below_four_groups():
     """jwst's RampFitStep fits OLS_C when NGROUPS < 4; so does fit_and_scale."""
     from types import SimpleNamespace
 
@@ -184,8 +184,10 @@ def test_pipeline_falls_back_to_ols_c_below_four_groups(monkeypatch):
     config = PipelineConfig().with_overrides(
         sets=["ramp_fit.algorithm=LIKELY"], skip=["gain_scale"]
     )
+    assert not steps.fits_likely(PipelineConfig(), 10)
+    assert [steps.fits_likely(config, n) for n in (3, 4)] == [False, True]
     ref = SimpleNamespace(arrays={"data": None}, header={})
-    for ngroups, fully_saturated in ((3, False), (4, False), (4, True)):
+    for ngroups in (3, 4):
         seg = SimpleNamespace(
             data=np.zeros((1, ngroups, 1, 1), np.float32),
             groupdq=None,
@@ -195,8 +197,48 @@ def test_pipeline_falls_back_to_ols_c_below_four_groups(monkeypatch):
             zeroframe=None,
             step_status={},
         )
-        steps.fit_and_scale(seg, {"gain": ref, "readnoise": ref}, config, fully_saturated, Ops)
-    assert called == ["OLS_C", "LIKELY", "LIKELY"]  # LIKELY fits a saturated exposure too
+        steps.fit_and_scale(seg, {"gain": ref, "readnoise": ref}, config, False, Ops)
+    assert called == ["OLS_C", "LIKELY"]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["in_memory", "chunked"])
+def test_fully_saturated_exposure_gets_nan_rates(tmp_path, chunked, monkeypatch):
+    """OLS_C writes no rate products when group 0 is saturated everywhere; LIKELY (stcal's
+    likely_ramp_fit has no such rule) writes NaN rates, in memory and chunked."""
+    from astropy.io import fits
+
+    from tsogpu.config import PipelineConfig
+    from tsogpu.pipeline import process_file
+    from tsogpu.simulate import simulate
+
+    sim = simulate("nrs_bots", tmp_path / "in", nints=2, ngroups=5, ncols=16, seed=3)
+    refs = {k: str(v) for k, v in sim.refs.items()}
+    with fits.open(refs["saturation"]) as hdul:
+        hdul["SCI"].data[...] = 1.0
+        hdul["DQ"].data[...] = 0
+        hdul.writeto(tmp_path / "sat.fits")
+    refs["saturation"] = str(tmp_path / "sat.fits")
+    from tsogpu.pipeline import driver, planning
+
+    real, runs = driver.run_chunked, []
+
+    def counted(*args, **kwargs):
+        runs.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(driver, "run_chunked", counted)
+    if chunked:  # no segment fits in memory
+        monkeypatch.setattr(planning, "BYTES_PER_SAMPLE_IN_MEMORY", 2**60)
+    for algorithm, products in (("OLS_C", set()), ("LIKELY", {"rateints.fits", "rate.fits"})):
+        config = PipelineConfig(refs=refs, max_memory=4 * 2**30).with_overrides(
+            sets=[f"ramp_fit.algorithm={algorithm}"]
+        )
+        out = tmp_path / algorithm
+        written = {p.name.rsplit("_", 1)[1]: p for p in process_file(sim.uncal, out, config)}
+        assert set(written) - {"ramp.fits"} == products
+        if products:
+            assert np.isnan(fits.getdata(written["rate.fits"], "SCI")).all()
+    assert bool(runs) == chunked
 
 
 def test_inputs_untouched_and_pixels_independent():

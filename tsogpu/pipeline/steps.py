@@ -320,19 +320,25 @@ def warn_if_saturated(source, saturated):
     return saturated
 
 
+def fits_likely(config, ngroups):
+    """Whether ramp fitting runs LIKELY: asked for, with at least 4 groups (jwst's
+    ramp_fit_step.py fits OLS_C otherwise). LIKELY fits a fully saturated exposure too
+    (NaN rates), so the callers' "no rate products" test is for OLS_C only."""
+    return config.params("ramp_fit").algorithm == "LIKELY" and ngroups >= LIKELY_MIN_NGROUPS
+
+
 def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     """Ramp fitting then gain_scale; (rateints, rate), or (None, None) when skipped.
 
-    ``fully_saturated``: group 0 is SATURATED in every pixel of the whole exposure; stcal's
-    OLS_C then fits nothing and jwst writes no rate products (LIKELY writes NaN rates).
+    ``fully_saturated``: group 0 is SATURATED in every pixel of the whole exposure; stcal
+    then fits nothing and jwst writes no rate products.
     """
-    params = config.params("ramp_fit")
-    # jwst fits LIKELY with at least 4 groups, else OLS_C (ramp_fit_step.py)
-    likely = params.algorithm == "LIKELY" and seg.data.shape[1] >= LIKELY_MIN_NGROUPS
-    if "ramp_fit" in config.skip or (fully_saturated and not likely):
+    if "ramp_fit" in config.skip or fully_saturated:
         seg.step_status["ramp_fit"] = seg.step_status["gain_scale"] = "SKIPPED"
         return None, None
     exp = seg.exposure
+    params = config.params("ramp_fit")
+    likely = fits_likely(config, seg.data.shape[1])
     with annotate("ramp_fit"):
         fit = (ops.fit_ramps_likely if likely else ops.fit_ramps)(
             seg.data,
