@@ -35,23 +35,25 @@ def _assert_bits(got, want, label):
 
 
 CASES = [
-    # (nints, ngroups, nframes, groupgap, zeroframe, first/last)
-    (1, 4, 1, 0, False, None),
-    (3, 5, 1, 0, False, None),
-    (2, 8, 2, 1, True, None),
-    (4, 10, 4, 0, True, None),
-    (9, 12, 1, 0, False, None),
-    (2, 12, 1, 0, False, (1, 9)),
-    (2, 25, 1, 0, False, None),
-    (30, 6, 1, 0, False, None),
+    # (nints, ngroups, nframes, groupgap, zeroframe, first/last, NaN samples and bad gains)
+    (1, 4, 1, 0, False, None, False),
+    (3, 5, 1, 0, False, None, False),
+    (2, 8, 2, 1, True, None, False),
+    (4, 10, 4, 0, True, None, False),
+    (9, 12, 1, 0, False, None, False),
+    (2, 12, 1, 0, False, (1, 9), False),
+    (2, 25, 1, 0, False, None, False),
+    (30, 6, 1, 0, False, None, False),
+    (5, 7, 2, 0, True, None, True),
+    (12, 9, 1, 0, False, None, True),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
 def test_kernels_match_numpy(kernels, case):
-    nints, ngroups, nframes, groupgap, use_zf, group_range = case
+    nints, ngroups, nframes, groupgap, use_zf, group_range, bad = case
     arrays, dark, zeroframe, timing = _random_case(
-        3000 + CASES.index(case), nints, ngroups, nframes=nframes, groupgap=groupgap
+        3000 + CASES.index(case), nints, ngroups, nframes=nframes, groupgap=groupgap, bad=bad
     )
     zeroframe = zeroframe if use_zf else None
     first, last = group_range or (None, None)

@@ -201,14 +201,11 @@ def test_pipeline_falls_back_to_ols_c_below_four_groups():
     assert called == ["OLS_C", "LIKELY"]
 
 
-@pytest.mark.parametrize("chunked", [False, True], ids=["in_memory", "chunked"])
-def test_fully_saturated_exposure_gets_nan_rates(tmp_path, chunked, monkeypatch):
-    """OLS_C writes no rate products when group 0 is saturated everywhere; LIKELY (stcal's
-    likely_ramp_fit has no such rule) writes NaN rates, in memory and chunked."""
+def _saturated_everywhere(tmp_path):
+    """A small simulated segment and its references, with a saturation reference of 1 DN
+    (group 0 SATURATED in every pixel)."""
     from astropy.io import fits
 
-    from tsogpu.config import PipelineConfig
-    from tsogpu.pipeline import process_file
     from tsogpu.simulate import simulate
 
     sim = simulate("nrs_bots", tmp_path / "in", nints=2, ngroups=5, ncols=16, seed=3)
@@ -218,6 +215,19 @@ def test_fully_saturated_exposure_gets_nan_rates(tmp_path, chunked, monkeypatch)
         hdul["DQ"].data[...] = 0
         hdul.writeto(tmp_path / "sat.fits")
     refs["saturation"] = str(tmp_path / "sat.fits")
+    return sim, refs
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["in_memory", "chunked"])
+def test_fully_saturated_exposure_gets_nan_rates(tmp_path, chunked, monkeypatch):
+    """OLS_C writes no rate products when group 0 is saturated everywhere; LIKELY (stcal's
+    likely_ramp_fit has no such rule) writes NaN rates, in memory and chunked."""
+    from astropy.io import fits
+
+    from tsogpu.config import PipelineConfig
+    from tsogpu.pipeline import process_file
+
+    sim, refs = _saturated_everywhere(tmp_path)
     from tsogpu.pipeline import driver, planning
 
     real, runs = driver.run_chunked, []
@@ -262,8 +272,9 @@ def test_inputs_untouched_and_pixels_independent():
 # Random ramps against stcal 1.20
 
 
-def _random_case(seed, nints, ngroups, ny=10, nx=13, nframes=1, groupgap=0):
-    """Ramps with noise, CRs (some flagged JUMP, some not), saturation, DNU, bad pixels."""
+def _random_case(seed, nints, ngroups, ny=10, nx=13, nframes=1, groupgap=0, bad=False):
+    """Ramps with noise, CRs (some flagged JUMP, some not), saturation, DNU, bad pixels;
+    ``bad``: also NaN samples and gains of 0, NaN and -1."""
     rng = np.random.default_rng(seed)
     tframe = 1.5
     tgroup = tframe * (nframes + groupgap)
@@ -286,6 +297,9 @@ def _random_case(seed, nints, ngroups, ny=10, nx=13, nframes=1, groupgap=0):
         gdq[:, g][first_sat <= g] |= SAT
     pixeldq = np.zeros((ny, nx), np.uint32)
     pixeldq[1, :3] = [DNU, SAT, dq.PIXEL["HOT"]]
+    if bad:
+        gain[0, :3] = [0.0, np.nan, -1.0]
+        data[rng.random(data.shape) > 0.995] = np.nan
     dark = rng.uniform(0.0, 0.5, (ny, nx)).astype(np.float32)
     zeroframe = (rate[None] * tframe + rng.normal(0, 5, (nints, ny, nx))).astype(np.float32)
     timing = dict(nframes=nframes, groupgap=groupgap, tgroup=tgroup, tframe=tframe)
@@ -382,21 +396,22 @@ def assert_matches(ours, theirs, label, rtol=1e-5):
 
 
 CASES = [
-    # (nints, ngroups, nframes, groupgap, zeroframe, first/last)
-    (1, 4, 1, 0, False, None),
-    (3, 5, 1, 0, False, None),
-    (2, 8, 2, 1, True, None),
-    (4, 10, 4, 0, True, None),
-    (9, 12, 1, 0, False, None),
-    (2, 12, 1, 0, False, (1, 9)),
-    (2, 25, 1, 0, False, None),
+    # (nints, ngroups, nframes, groupgap, zeroframe, first/last, NaN samples and bad gains)
+    (1, 4, 1, 0, False, None, False),
+    (3, 5, 1, 0, False, None, False),
+    (2, 8, 2, 1, True, None, False),
+    (4, 10, 4, 0, True, None, False),
+    (9, 12, 1, 0, False, None, False),
+    (2, 12, 1, 0, False, (1, 9), False),
+    (2, 25, 1, 0, False, None, False),
+    (5, 7, 2, 0, True, None, True),
 ]
 
 
 def _case_inputs(case):
-    nints, ngroups, nframes, groupgap, use_zf, group_range = case
+    nints, ngroups, nframes, groupgap, use_zf, group_range, bad = case
     arrays, dark, zeroframe, timing = _random_case(
-        2000 + CASES.index(case), nints, ngroups, nframes=nframes, groupgap=groupgap
+        2000 + CASES.index(case), nints, ngroups, nframes=nframes, groupgap=groupgap, bad=bad
     )
     first, last = group_range or (None, None)
     params = RampFit(algorithm="LIKELY", firstgroup=first, lastgroup=last)
@@ -494,6 +509,30 @@ def test_detector1_likely_matches_jwst(case, tmp_path):
             ref = [theirs[f"{product}_{k}"] for k in keys]
             worst = max(worst, assert_matches(ours, ref, f"{backend} {product}"))
         print(f"{case} {backend}: max relative difference {worst:.2e}")
+
+
+@pytest.mark.jwst
+@pytest.mark.slow
+def test_fully_saturated_exposure_matches_jwst(tmp_path):
+    """jwst 3.0 with LIKELY writes the NaN rates of a segment saturated everywhere too."""
+    pytest.importorskip("jwst")
+    from astropy.io import fits
+
+    from tsogpu.config import PipelineConfig
+    from tsogpu.pipeline import process_file
+
+    sim, refs = _saturated_everywhere(tmp_path)
+    jump = {name: 4.0 for name in JUMP_PARAMS}
+    theirs = _in_subprocess(
+        tmp_path / "jwst", "jwst", {}, {"uncal": str(sim.uncal), "refs": refs, "jump": jump}
+    )
+    config = PipelineConfig(refs=refs).with_overrides(sets=["ramp_fit.algorithm=LIKELY"])
+    written = {p.name.rsplit("_", 1)[1]: p for p in process_file(sim.uncal, tmp_path, config)}
+    for product in ("rateints", "rate"):
+        with fits.open(written[f"{product}.fits"]) as hdul:
+            ours = [hdul[e].data for e in ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE")]
+        keys = ("data", "err", "dq", "var_poisson", "var_rnoise")
+        assert_matches(ours, [theirs[f"{product}_{k}"] for k in keys], product)
 
 
 def _main(kind, folder):
