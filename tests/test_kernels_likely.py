@@ -11,7 +11,7 @@ relative elsewhere.
 
 import numpy as np
 import pytest
-from test_likely import _random_case, differing
+from test_likely import differing, random_case
 
 from tsogpu.algorithms import likely
 from tsogpu.config import RampFit
@@ -52,7 +52,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
 def test_kernels_match_numpy(kernels, case):
     nints, ngroups, nframes, groupgap, use_zf, group_range, bad = case
-    arrays, dark, zeroframe, timing = _random_case(
+    arrays, dark, zeroframe, timing = random_case(
         3000 + CASES.index(case), nints, ngroups, nframes=nframes, groupgap=groupgap, bad=bad
     )
     zeroframe = zeroframe if use_zf else None
@@ -87,7 +87,7 @@ def test_kernels_match_numpy(kernels, case):
 
 def test_kernels_small_batches_match(kernels, monkeypatch):
     """Pixels fitted and combined in several launches (scratch batches) give the same bits."""
-    arrays, dark, _, timing = _random_case(3100, 5, 7)
+    arrays, dark, _, timing = random_case(3100, 5, 7)
     params = RampFit(algorithm="LIKELY")
     whole = cu_lk.fit_ramps_likely(
         kernels, *(kernels.put(a) for a in arrays), params,
@@ -103,6 +103,6 @@ def test_kernels_small_batches_match(kernels, monkeypatch):
 
 
 def test_kernels_refuse_too_few_groups(kernels):
-    arrays, dark, _, timing = _random_case(3200, 1, 3)
+    arrays, dark, _, timing = random_case(3200, 1, 3)
     with pytest.raises(ValueError, match="at least 4 groups"):
         cu_lk.fit_ramps_likely(kernels, *arrays, RampFit(algorithm="LIKELY"), **timing)

@@ -252,7 +252,7 @@ def test_fully_saturated_exposure_gets_nan_rates(tmp_path, chunked, monkeypatch)
 
 
 def test_inputs_untouched_and_pixels_independent():
-    arrays, dark, _, timing = _random_case(5, 3, 8)
+    arrays, dark, _, timing = random_case(5, 3, 8)
     copies = [a.copy() for a in (*arrays, dark)]
     res = likely.fit_ramps_likely(*arrays, LIKELY, average_dark_current=dark, **timing)
     for before, after in zip(copies, (*arrays, dark), strict=True):
@@ -272,7 +272,7 @@ def test_inputs_untouched_and_pixels_independent():
 # Random ramps against stcal 1.20
 
 
-def _random_case(seed, nints, ngroups, ny=10, nx=13, nframes=1, groupgap=0, bad=False):
+def random_case(seed, nints, ngroups, ny=10, nx=13, nframes=1, groupgap=0, bad=False):
     """Ramps with noise, CRs (some flagged JUMP, some not), saturation, DNU, bad pixels;
     ``bad``: also NaN samples and gains of 0, NaN and -1."""
     rng = np.random.default_rng(seed)
@@ -410,7 +410,7 @@ CASES = [
 
 def _case_inputs(case):
     nints, ngroups, nframes, groupgap, use_zf, group_range, bad = case
-    arrays, dark, zeroframe, timing = _random_case(
+    arrays, dark, zeroframe, timing = random_case(
         2000 + CASES.index(case), nints, ngroups, nframes=nframes, groupgap=groupgap, bad=bad
     )
     first, last = group_range or (None, None)

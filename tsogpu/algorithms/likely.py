@@ -38,9 +38,15 @@ var_r)``; ERR = sqrt(VAR_POISSON + VAR_RNOISE). stcal does this in float32, and 
 
 The one transcendental is ``theta ** (1 / i)`` in the rescaling of the covariance matrix
 (``compute_alphas_betas``); here it is C's ``pow`` (glibc, :func:`power`), which the host
-build of the kernel calls too. NumPy's own float64 ``power`` (SIMD where the CPU has
-AVX512) differs from it by an ulp in a few per cent of the values, so stcal's results can
-differ from these in the last bits of the scale; CUDA's ``pow`` is within 2 ulp.
+build of the kernel calls too, so the two agree bit for bit. NumPy's own float64 ``power``
+(which stcal calls) is C's ``pow`` too, except on a CPU with AVX512, where a SIMD version
+differs from it by an ulp in a few per cent of the values. The jump search is sensitive to
+the last bit in two places: two usable differences that disagree (dropping either leaves a
+chi-square of zero: a tie that rounding decides) and exact zeros in a two-omit denominator
+(the NaN they give disables the search for that pixel in that round). There jwst's own
+results differ between CPUs with and without AVX512; tsogpu's equal jwst's without it
+(``NPY_DISABLE_CPU_FEATURES=X86_V4``), bit for bit in ``tests/test_likely.py``. CUDA's
+``pow`` (within 2 ulp) has the same effect at those pixels.
 """
 
 import math
