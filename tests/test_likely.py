@@ -251,7 +251,7 @@ def test_fully_saturated_exposure_gets_nan_rates(tmp_path, chunked, monkeypatch)
     assert bool(runs) == chunked
 
 
-def test_inputs_untouched_and_pixels_independent():
+def test_inputs_untouched_and_pixels_independent(monkeypatch):
     arrays, dark, _, timing = random_case(5, 3, 8)
     copies = [a.copy() for a in (*arrays, dark)]
     res = likely.fit_ramps_likely(*arrays, LIKELY, average_dark_current=dark, **timing)
@@ -266,6 +266,11 @@ def test_inputs_untouched_and_pixels_independent():
             assert_array_equal(a, b[:, rows])
         for a, b in zip(part.rate, res.rate, strict=True):
             assert_array_equal(a, b[rows])
+    # and in blocks of 7 pixels
+    monkeypatch.setattr(likely, "PIXEL_BLOCK", 7)
+    blocks = likely.fit_ramps_likely(*arrays, LIKELY, average_dark_current=dark, **timing)
+    for a, b in zip((*blocks.rateints, *blocks.rate), (*res.rateints, *res.rate), strict=True):
+        assert_array_equal(a, b)
 
 
 # ---------------------------------------------------------------------------------------

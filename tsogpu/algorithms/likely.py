@@ -73,6 +73,7 @@ LIKELY_MIN_NGROUPS = 4  # stcal likely_fit.LIKELY_MIN_NGROUPS
 THRESHOLD_ONE_OMIT = 20.25  # mask_jumps defaults (rejection_threshold None)
 THRESHOLD_TWO_OMIT = 23.8
 DN_SCALE = 10  # fit_ramps(dn_scale=10.0): rescale every ten differences
+PIXEL_BLOCK = 1 << 14  # pixels fitted at once (about 200 * ndiffs bytes of temporaries each)
 
 _SQRT2 = np.sqrt(2)
 
@@ -447,26 +448,28 @@ def fit_ramps_likely(
     jump8 = np.uint8(dq.JUMP_DET)
     with np.errstate(all="ignore"):
         for integ in range(nints):
-            d = data[integ].reshape(ngroups, npix)
-            gdq = gdq_all[integ].reshape(ngroups, npix)
-            if use_zf:
-                zf = zeroframe[integ].reshape(npix)
-                first = (d[0] * nframes - zf) / (nframes - 1)
-                d = np.concatenate([zf[None], first[None], d[1:]])
-                gdq = np.concatenate([gdq[:1], gdq])
-            diffs = (d[1:] - d[:-1]) / covar.delta_t[:, None]
-            d2u = ((gdq[1:] == 0) & (gdq[:-1] == 0)).astype(np.uint8)
-            new_d2u, countrate = mask_jumps(diffs, d2u, gain1, rnoise, covar)
-            gdq = gdq.copy()
-            gdq[1:] |= np.where(new_d2u != d2u, jump8, np.uint8(0))
-            guess = countrate * (countrate > 0) + dark
-            r = fit_diffs(diffs, new_d2u, guess, gain1, rnoise, covar)
-            ints["sci"][integ] = r["countrate"]
-            ints["err"][integ] = r["uncert"]
-            ints["vp"][integ] = r["var_poisson"]
-            ints["vr"][integ] = r["var_rnoise"]
-            ints["chi"][integ] = r["chisq"]
-            int_dq[integ] = compress_integration_dq(gdq, pixeldq.reshape(npix))
+            for p0 in range(0, npix, PIXEL_BLOCK):  # bounded temporaries; pixels independent
+                px = slice(p0, min(p0 + PIXEL_BLOCK, npix))
+                d = data[integ].reshape(ngroups, npix)[:, px]
+                gdq = gdq_all[integ].reshape(ngroups, npix)[:, px]
+                if use_zf:
+                    zf = zeroframe[integ].reshape(npix)[px]
+                    first = (d[0] * nframes - zf) / (nframes - 1)
+                    d = np.concatenate([zf[None], first[None], d[1:]])
+                    gdq = np.concatenate([gdq[:1], gdq])
+                diffs = (d[1:] - d[:-1]) / covar.delta_t[:, None]
+                d2u = ((gdq[1:] == 0) & (gdq[:-1] == 0)).astype(np.uint8)
+                new_d2u, countrate = mask_jumps(diffs, d2u, gain1[px], rnoise[px], covar)
+                gdq = gdq.copy()
+                gdq[1:] |= np.where(new_d2u != d2u, jump8, np.uint8(0))
+                guess = countrate * (countrate > 0) + dark[px]
+                r = fit_diffs(diffs, new_d2u, guess, gain1[px], rnoise[px], covar)
+                ints["sci"][integ, px] = r["countrate"]
+                ints["err"][integ, px] = r["uncert"]
+                ints["vp"][integ, px] = r["var_poisson"]
+                ints["vr"][integ, px] = r["var_rnoise"]
+                ints["chi"][integ, px] = r["chisq"]
+                int_dq[integ, px] = compress_integration_dq(gdq, pixeldq.reshape(npix)[px])
         rate = combine_integrations(ints["sci"], ints["err"], ints["vp"], ints["vr"], int_dq)
     shape3 = (nints, ny, nx)
     rateints = RateProduct(
