@@ -29,6 +29,8 @@ enum LkArray {
     LK_RATE2,   // countrate_two_omit
     LK_CHI2,    // chisq_two_omit
     LK_TMP,     // the median's copy of the differences
+    LK_ALPHA,   // alpha / scale
+    LK_BETA,    // beta / scale, masked (lk_beta_m)
     LK_NARR
 };
 
@@ -93,25 +95,28 @@ TSO_HD void lk_fit(LkBuf* b, const LkCov* c, long long nd, double guess, double 
     const double cg = guess / gain;
     const double rn2 = rn * rn;
     const double scale = lk_scale(b, c, nd, cg, rn2);
+    for (long long d = 0; d < nd; ++d) {
+        LK(LK_ALPHA, d) = lk_alpha(c, cg, rn2, d) / scale;
+        if (d + 1 < nd) LK(LK_BETA, d) = lk_beta_m(b, c, cg, rn2, scale, d);
+    }
     // compute_thetas, compute_phis
     LK(LK_THETA, 0) = 1.0;
-    LK(LK_THETA, 1) = lk_alpha(c, cg, rn2, 0) / scale;
+    LK(LK_THETA, 1) = LK(LK_ALPHA, 0);
     for (long long i = 2; i <= nd; ++i) {
-        double bm = lk_beta_m(b, c, cg, rn2, scale, i - 2);
-        LK(LK_THETA, i) = lk_alpha(c, cg, rn2, i - 1) / scale * LK(LK_THETA, i - 1) -
-                          bm * bm * LK(LK_THETA, i - 2);
+        double bm = LK(LK_BETA, i - 2);
+        LK(LK_THETA, i) = LK(LK_ALPHA, i - 1) * LK(LK_THETA, i - 1) - bm * bm * LK(LK_THETA, i - 2);
     }
     LK(LK_PHI, nd) = 1.0;
-    LK(LK_PHI, nd - 1) = lk_alpha(c, cg, rn2, nd - 1) / scale;
+    LK(LK_PHI, nd - 1) = LK(LK_ALPHA, nd - 1);
     for (long long i = nd - 2; i >= 0; --i) {
-        double bm = lk_beta_m(b, c, cg, rn2, scale, i);
-        LK(LK_PHI, i) = lk_alpha(c, cg, rn2, i) / scale * LK(LK_PHI, i + 1) - bm * bm * LK(LK_PHI, i + 2);
+        double bm = LK(LK_BETA, i);
+        LK(LK_PHI, i) = LK(LK_ALPHA, i) * LK(LK_PHI, i + 1) - bm * bm * LK(LK_PHI, i + 2);
     }
     // compute_Phis, compute_PhiDs, compute_Thetas, compute_ThetaDs
     LK(LK_BPHI, nd - 1) = 0.0;
     LK(LK_PHID, nd - 1) = 0.0;
     for (long long i = nd - 2; i >= 0; --i) {
-        double bm = lk_beta_m(b, c, cg, rn2, scale, i);
+        double bm = LK(LK_BETA, i);
         double dm1 = LK(LK_DIFF, i + 1) * LK(LK_D2U, i + 1);
         LK(LK_BPHI, i) = LK(LK_BPHI, i + 1) * bm + lk_sgn(i + 1) * bm * LK(LK_PHI, i + 2);
         LK(LK_PHID, i) = (LK(LK_PHID, i + 1) + lk_sgn(i + 1) * dm1 * LK(LK_PHI, i + 2)) * bm;
@@ -120,7 +125,7 @@ TSO_HD void lk_fit(LkBuf* b, const LkCov* c, long long nd, double guess, double 
     LK(LK_THETAD, 0) = 0.0;
     LK(LK_THETAD, 1) = -(LK(LK_DIFF, 0) * LK(LK_D2U, 0)) * LK(LK_THETA, 0);
     for (long long i = 1; i < nd; ++i) {
-        double bm = lk_beta_m(b, c, cg, rn2, scale, i - 1);
+        double bm = LK(LK_BETA, i - 1);
         double dm = LK(LK_DIFF, i) * LK(LK_D2U, i);
         LK(LK_BTHETA, i) = LK(LK_BTHETA, i - 1) * bm + lk_sgn(i) * LK(LK_THETA, i);
         LK(LK_THETAD, i + 1) = bm * LK(LK_THETAD, i) + lk_sgn(i) * dm * LK(LK_THETA, i);
@@ -135,7 +140,7 @@ TSO_HD void lk_fit(LkBuf* b, const LkCov* c, long long nd, double guess, double 
         dc = dc * LK(LK_D2U, d);
         LK(LK_DC, d) = dc;
         LK(LK_DB, d) = s / tn * (LK(LK_PHI, d + 1) * LK(LK_THETAD, d + 1) + LK(LK_THETA, d) * LK(LK_PHID, d));
-        double bext = d == 0 ? 1.0 : lk_beta_m(b, c, cg, rn2, scale, d - 1);
+        double bext = d == 0 ? 1.0 : LK(LK_BETA, d - 1);
         sa = sa + dm * s / tn * bext * LK(LK_PHI, d + 1) * LK(LK_THETAD, d);
         sa2 = sa2 + dm * dm * LK(LK_THETA, d) * LK(LK_PHI, d + 1) / tn;
         sb = sb + dm * dc;
@@ -181,7 +186,7 @@ TSO_HD void lk_fit(LkBuf* b, const LkCov* c, long long nd, double guess, double 
         double db0 = LK(LK_DB, d), db1 = LK(LK_DB, d + 1);
         double cd0 = LK(LK_THETA, d) * LK(LK_PHI, d + 1) / tn * LK(LK_D2U, d);
         double cd1 = LK(LK_THETA, d + 1) * LK(LK_PHI, d + 2) / tn * LK(LK_D2U, d + 1);
-        double co = -lk_beta_m(b, c, cg, rn2, scale, d) * LK(LK_THETA, d) * LK(LK_PHI, d + 2) / tn;
+        double co = -LK(LK_BETA, d) * LK(LK_THETA, d) * LK(LK_PHI, d + 2) / tn;
         double cpj = dc0 * dc0 - big_c * cd0;
         double cjck = dc0 * dc1 - big_c * co;
         double bcpj = big_b * dc0 - db0 * big_c;

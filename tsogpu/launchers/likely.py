@@ -20,7 +20,7 @@ from .marshal import contiguous, dqv, i64
 # Scratch of tso_lk_fit_pixels in float64 words (LK_NARR arrays of nd + 1 per pixel): the
 # pixels are fitted in batches that fit.
 SCRATCH_WORDS = 1 << 25
-LK_NARR = 15  # kernels/likely.cuh enum LkArray
+LK_NARR = 17  # kernels/likely.cuh enum LkArray
 
 
 def fit_ramps_likely(
