@@ -339,6 +339,8 @@ def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     exp = seg.exposure
     params = config.params("ramp_fit")
     likely = fits_likely(config, seg.data.shape[1])
+    if params.algorithm == "LIKELY" and not likely:
+        log.info("LIKELY needs %d groups or more: fitting OLS_C, as jwst", LIKELY_MIN_NGROUPS)
     with annotate("ramp_fit"):
         fit = (ops.fit_ramps_likely if likely else ops.fit_ramps)(
             seg.data,
