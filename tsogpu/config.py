@@ -56,6 +56,7 @@ TIME_DOMAIN_MODES = ("off", "alone", "with_ramp")  # jump.time_domain
 SATURATION_MAPS = ("none", "pixel", "column")
 SKY_METHODS = ("off", "glbs", "roeba")  # refpix.sky_method
 BIAS_SCALES = ("off", "integration", "mean", "exposure")  # superbias.scale
+RAMP_FIT_ALGORITHMS = ("OLS_C", "LIKELY")  # ramp_fit.algorithm, as jwst spells them
 
 
 def _check_min(name, value, low):
@@ -241,9 +242,21 @@ class RampFit:
     # weighting and goodness of fit beyond jwst, off by default (docs/options.md)
     weighting: str = "optimal"
     goodness_of_fit: bool = False
+    # LIKELY (stcal's likelihood fit) instead of OLS_C
+    algorithm: str = "OLS_C"
 
     def __post_init__(self):
         weighting_power(self.weighting)  # validates
+        if self.algorithm not in RAMP_FIT_ALGORITHMS:
+            raise ConfigError(
+                f"ramp_fit.algorithm must be one of {', '.join(RAMP_FIT_ALGORITHMS)}, "
+                f"got {self.algorithm!r}"
+            )
+        if self.algorithm == "LIKELY" and (self.fixed_power is not None or self.goodness_of_fit):
+            raise ConfigError(
+                "ramp_fit.weighting and ramp_fit.goodness_of_fit apply to OLS_C; "
+                "ramp_fit.algorithm=LIKELY has its own weights and no CHI2"
+            )
 
     @property
     def fixed_power(self):

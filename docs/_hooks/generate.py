@@ -157,6 +157,9 @@ PARAM_HELP = {
         "Unset: the first.",
         "lastgroup": "Last group (0-based) used in the fit; later groups get DO_NOT_USE. "
         "Unset: the last.",
+        "algorithm": "`OLS_C` (jwst's default) or `LIKELY`, stcal's likelihood fit (Brandt "
+        "2024), which also finds further jumps; with fewer than 4 groups jwst, and tsogpu, "
+        "fit OLS_C.",
         "weighting": "Option (docs/options.md): the exponent of the segment weights: optimal "
         "(OLS_C's SNR table, as jwst), unweighted (P = 0) or exponent:P (a fixed P >= 0).",
         "goodness_of_fit": "Option: add CHI2 to _rateints, each integration's reduced "

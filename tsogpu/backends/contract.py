@@ -38,6 +38,7 @@ MIRRORS = {
     "flag_time_domain": "tdjump.flag_time_domain",
     "all_dnu_planes": "jump.all_dnu_planes",
     "fit_ramps": "ramp_fit.fit_ramps",
+    "fit_ramps_likely": "likely.fit_ramps_likely",
     "gain_scale": "gain_scale.gain_scale",
 }
 
@@ -169,6 +170,25 @@ class Backend(Protocol):
     ):
         """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products; chi2
         float32 (nints, ny, nx) with ``params.goodness_of_fit``, else None)."""
+
+    def fit_ramps_likely(
+        self,
+        data,
+        groupdq,
+        pixeldq,
+        gain,
+        readnoise,
+        params,
+        *,
+        nframes,
+        groupgap,
+        tgroup,
+        tframe,
+        dropframes1=0,
+        average_dark_current=None,
+        zeroframe=None,
+    ):
+        """-> ramp_fit.RampFitResult, fitted with LIKELY (stcal's likelihood fit)."""
 
     def gain_scale(self, sci, err, var_poisson, var_rnoise, factor):
         """-> the four arrays times GAINFACT (variances times its square)."""

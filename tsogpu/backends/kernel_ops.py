@@ -25,6 +25,7 @@ from ..launchers import (
     group_scale,
     host_build,
     jump,
+    likely,
     linearity,
     oneoverf,
     ramp_fit,
@@ -108,6 +109,7 @@ class KernelOps:
     subtract_dark = _bound(dark_current.subtract_dark)
     detect_jumps = _bound(jump.detect_jumps)
     fit_ramps = _bound(ramp_fit.fit_ramps)
+    fit_ramps_likely = _bound(likely.fit_ramps_likely)
     gain_scale = _bound(gain_scale.gain_scale)
     # options beyond jwst (docs/options.md)
     flag_groups = _bound(dq_init_launchers.flag_groups)

@@ -12,6 +12,7 @@ from ..algorithms import (
     group_scale,
     jump,
     jump_fast,
+    likely,
     linearity,
     oneoverf,
     ramp_fit_fast,
@@ -55,6 +56,7 @@ class NumpyOps:
     flag_time_domain = staticmethod(tdjump.flag_time_domain)
     all_dnu_planes = staticmethod(jump.all_dnu_planes)
     fit_ramps = staticmethod(ramp_fit_fast.fit_ramps)  # the tuned path of ramp_fit.py
+    fit_ramps_likely = staticmethod(likely.fit_ramps_likely)
     gain_scale = staticmethod(gain_scale.gain_scale)
 
     @staticmethod

@@ -31,7 +31,14 @@ from . import segment_wide
 from .in_memory import Result, levels_to_host, measured_factors, product_to_host, segment_to_host
 from .planning import gib
 from .scratch import ScratchRamp
-from .steps import JumpCounts, fit_and_scale, run_jump, run_prejump, warn_if_saturated
+from .steps import (
+    JumpCounts,
+    fit_and_scale,
+    fits_likely,
+    run_jump,
+    run_prejump,
+    warn_if_saturated,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +226,9 @@ class ChunkedRun:
         """Jump and ramp fitting over every tile; the segment's :class:`Result`."""
         nints, ngroups, ny, nx = self.shape
         plan, config = self.plan, self.config
-        saturated = warn_if_saturated(self.uncal_path, first.saturated)
+        saturated = warn_if_saturated(
+            self.uncal_path, first.saturated and not fits_likely(config, ngroups)
+        )
         fits_ramps = "ramp_fit" not in config.skip and not saturated
         keep_ramp = config.save_ramp or not fits_ramps
         out = _Outputs(

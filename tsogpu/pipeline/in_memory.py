@@ -13,7 +13,14 @@ from ..backends import backend_ops, select_backend
 from ..config import PipelineConfig
 from ..segment import Segment
 from . import segment_wide
-from .steps import JumpCounts, fit_and_scale, run_jump, run_prejump, warn_if_saturated
+from .steps import (
+    JumpCounts,
+    fit_and_scale,
+    fits_likely,
+    run_jump,
+    run_prejump,
+    warn_if_saturated,
+)
 
 
 @dataclass
@@ -73,7 +80,11 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None)
     if on_step is not None and "jump" not in config.skip:
         on_step("jump", seg)
     first_groups = ops.to_host(seg.groupdq[:, :1])
-    saturated = warn_if_saturated(seg.source, ramp_fit.exposure_fully_saturated(first_groups))
+    saturated = warn_if_saturated(
+        seg.source,
+        ramp_fit.exposure_fully_saturated(first_groups)
+        and not fits_likely(config, seg.data.shape[1]),
+    )
     rateints, rate = fit_and_scale(seg, refs, config, saturated, ops)
     return Result(
         segment_to_host(seg, ops),

@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..algorithms import dark_current, dq_init, group_scale, jump
+from ..algorithms.likely import LIKELY_MIN_NGROUPS
 from ..backends import NumpyOps
 from ..config import STEP_ORDER, STEP_REFTYPES, PipelineConfig
 from ..errors import ConfigError, InputError
@@ -327,6 +328,13 @@ def warn_if_saturated(source, saturated):
     return saturated
 
 
+def fits_likely(config, ngroups):
+    """Whether ramp fitting runs LIKELY: asked for, with at least 4 groups (jwst's
+    ramp_fit_step.py fits OLS_C otherwise). LIKELY fits a fully saturated exposure too
+    (NaN rates), so the callers' "no rate products" test is for OLS_C only."""
+    return config.params("ramp_fit").algorithm == "LIKELY" and ngroups >= LIKELY_MIN_NGROUPS
+
+
 def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     """Ramp fitting then gain_scale; (rateints, rate), or (None, None) when skipped.
 
@@ -340,14 +348,18 @@ def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
         seg.step_status["ramp_fit"] = seg.step_status["gain_scale"] = "SKIPPED"
         return None, None
     exp = seg.exposure
+    params = config.params("ramp_fit")
+    likely = fits_likely(config, seg.data.shape[1])
+    if params.algorithm == "LIKELY" and not likely:
+        log.info("LIKELY needs %d groups or more: fitting OLS_C, as jwst", LIKELY_MIN_NGROUPS)
     with annotate("ramp_fit"):
-        fit = ops.fit_ramps(
+        fit = (ops.fit_ramps_likely if likely else ops.fit_ramps)(
             seg.data,
             seg.groupdq,
             seg.pixeldq,
             refs["gain"].arrays["data"],
             refs["readnoise"].arrays["data"],
-            config.params("ramp_fit"),
+            params,
             nframes=exp.nframes,
             groupgap=exp.groupgap,
             tgroup=exp.tgroup,
