@@ -180,7 +180,7 @@ def test_every_jwst_parameter_is_mapped():
 @pytest.mark.parametrize(
     "steps, message",
     [
-        ({"ramp_fit": {"algorithm": "LIKELY"}}, "only OLS_C"),
+        ({"ramp_fit": {"algorithm": "LIKELY", "goodness_of_fit": True}}, "apply to OLS_C"),
         ({"jump": {"find_showers": True}}, "shower"),
         ({"refpix": {"refpix_algorithm": "sirs"}}, "median"),
         ({"persistence": {"skip": False}}, "persistence.skip = true"),

@@ -147,7 +147,6 @@ JWST_ONLY = {
         "time_masked_after_shower": _SHOWERS,
     },
     "ramp_fit": {
-        "algorithm": Unsupported("error", "only OLS_C is implemented (not LIKELY)"),
         "save_opt": Unsupported("error", "the optional fit product is not written"),
         "opt_name": Unsupported("ignore", "names the optional product (save_opt) only"),
         "int_name": Unsupported(
