@@ -164,6 +164,7 @@ def test_pipeline_falls_back_to_ols_c_below_four_groups():
     """jwst's RampFitStep fits OLS_C when NGROUPS < 4; so does fit_and_scale."""
     from types import SimpleNamespace
 
+    from tsogpu.algorithms.ramp_fit import RampFitResult
     from tsogpu.backends import NumpyOps
     from tsogpu.config import PipelineConfig
     from tsogpu.pipeline import steps
@@ -174,12 +175,12 @@ def test_pipeline_falls_back_to_ols_c_below_four_groups():
         @staticmethod
         def fit_ramps(*args, **kwargs):
             called.append("OLS_C")
-            return SimpleNamespace(rateints=None, rate=None)
+            return RampFitResult(rateints=None, rate=None)
 
         @staticmethod
         def fit_ramps_likely(*args, **kwargs):
             called.append("LIKELY")
-            return SimpleNamespace(rateints=None, rate=None)
+            return RampFitResult(rateints=None, rate=None)
 
     config = PipelineConfig().with_overrides(
         sets=["ramp_fit.algorithm=LIKELY"], skip=["gain_scale"]
