@@ -59,25 +59,23 @@ EXPOSURE_KEYWORDS = (
 
 
 def expand_inputs(items):
-    """Uncal paths from files, globs, folders and ``@list.txt`` files, in order, each once.
+    """Uncal paths from files, globs, folders and ``@list.txt`` files, in order.
 
     A folder gives its ``*_uncal.fits``; ``@FILE`` reads one path, glob or folder per line
     (blank lines and ``#`` comments skipped; relative entries are relative to the list's
     folder). A path that does not exist is kept: its task fails and says so. A glob that
-    matches nothing, an empty folder or an unreadable list is an error.
+    matches nothing, an empty folder or an unreadable list is an error, and so is a file
+    given twice, or two of the same name (:func:`check_distinct`).
 
     Returns
     -------
     list of Path
         Absolute paths.
     """
-    out, seen = [], set()
+    out = []
 
     def add(path):
-        path = Path(os.path.abspath(path))
-        if path not in seen:
-            seen.add(path)
-            out.append(path)
+        out.append(Path(os.path.abspath(path)))
 
     def expand(item, base, where):
         item = item.strip()
@@ -115,6 +113,7 @@ def expand_inputs(items):
         expand(os.fspath(item), Path.cwd(), "")
     if not out:
         raise InputError("no input files")
+    check_distinct(out)
     return out
 
 
@@ -150,6 +149,31 @@ class Exposure:
         return notes
 
 
+def check_distinct(paths):
+    """Refuse, before any work, inputs whose products would overwrite each other.
+
+    The same file given twice (by any path: a link, a glob and a list that overlap), and two
+    files of the same name less ``_uncal.fits`` / ``.fits`` / ``.gz`` (from different folders)
+    are errors, in ``tsogpu run`` and ``tsogpu batch`` alike.
+
+    Raises
+    ------
+    InputError
+        Naming both inputs.
+    """
+    files, stems = {}, {}
+    for path in map(Path, paths):
+        other = files.setdefault(os.path.realpath(path), path)
+        if other is not path:
+            raise InputError(f"{path}: given twice (also as {other}); give each input once")
+        other = stems.setdefault(UNCAL_SUFFIX.sub("", path.name), path)
+        if other is not path:
+            raise InputError(
+                f"{other} and {path} would write the same products in the output folder; "
+                "give one of them, or run them with different --out folders"
+            )
+
+
 def group_exposures(paths):
     """Group uncal paths into exposures by their keywords or names, and EXSEGNUM / EXSEGTOT.
 
@@ -174,14 +198,7 @@ def group_exposures(paths):
     """
     from astropy.io import fits
 
-    stems = {}
-    for path in paths:
-        other = stems.setdefault(UNCAL_SUFFIX.sub("", path.name), path)
-        if other != path:
-            raise InputError(
-                f"{other} and {path} would write the same products in the output folder; "
-                "give one of them"
-            )
+    check_distinct(paths)
     exposures = {}
     for path in paths:
         match = SEGMENT_NAME.match(path.name)

@@ -192,35 +192,31 @@ def _add_run_options(p):
     _add_common(p)
 
 
-def _parse_refs(items):
-    refs = {}
-    for item in items:
-        reftype, sep, path = item.partition("=")
-        if not sep or not reftype or not path:
-            raise ConfigError(f"--ref {item!r}: expected TYPE=PATH, e.g. --ref mask=mask.fits")
-        refs[reftype.strip()] = path.strip()
-    return refs
-
-
 def make_config(args):
+    from .config import parse_refs
+    from .memory import capped_to_machine
+
     base = load_toml(args.config) if args.config else PipelineConfig()
     return base.with_overrides(
         sets=args.sets,
-        refs=_parse_refs(args.ref),
+        refs=parse_refs(args.ref),
         skip=args.skip,
         backend=args.backend,
         save_ramp=args.save_ramp or None,
-        max_memory=parse_size(args.max_memory) if args.max_memory else None,
+        max_memory=capped_to_machine(parse_size(args.max_memory)) if args.max_memory else None,
         threads=args.threads,
         exposure_wide=args.exposure_wide or None,
     )
 
 
 def cmd_run(args):
+    from .batch import check_distinct
     from .memory import keep_freed_memory
     from .pipeline import process_file
+    from .pipeline.resume import say_if_overwritten
 
     config = make_config(args)
+    check_distinct(args.uncal)
     if args.report:  # before any work: the extra is there
         require_report_extra()
     if not keep_freed_memory():
@@ -231,6 +227,7 @@ def cmd_run(args):
         try:
             if isinstance(shared, TsogpuError):
                 raise shared
+            say_if_overwritten(path, args.out, config)
             outputs = process_file(
                 path, args.out, config, progress=_progress(args, path), shared=shared
             )

@@ -492,6 +492,22 @@ def parse_size(text, where="--max-memory"):
     return size
 
 
+def parse_refs(items):
+    """``--ref TYPE=PATH`` items -> {type: path}; a type given twice is an error."""
+    refs = {}
+    for item in items or ():
+        reftype, sep, path = item.partition("=")
+        reftype, path = reftype.strip(), path.strip()
+        if not sep or not reftype or not path:
+            raise ConfigError(f"--ref {item!r}: expected TYPE=PATH, e.g. --ref mask=mask.fits")
+        if reftype in refs:
+            raise ConfigError(
+                f"--ref {reftype}= given twice ({refs[reftype]} and {path}); give each type once"
+            )
+        refs[reftype] = path
+    return refs
+
+
 def _toml_value(v):
     if isinstance(v, bool):
         return "true" if v else "false"

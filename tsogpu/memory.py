@@ -5,6 +5,7 @@ NumPy and the standard library only; Linux and glibc where it matters, harmless 
 
 import contextlib
 import ctypes.util
+import logging
 import os
 from pathlib import Path
 
@@ -60,6 +61,21 @@ def machine_memory():
     except OSError:
         pass
     return total
+
+
+def capped_to_machine(size, where="--max-memory"):
+    """``size`` in bytes, or the machine's memory where it asks for more (with a warning)."""
+    total = machine_memory()
+    if size > total:
+        logging.getLogger(__name__).warning(
+            "%s %.1f GiB is more than this machine's %.1f GiB; using %.1f GiB",
+            where,
+            size / 2**30,
+            total / 2**30,
+            total / 2**30,
+        )
+        return total
+    return size
 
 
 def usable_cores():

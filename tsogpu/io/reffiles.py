@@ -18,6 +18,7 @@ reference type, the file and what did not match.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import warnings
@@ -30,6 +31,8 @@ from .. import dq as dqflags
 from ..config import REFTYPES, required_reftypes
 from ..errors import ReferenceFileError
 from . import crds_lookup
+
+log = logging.getLogger(__name__)
 
 # Types whose jwst step accepts the reference "N/A" and is then skipped (dq_init, saturation,
 # superbias, linearity, dark_current). gain and readnoise are read by jump and ramp_fit, which
@@ -203,6 +206,8 @@ def load_reference(reftype, path, exposure, *, name=None):
             if reftype == "dark":
                 _check_dark_keywords(header, where)
             arrays = _read_arrays(hdul, reftype, where, header, exposure)
+            if reftype == "gain":
+                _warn_bad_gain(arrays["data"], where)
         except ReferenceFileError:
             raise
         except Exception as exc:  # corrupt data or header: name the file, keep the cause
@@ -301,6 +306,18 @@ def _load_cached(reftype, path, exposure, name):
 
 # ---------------------------------------------------------------------------------------------
 # Reading
+
+
+def _warn_bad_gain(gain, where):
+    """A gain of NaN or 0 is used as jwst uses it; the count of such pixels is logged."""
+    bad = int(np.count_nonzero(~np.isfinite(gain) | (gain == 0)))
+    if bad:
+        log.warning(
+            "%s: %d of %d pixel(s) have a gain of NaN, inf or 0; used as they are, as jwst does",
+            where,
+            bad,
+            gain.size,
+        )
 
 
 def _header_keywords(primary):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 
 import numpy as np
 from astropy.io import fits
@@ -75,7 +76,43 @@ def read_exposure(header, path="uncal"):
             raise InputError(f"{path}: keyword {key} must be >= 1, got {header[key]!r}")
     if exposure.groupgap < 0:
         raise InputError(f"{path}: keyword GROUPGAP must be >= 0, got {exposure.groupgap}")
+    _check_timing(path, exposure)
+    _check_int_range(path, exposure)
     return exposure
+
+
+# jwst's definition of a group's time: TGROUP = (NFRAMES + GROUPGAP) * TFRAME. The archive
+# writes both to a few decimals, so they agree within this relative tolerance.
+TGROUP_TOLERANCE = 1e-3
+
+
+def _check_timing(path, exposure):
+    """NFRAMES and GROUPGAP against TFRAME and TGROUP (the readout pattern's frames per group)."""
+    if exposure.tframe <= 0 or exposure.tgroup <= 0:
+        raise InputError(
+            f"{path}: TFRAME and TGROUP must be positive, got {exposure.tframe}, {exposure.tgroup}"
+        )
+    expected = (exposure.nframes + exposure.groupgap) * exposure.tframe
+    if abs(exposure.tgroup - expected) > TGROUP_TOLERANCE * expected:
+        raise InputError(
+            f"{path}: TGROUP = {exposure.tgroup} but (NFRAMES + GROUPGAP) * TFRAME = "
+            f"({exposure.nframes} + {exposure.groupgap}) * {exposure.tframe} = {expected:.6g}; "
+            "NFRAMES or GROUPGAP does not match the readout"
+        )
+
+
+def _check_int_range(path, exposure):
+    """1 <= INTSTART <= INTEND <= NINTS (NINTS counts the whole exposure's integrations)."""
+    start, end = exposure.intstart, exposure.intend
+    if start is None and end is None:
+        return
+    if start is None or end is None:
+        raise InputError(f"{path}: INTSTART and INTEND come together, got only one of them")
+    if not 1 <= start <= end <= exposure.nints:
+        raise InputError(
+            f"{path}: expected 1 <= INTSTART <= INTEND <= NINTS, got INTSTART={start}, "
+            f"INTEND={end}, NINTS={exposure.nints}"
+        )
 
 
 def _convert(value, kind):
@@ -105,6 +142,7 @@ def open_fits(path):
         raise InputError(f"{path}: no such file")
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory, expected an uncal FITS file")
+    check_regular(path)
     try:
         hdul = fits.open(
             path, mode="readonly", memmap=True, lazy_load_hdus=False, do_not_scale_image_data=True
@@ -113,6 +151,17 @@ def open_fits(path):
     except Exception as exc:  # astropy raises OSError, ValueError, VerifyError, ...
         raise InputError(f"{path}: not a readable FITS file ({_reason(exc)})") from None
     return hdul
+
+
+def check_regular(path):
+    """Refuse what is not a regular file (``/dev/zero``, a FIFO, a socket) before reading it:
+    astropy would read such a stream without end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path}: not a regular file (a device, FIFO or socket); expected FITS")
 
 
 def _reason(exc):

@@ -107,6 +107,14 @@ def expected_products(uncal_path, out_dir, config, refs=None):
     return [Path(out_dir, product_name(uncal_path, s)) for s in suffixes]
 
 
+def say_if_overwritten(uncal_path, out_dir, config):
+    """Log one line where ``tsogpu run`` is about to replace products already in ``out_dir``
+    (``run`` always redoes a segment; ``batch`` skips one whose products are complete)."""
+    there = [p.name for p in expected_products(uncal_path, out_dir, config) if p.is_file()]
+    if there:
+        log.info("%s: replacing %s in %s", uncal_path, ", ".join(there), out_dir)
+
+
 def complete_products(uncal_path, out_dir, config, shared=None):
     """The products of ``uncal_path`` in ``out_dir`` when each is there with the input hash
     this run would record (``TSOIHASH``, with the exposure's ``shared`` pass 1 where given);
