@@ -178,6 +178,7 @@ def test_groups_disagree_with_header(sim, tmp_path):
 def test_segment_keywords_disagree(sim, tmp_path):
     def edit(h):
         h[0].header["INTEND"] = h[0].header["INTSTART"] + 5
+        h[0].header["NINTS"] = h[0].header["INTEND"]  # INTEND <= NINTS, checked first
 
     with pytest.raises(InputError, match=r"INTSTART=.*INTEND=.* imply 6"):
         read_uncal(_variant(sim, tmp_path, edit))
