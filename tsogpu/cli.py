@@ -18,7 +18,7 @@ from . import __version__
 from .clusters import CLUSTERS
 from .config import BACKENDS, REFTYPES, STEP_ORDER, PipelineConfig, load_toml, parse_size
 from .errors import ConfigError, TsogpuError
-from .io.describe import describe
+from .io.describe import demo_summary, describe
 from .report import require_report_extra
 from .report.command import add_report_options, add_report_parser, cmd_report, report_products
 
@@ -309,6 +309,7 @@ def cmd_demo(args):
     keep_freed_memory()
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="tsogpu-demo-"))
+    before, since = (set(out.iterdir()) if out.is_dir() else None), time.time()
     sim = simulate(
         args.mode, out / "inputs", nints=args.nints, ngroups=args.ngroups, seed=args.seed
     )
@@ -324,11 +325,13 @@ def cmd_demo(args):
         require_report_extra()
     except ConfigError as exc:
         print(f"no report: {exc}")
+        print(demo_summary(out, before, since))
         return 0
     rateints = [p for p in outputs if p.name.endswith("_rateints.fits")]
     summary = {"timings": {sim.uncal.name: seconds}, "peak_memory": peak_memory()}
     for made in report_products(rateints, out, summary=summary):
         print(f"report: {made['report']} (open it in a browser)")
+    print(demo_summary(out, before, since))
     return 0
 
 

@@ -252,7 +252,7 @@ class ChunkedRun:
                 status_out = status  # the same for every tile
                 if found is not None and found.sigclip_planes is not None:
                     planes[r0, c0] = found.sigclip_planes
-                progress("jump + ramp fit", k + 1, len(tiles))
+                progress("jump, ramp fit, gain scale", k + 1, len(tiles))
         if planes:
             # the sigma-clip path resets JUMP in planes that are JUMP/DNU everywhere: a
             # whole-frame test; redo the (rare) tiles whose own test disagreed with it

@@ -156,7 +156,7 @@ def run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress,
 
     if plan.in_memory:
         log.info("memory budget %s: whole segment in memory", gib(plan.budget))
-        steps = [s for s in (*RAMP_STEPS, "jump") if s not in config.skip]
+        steps = [s for s in (*RAMP_STEPS, "jump", "ramp_fit") if s not in config.skip]
         done = iter(range(1, len(steps) + 1))
         return run_segment(
             uncal.read_uncal(uncal_path, raw=ops.wants_raw_counts),

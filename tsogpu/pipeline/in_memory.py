@@ -86,6 +86,8 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None)
         and not fits_likely(config, seg.data.shape[1]),
     )
     rateints, rate = fit_and_scale(seg, refs, config, saturated, ops)
+    if on_step is not None and "ramp_fit" not in config.skip:
+        on_step("ramp_fit + gain_scale", seg)
     return Result(
         segment_to_host(seg, ops),
         product_to_host(rateints, ops),

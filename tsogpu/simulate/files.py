@@ -1,6 +1,9 @@
 """The simulated files: the Level-1b uncal segment and the seven reference files, written with
 stdatamodels (imported on first use)."""
 
+import contextlib
+import logging
+
 import numpy as np
 
 from .. import dq
@@ -220,7 +223,8 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
     mask.dq = cut(det["mask"])
     mask.dq_def = _dq_def(MASK_DQ_DEF)
     _ref_meta(mask, m, geo, "MASK", full, "Simulated bad-pixel mask (non-standard DQ bits)", e)
-    refs["mask"] = _save(mask, path("mask"))
+    with _quiet("stdatamodels.dynamicdq"):  # it says SIM_NOT_A_MNEMONIC is ignored: on purpose
+        refs["mask"] = _save(mask, path("mask"))
     # save() packs only mnemonics it knows; set the DQ_DEF row that names no JWST flag by hand
     extra = np.zeros((FULL, FULL), bool)
     extra.flat[det["mask_extra"]] = True
@@ -324,6 +328,18 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
     rn.meta.bunit_data = "DN"
     refs["readnoise"] = _save(rn, path("readnoise"))
     return refs
+
+
+@contextlib.contextmanager
+def _quiet(logger):
+    """Hide ``logger``'s warnings (a message the simulated files cause on purpose)."""
+    logger = logging.getLogger(logger)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _save(model, path):
