@@ -101,9 +101,12 @@ def test_unknown_option_values(sim, tmp_path):
     assert res.returncode == 2 and "cupy" in res.stderr
 
 
-def test_demo_in_process(tmp_path, capsys):
+def test_demo_in_process(tmp_path, capsys, caplog):
     datamodels = pytest.importorskip("jwst.datamodels")
     assert main(["demo", "--out", str(tmp_path), "--nints", "3", "--ngroups", "4", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f"MiB, in {tmp_path}; remove them with: rm -r {tmp_path}" in out.splitlines()[-1]
+    assert "SIM_NOT_A_MNEMONIC" not in caplog.text  # the simulator's own DQ_DEF row, quiet
     products = sorted(tmp_path.glob("*_rateints.fits"))
     assert len(products) == 1
     with datamodels.open(products[0]) as model:

@@ -13,9 +13,11 @@ from tsogpu import batch
 from tsogpu.cli import main
 from tsogpu.config import PipelineConfig, parse_refs
 from tsogpu.errors import ConfigError, InputError, TsogpuError
-from tsogpu.io.reffiles import load_reference
+from tsogpu.io.describe import demo_summary, describe
+from tsogpu.io.reffiles import load_reference, segment_references
 from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.memory import capped_to_machine, machine_memory
+from tsogpu.pipeline.in_memory import run_segment
 from tsogpu.pipeline.resume import say_if_overwritten
 from tsogpu.simulate import simulate
 
@@ -177,6 +179,44 @@ def test_run_says_when_it_replaces_products(sim, tmp_path, caplog):
         (tmp_path / sim.uncal.name.replace("_uncal", "_rate")).write_bytes(b"")
         say_if_overwritten(sim.uncal, tmp_path, config)
     assert "replacing" in caplog.text and "_rate.fits" in caplog.text
+
+
+# -- point 7: info, the demo's summary, the progress counter -----------------------------------
+
+
+def test_info_says_when_a_file_is_truncated(sim, tmp_path):
+    assert "TRUNCATED" not in describe(sim.uncal)
+    short = tmp_path / "short_uncal.fits"
+    short.write_bytes(sim.uncal.read_bytes()[: os.path.getsize(sim.uncal) // 2])
+    assert "TRUNCATED: the file has" in describe(short)
+
+
+def test_demo_summary_names_only_the_demos_files(tmp_path):
+    import time
+
+    (tmp_path / "mine.txt").write_text("kept")
+    before, since = set(tmp_path.iterdir()), time.time()
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "a_uncal.fits").write_bytes(b"x" * 2**20)
+    (tmp_path / "a_rate.fits").write_bytes(b"x" * 2**20)
+    line = demo_summary(tmp_path, before, since)
+    assert "wrote 2 files, 2.0 MiB" in line
+    assert line.endswith(f"rm -r {tmp_path / 'a_rate.fits'} {tmp_path / 'inputs'}")
+    assert demo_summary(tmp_path, None, since).endswith(f"rm -r {tmp_path}")
+
+
+def test_progress_covers_ramp_fit_and_gain_scale(sim):
+    config = PipelineConfig(refs={t: str(p) for t, p in sim.refs.items()})
+    refs, _ = segment_references(sim.uncal, config)
+    stages = []
+    run_segment(read_uncal(sim.uncal), refs, config, on_step=lambda s, seg: stages.append(s))
+    assert stages[-2:] == ["jump", "ramp_fit + gain_scale"]
+
+
+def test_simulator_does_not_log_its_own_dq_def(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        simulate("nrs_bots", tmp_path, nints=1, ngroups=2, seed=3)
+    assert "SIM_NOT_A_MNEMONIC" not in caplog.text
 
 
 # -- point 6: a fuzz of the readers ------------------------------------------------------------
