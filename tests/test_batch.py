@@ -269,8 +269,10 @@ def test_inputs_and_exposures(inputs, tmp_path, monkeypatch):
     listing = tmp_path / "list.txt"
     listing.write_text(f"# segments\n{paths[2]}\n\n{os.path.relpath(paths[0], tmp_path)}\n")
     monkeypatch.chdir(tmp_path)
-    got = batch.expand_inputs([f"@{listing}", str(folder / "*seg00[12]*_uncal.fits")])
+    got = batch.expand_inputs([f"@{listing}", str(folder / "*seg002*_uncal.fits")])
     assert got == [paths[2], paths[0], paths[1]]
+    with pytest.raises(batch.InputError, match="given twice"):  # the list and the glob overlap
+        batch.expand_inputs([f"@{listing}", str(folder / "*seg00[12]*_uncal.fits")])
     assert batch.expand_inputs([folder]) == paths
     ordered, exposures, warnings = batch.group_exposures([paths[3], paths[0], paths[1]])
     assert ordered == [paths[0], paths[1], paths[3]]
