@@ -374,7 +374,9 @@ def from_dict(doc, source="config"):
         refs={str(k): str(v) for k, v in refs.items()},
         backend=doc.get("backend", "numpy"),
         save_ramp=bool(doc.get("save_ramp", False)),
-        max_memory=None if doc.get("max_memory") is None else parse_size(doc["max_memory"], source),
+        max_memory=None
+        if doc.get("max_memory") is None
+        else parse_size(doc["max_memory"], f"{source}: max_memory"),
         threads=doc.get("threads"),
         exposure_wide=doc.get("exposure_wide", False),
     )

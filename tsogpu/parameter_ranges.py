@@ -305,4 +305,5 @@ def check_against_segment(config, shape, name):
 
 
 def _num(value):
-    return repr(value) if not isinstance(value, float) or not value.is_integer() else str(value)
+    """A bound as written in a message: 0 rather than 0.0."""
+    return str(int(value)) if float(value).is_integer() else repr(value)
