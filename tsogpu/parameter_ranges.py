@@ -48,6 +48,8 @@ class Number:
     def bounds(self, step, instance):
         """(low, text of the low bound) with ``low_field`` resolved for ``instance``."""
         low, text = self.low, _num(self.low)
+        if self.low_field and instance is None:  # the docs: no value yet
+            return low, f"max({text}, {step}.{self.low_field})"
         other = getattr(instance, self.low_field, None) if self.low_field else None
         if other is not None and other >= low:
             low, text = other, f"{step}.{self.low_field} ({_num(other)})"
@@ -84,9 +86,10 @@ class Number:
 @dataclass(frozen=True)
 class Choice:
     values: tuple
+    label: str = ""  # instead of the list, where it is long
 
     def describe(self, step="", instance=None):
-        return f"one of {', '.join(map(str, self.values))}"
+        return self.label or f"one of {', '.join(map(str, self.values))}"
 
     def ok(self, value, step, instance):
         return isinstance(value, str) and value in self.values
@@ -151,7 +154,7 @@ RANGES = {
         "flag_last": _int(0),
         "flag_groups": Kind(tuple),  # negative: from the end; checked per file
         "user_mask": TEXT,
-        "user_mask_bit": Choice(DQ_BITS),
+        "user_mask_bit": Choice(DQ_BITS, "the name of a DQ bit of tsogpu.dq.PIXEL (not GOOD)"),
     },
     "saturation": {
         "n_pix_grow_sat": _int(0),
