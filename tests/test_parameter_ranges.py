@@ -205,3 +205,13 @@ def test_run_refuses_before_any_work(sim, tmp_path, capsys, sets, words):
     err = capsys.readouterr().err
     assert sim.uncal.name in err and all(w in err for w in words), err
     assert not list(out.iterdir())
+
+
+def test_exposure_wide_run_refuses_before_its_first_pass(sim, tmp_path, capsys):
+    out = tmp_path / "out"
+    refs = [a for k, v in sim.refs.items() for a in ("--ref", f"{k}={v}")]
+    args = ["run", str(sim.uncal), "--out", str(out), *refs, "-q", "--exposure-wide"]
+    assert main([*args, "--set", "dq_init.flag_first=100"]) == 2
+    err = capsys.readouterr().err
+    assert "dq_init.flag_first=100 flags every group of a 6-group ramp" in err, err
+    assert not [p for p in out.rglob("*") if p.is_file()]
