@@ -107,7 +107,7 @@ def test_toml_round_trip(tmp_path):
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, "2"])
 def test_threads_must_be_a_positive_integer(threads):
-    with pytest.raises(ConfigError, match="threads must be a positive integer"):
+    with pytest.raises(ConfigError, match="threads must be an integer >= 1"):
         PipelineConfig(threads=threads)
 
 

@@ -82,7 +82,7 @@ def test_image_errors(tmp_path):
 
 
 def test_bit_must_be_a_dq_name():
-    with pytest.raises(ConfigError, match=r"user_mask_bit must name a DQ bit.*'BAD'"):
+    with pytest.raises(ConfigError, match=r"user_mask_bit must be the name of a DQ bit.*'BAD'"):
         DQInit(user_mask_bit="BAD")
     with pytest.raises(ConfigError, match="user_mask_bit"):
         DQInit(user_mask_bit="GOOD")

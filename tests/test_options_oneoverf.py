@@ -243,7 +243,7 @@ def test_config_parses_validates_and_round_trips():
     assert from_dict(__import__("tomllib").loads(dump_toml(cfg))) == cfg
     for bad, match in [
         ("refpix.sky_method=loom", "sky_method must be one of off, glbs, roeba"),
-        ("refpix.sky_threshold=0", "sky_threshold must be positive"),
+        ("refpix.sky_threshold=0", "sky_threshold must be a finite number > 0,"),
         ("refpix.sky_mask_grow=-1", "sky_mask_grow must be an integer >= 0"),
     ]:
         with pytest.raises(ConfigError, match=match):

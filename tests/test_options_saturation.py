@@ -273,7 +273,7 @@ def test_config_parses_validates_and_round_trips():
     )
     for bad, match in [
         ("saturation.fixed_map=row", "fixed_map must be one of none, pixel, column"),
-        ("saturation.fraction=0", "fraction must be positive"),
+        ("saturation.fraction=0", "fraction must be a finite number > 0,"),
         ("saturation.groups_before=-1", "groups_before must be an integer >= 0"),
         ("dq_init.flag_last=-2", "flag_last must be an integer >= 0"),
         ("dq_init.flag_groups=1,x", "expected int"),

@@ -147,8 +147,8 @@ def test_parameters_default_off_and_are_checked():
         ("jump.time_domain=on", "jump.time_domain must be one of off, alone, with_ramp"),
         ("jump.time_window=4", "odd integer"),
         ("jump.time_window=65", "odd integer"),
-        ("jump.time_threshold=0", "positive"),
-        ("jump.time_threshold=inf", "positive"),
+        ("jump.time_threshold=0", "finite number > 0,"),
+        ("jump.time_threshold=inf", "finite number > 0,"),
     ]:
         with pytest.raises(ConfigError, match=match):
             PipelineConfig().with_overrides(sets=[bad])

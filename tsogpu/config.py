@@ -21,8 +21,17 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 
-from . import dq
 from .errors import ConfigError
+from .parameter_ranges import (  # noqa: F401 (re-exported: the choices, weighting_power)
+    BACKENDS,
+    BIAS_SCALES,
+    RAMP_FIT_ALGORITHMS,
+    SATURATION_MAPS,
+    SKY_METHODS,
+    TIME_DOMAIN_MODES,
+    check_ranges,
+    weighting_power,
+)
 
 STEP_ORDER = (
     "group_scale",
@@ -51,17 +60,6 @@ STEP_REFTYPES = {
     "gain_scale": ("gain",),
 }
 REFTYPES = ("mask", "saturation", "superbias", "linearity", "dark", "gain", "readnoise")
-BACKENDS = ("numpy", "native", "cupy", "auto")
-TIME_DOMAIN_MODES = ("off", "alone", "with_ramp")  # jump.time_domain
-SATURATION_MAPS = ("none", "pixel", "column")
-SKY_METHODS = ("off", "glbs", "roeba")  # refpix.sky_method
-BIAS_SCALES = ("off", "integration", "mean", "exposure")  # superbias.scale
-RAMP_FIT_ALGORITHMS = ("OLS_C", "LIKELY")  # ramp_fit.algorithm, as jwst spells them
-
-
-def _check_min(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -88,16 +86,7 @@ class DQInit:
     user_mask_bit: str = "DO_NOT_USE"
 
     def __post_init__(self):
-        _check_min("dq_init.flag_first", self.flag_first, 0)
-        _check_min("dq_init.flag_last", self.flag_last, 0)
-        for g in self.flag_groups:
-            if isinstance(g, bool) or not isinstance(g, int):
-                raise ConfigError(f"dq_init.flag_groups: expected integers, got {g!r}")
-        if self.user_mask_bit not in dq.PIXEL or self.user_mask_bit == "GOOD":
-            raise ConfigError(
-                "dq_init.user_mask_bit must name a DQ bit of tsogpu.dq.PIXEL (e.g. DO_NOT_USE, "
-                f"OTHER_BAD_PIXEL), got {self.user_mask_bit!r}"
-            )
+        check_ranges("dq_init", self)
 
 
 @dataclass(frozen=True)
@@ -113,14 +102,7 @@ class Saturation:
     fixed_map: str = "none"
 
     def __post_init__(self):
-        if not self.fraction > 0.0:
-            raise ConfigError(f"saturation.fraction must be positive, got {self.fraction!r}")
-        _check_min("saturation.groups_before", self.groups_before, 0)
-        if self.fixed_map not in SATURATION_MAPS:
-            raise ConfigError(
-                f"saturation.fixed_map must be one of {', '.join(SATURATION_MAPS)}, "
-                f"got {self.fixed_map!r}"
-            )
+        check_ranges("saturation", self)
 
 
 @dataclass(frozen=True)
@@ -136,10 +118,7 @@ class Superbias:
     scale: str = "off"
 
     def __post_init__(self):
-        if self.scale not in BIAS_SCALES:
-            raise ConfigError(
-                f"superbias.scale must be one of {', '.join(BIAS_SCALES)}, got {self.scale!r}"
-            )
+        check_ranges("superbias", self)
 
 
 @dataclass(frozen=True)
@@ -159,16 +138,7 @@ class Refpix:
     sky_mask_grow: int = 3
 
     def __post_init__(self):
-        if self.sky_method not in SKY_METHODS:
-            raise ConfigError(
-                f"refpix.sky_method must be one of {', '.join(SKY_METHODS)}, "
-                f"got {self.sky_method!r}"
-            )
-        if not 0.0 < self.sky_threshold < float("inf"):
-            raise ConfigError(
-                f"refpix.sky_threshold must be positive and finite, got {self.sky_threshold!r}"
-            )
-        _check_min("refpix.sky_mask_grow", self.sky_mask_grow, 0)
+        check_ranges("refpix", self)
 
 
 @dataclass(frozen=True)
@@ -181,6 +151,9 @@ class DarkCurrent:
     """Dark subtraction with frame averaging (stcal dark_sub)."""
 
     average_dark_current: float | None = None
+
+    def __post_init__(self):
+        check_ranges("dark_current", self)
 
 
 @dataclass(frozen=True)
@@ -218,18 +191,7 @@ class Jump:
     time_threshold: float = 10.0
 
     def __post_init__(self):
-        if self.time_domain not in TIME_DOMAIN_MODES:
-            raise ConfigError(
-                f"jump.time_domain must be one of {', '.join(TIME_DOMAIN_MODES)}, "
-                f"got {self.time_domain!r}"
-            )
-        w = self.time_window
-        if isinstance(w, bool) or not isinstance(w, int) or w % 2 == 0 or not 3 <= w <= 63:
-            raise ConfigError(f"jump.time_window must be an odd integer in [3, 63], got {w!r}")
-        if not 0.0 < self.time_threshold < float("inf"):
-            raise ConfigError(
-                f"jump.time_threshold must be positive and finite, got {self.time_threshold!r}"
-            )
+        check_ranges("jump", self)
 
 
 @dataclass(frozen=True)
@@ -246,12 +208,7 @@ class RampFit:
     algorithm: str = "OLS_C"
 
     def __post_init__(self):
-        weighting_power(self.weighting)  # validates
-        if self.algorithm not in RAMP_FIT_ALGORITHMS:
-            raise ConfigError(
-                f"ramp_fit.algorithm must be one of {', '.join(RAMP_FIT_ALGORITHMS)}, "
-                f"got {self.algorithm!r}"
-            )
+        check_ranges("ramp_fit", self)
         if self.algorithm == "LIKELY" and (self.fixed_power is not None or self.goodness_of_fit):
             raise ConfigError(
                 "ramp_fit.weighting and ramp_fit.goodness_of_fit apply to OLS_C; "
@@ -262,30 +219,6 @@ class RampFit:
     def fixed_power(self):
         """The weight exponent P every segment uses, or None for OLS_C's SNR table."""
         return weighting_power(self.weighting)
-
-
-def weighting_power(weighting):
-    """``ramp_fit.weighting`` -> its fixed exponent P (a float), or None for ``optimal``.
-
-    ``optimal``: OLS_C's exponent from each segment's SNR; ``unweighted``: P = 0 (every group
-    weighs the same); ``exponent:P``: every segment uses P, a finite number >= 0.
-    """
-    text = str(weighting).strip().lower()
-    if text == "optimal":
-        return None
-    if text == "unweighted":
-        return 0.0
-    kind, sep, value = text.partition(":")
-    try:
-        power = float(value) if sep and kind.strip() == "exponent" else None
-    except ValueError:
-        power = None
-    if power is None or not 0.0 <= power < float("inf"):
-        raise ConfigError(
-            "ramp_fit.weighting must be optimal, unweighted or exponent:P with P a finite "
-            f"number >= 0 (e.g. exponent:2), got {weighting!r}"
-        )
-    return power
 
 
 @dataclass(frozen=True)
@@ -338,19 +271,12 @@ class PipelineConfig:
                 f"--ref: unknown reference type {sorted(bad_refs)[0]!r}; "
                 f"types are {', '.join(REFTYPES)}"
             )
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise ConfigError(f"threads must be a positive integer, got {self.threads!r}")
-        if not isinstance(self.exposure_wide, bool):
-            raise ConfigError(f"exposure_wide must be true or false, got {self.exposure_wide!r}")
+        check_ranges("pipeline", self)
         if self.steps["superbias"].scale == "exposure" and not self.exposure_wide:
             raise ConfigError(
                 "superbias.scale=exposure needs the exposure-wide first pass: set "
                 "exposure_wide = true (--exposure-wide)"
             )
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
     def params(self, step):
         return self.steps[step]
@@ -448,7 +374,9 @@ def from_dict(doc, source="config"):
         refs={str(k): str(v) for k, v in refs.items()},
         backend=doc.get("backend", "numpy"),
         save_ramp=bool(doc.get("save_ramp", False)),
-        max_memory=None if doc.get("max_memory") is None else parse_size(doc["max_memory"], source),
+        max_memory=None
+        if doc.get("max_memory") is None
+        else parse_size(doc["max_memory"], f"{source}: max_memory"),
         threads=doc.get("threads"),
         exposure_wide=doc.get("exposure_wide", False),
     )

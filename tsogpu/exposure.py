@@ -40,6 +40,7 @@ from .backends import backend_ops, select_backend
 from .config import STEP_ORDER, required_reftypes
 from .errors import InputError
 from .io.atomic import temporary_prefix, write_atomically
+from .parameter_ranges import check_against_segment
 from .pipeline import planning, segment_wide
 from .pipeline.resume import input_hash, scratch_prefix
 from .pipeline.steps import run_prejump
@@ -176,6 +177,8 @@ def first_pass(paths, config, name, scratch, *, key=None, progress=None, chunk_i
                 f"{path}: {shape[1]} groups of {shape[2]} x {shape[3]} pixels, but "
                 f"{paths[0]} has {frame[0]} of {frame[1]} x {frame[2]}: not one exposure"
             )
+    # before any work, as process_file does: parameters the exposure's ramps cannot take
+    check_against_segment(config, shapes[0][1], Path(paths[0]).name)
     ngroups, ny, nx = frame
     total = sum(shape[0] for _, shape, _ in shapes)
     if chunk_ints is None:

@@ -258,6 +258,7 @@ def cli_reference():
 
 def parameter_tables():
     from tsogpu.config import STEP_ORDER, STEP_PARAMS, STEP_REFTYPES
+    from tsogpu.parameter_ranges import RANGES
 
     parts = []
     for step in STEP_ORDER:
@@ -268,11 +269,15 @@ def parameter_tables():
             parts += ["No parameters.", ""]
             continue
         hints = typing.get_type_hints(cls)
-        parts += ["| parameter | type | default | meaning |", "|---|---|---|---|"]
+        parts += [
+            "| parameter | type | default | allowed | meaning |",
+            "|---|---|---|---|---|",
+        ]
         for f in fields:
+            allowed = RANGES[step][f.name].describe(step)
             parts.append(
                 f"| `{f.name}` | {type_name(hints[f.name])} | {default_text(f.default)} "
-                f"| {PARAM_HELP[step][f.name]} |"
+                f"| {allowed} | {PARAM_HELP[step][f.name]} |"
             )
         parts.append("")
     return "\n".join(parts)

@@ -20,6 +20,7 @@ from .. import __version__
 from ..backends import backend_ops, select_backend
 from ..config import PipelineConfig
 from ..errors import BackendError, ConfigError, InputError
+from ..parameter_ranges import check_against_segment
 from .chunked import run_chunked
 from .in_memory import run_segment
 from .planning import STREAMED_CHUNKS, default_memory_budget, gib, plan_chunks, smaller_plan
@@ -67,6 +68,8 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
         exposure.exp_type,
         *shape,
     )
+    # before any reference file or pixel is read: parameters this file's ramp cannot take
+    check_against_segment(config, shape, Path(uncal_path).name)
     refs, context = reffiles.segment_references(uncal_path, config)
     if config.exposure_wide and shared is None:
         raise ConfigError(
