@@ -5,7 +5,6 @@ before minutes of work, not an internal error at the end; a disk that fills whil
 products are written gives the same line (:func:`no_space`, :func:`space_message`).
 """
 
-import contextlib
 import errno
 import shutil
 import tempfile
@@ -53,9 +52,12 @@ def space_message(out_dir, needed):
 def check_space(out_dir, needed):
     """Raise :class:`OutputError` when ``out_dir``'s file system has less than ``needed``
     bytes free."""
-    with contextlib.suppress(OSError):  # a file system that cannot say: try anyway
-        if shutil.disk_usage(out_dir).free < needed:
-            raise OutputError(space_message(out_dir, needed))
+    try:
+        free = shutil.disk_usage(out_dir).free
+    except OSError:  # a file system that cannot say: try anyway
+        return
+    if free < needed:
+        raise OutputError(space_message(out_dir, needed))
 
 
 def no_space(exc):
