@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,26 @@ def test_product_set_renames_all_or_none(tmp_path):
         for p in paths:
             atomic.write_atomically(p, lambda fh: fh.write(b"x"))
     assert sorted(Path(p).name for p in tmp_path.iterdir()) == ["a.fits", "b.fits"]
+
+
+def test_batch_terminated_leaves_no_scratch(sim, tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    cmd = run_args(sim, out)
+    cmd[3] = "batch"
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "1", "--max-memory", "300M"], stderr=subprocess.PIPE, text=True
+    )
+    seen = []
+    for line in proc.stderr:  # the cluster is up and the segment sent: let it start
+        seen.append(line)
+        if "segment(s) of" in line:
+            time.sleep(2)
+            proc.send_signal(signal.SIGTERM)
+            break
+    err = "".join(seen) + proc.stderr.read()
+    proc.wait(timeout=120)
+    if proc.returncode != 0:  # else it finished before the signal
+        assert proc.returncode == 143, err
+        assert "interrupted" in err
+    assert hidden(out) == []
