@@ -75,9 +75,11 @@ def test_scratch_ramp_reads_back_what_was_written(tmp_path):
     whole_data, whole_gdq = ramp.read_all()
     np.testing.assert_array_equal(whole_data, data)
     np.testing.assert_array_equal(whole_gdq, gdq)
-    os.truncate(ramp.paths[0], 100)  # a scratch file cut short: an error naming it
-    with pytest.raises(OSError, match="data.f32"):
+    assert list(tmp_path.iterdir()) == []  # anonymous files: nothing a kill could leave
+    os.ftruncate(ramp.files[0].fileno(), 100)  # a scratch file cut short: an error naming it
+    with pytest.raises(OSError, match=f"scratch in {tmp_path}"):
         ramp.read(np.s_[1:6], np.s_[:])
+    ramp.close()
 
 
 def test_products_do_not_depend_on_the_budget(tmp_path):

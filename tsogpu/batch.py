@@ -286,7 +286,7 @@ def process_segment(uncal_path, out_dir, config, force=False, tune_malloc=False,
 
         from .memory import keep_freed_memory
         from .pipeline import process_file
-        from .pipeline.resume import complete_products, remove_leftovers
+        from .pipeline.resume import complete_products
 
         if isinstance(shared, dict):  # pass 1 failed
             raise InputError(shared["reason"])
@@ -297,9 +297,7 @@ def process_segment(uncal_path, out_dir, config, force=False, tune_malloc=False,
         else:
             if tune_malloc:
                 keep_freed_memory()
-            removed = remove_leftovers(uncal_path, out_dir)
-            if removed:
-                log.info("%s: removed leftovers of a killed run: %s", uncal_path, removed)
+            # process_file removes what a killed run on this input left (resume.remove_leftovers)
             written = process_file(uncal_path, out_dir, config, shared=shared)
             status = "ok"
         header = fits.getheader(written[0])

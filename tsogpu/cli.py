@@ -1,7 +1,8 @@
 """The ``tsogpu`` command. The only module that configures logging.
 
-Exit codes: 0 success; 2 bad input, bad option or a failed file (one line saying why);
-1 an unexpected internal error, or for ``compare`` products that differ beyond --rtol.
+Exit codes: 0 success; 2 bad input, bad option, an unwritable or full output folder or a
+failed file (one line saying why); 1 an unexpected internal error, or for ``compare`` products
+that differ beyond --rtol; 130 Ctrl-C, 143 SIGTERM (:mod:`tsogpu.signals`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, signals
 from .clusters import CLUSTERS
 from .config import BACKENDS, REFTYPES, STEP_ORDER, PipelineConfig, load_toml, parse_size
 from .errors import ConfigError, TsogpuError
@@ -512,7 +513,7 @@ def cmd_batch(args):
         print(batch.format_summary(report), flush=True)  # before the cluster closes
     if report.interrupted:
         print("tsogpu: interrupted; the same command resumes the batch", file=sys.stderr)
-        return 130
+        return signals.exit_code()
     return 0 if report.ok else 2
 
 
@@ -571,14 +572,16 @@ def main(argv=None):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     if not args.verbose:
         warnings.simplefilter("ignore")
+    signals.install()  # SIGTERM as Ctrl-C: cleanup, then exit 143
     try:
         return COMMANDS[args.command](args)
     except TsogpuError as exc:
         print(f"tsogpu: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("tsogpu: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        code = signals.exit_code(exc)
+        print(signals.describe(code), file=sys.stderr)
+        return code
     except Exception as exc:
         if args.verbose:
             raise

@@ -19,3 +19,7 @@ class ConfigError(TsogpuError, ValueError):
 
 class BackendError(TsogpuError, RuntimeError):
     """The requested compute backend is not available."""
+
+
+class OutputError(TsogpuError, OSError):
+    """The output folder cannot take the products: unwritable, or no space left on it."""

@@ -193,7 +193,10 @@ def first_pass(paths, config, name, scratch, *, key=None, progress=None, chunk_i
             ints = slice(i0, min(i0 + chunk_ints, shape[0]))
             chunks.append((k, path, ints, slice(i_exp + ints.start, i_exp + ints.stop)))
         i_exp += shape[0]
-    images = np.memmap(Path(scratch, "lmf.f32"), np.float32, "w+", shape=(total, ny, nx))
+    # an anonymous file: no kill can leave it behind (it has no name in the folder)
+    with tempfile.TemporaryFile(dir=scratch) as fh:
+        os.ftruncate(fh.fileno(), total * ny * nx * 4)
+        images = np.memmap(fh, np.float32, "r+", shape=(total, ny, nx))
     sat_map = np.full((ny, nx), ngroups, np.int32)
     sky = config.params("refpix")
     median = mask = bias_scale = None
@@ -320,15 +323,14 @@ def load_or_run(paths, out_dir, config, name, *, force=False, progress=None):
             log.info("%s: made again (%s)", path, exc)
     _remove_leftovers(out_dir, path.name)
     log.info("exposure %s: first pass over %d segment(s)", name, len(paths))
-    prefix = scratch_prefix(path)
-    with tempfile.TemporaryDirectory(prefix=prefix, dir=out_dir) as scratch:
-        shared = first_pass(paths, config, name, scratch, key=key, progress=progress)
+    shared = first_pass(paths, config, name, out_dir, key=key, progress=progress)
     save(shared, path)
     return shared
 
 
 def _remove_leftovers(out_dir, name):
-    """What a killed first pass left: the hidden temporary file and the scratch folder."""
+    """What a killed first pass left: the hidden temporary file, and the scratch folder of
+    versions before the scratch file was anonymous."""
     scratch = scratch_prefix(Path(out_dir, name))
     for entry in os.scandir(out_dir):
         if entry.name.startswith(scratch) and entry.is_dir(follow_symlinks=False):

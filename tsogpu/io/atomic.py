@@ -2,13 +2,18 @@
 
 A crash, a kill or a full disk leaves no half-written product under the final name; a killed
 run's hidden ``.<name>.*.tmp`` files are removed by the next run on the same input
-(``tsogpu.pipeline.resume.remove_leftovers``).
+(``tsogpu.pipeline.resume.remove_leftovers``). Within :func:`product_set` the renames wait
+until every file of the set is written: a set is there whole or not at all.
 """
 
 import contextlib
+import contextvars
 import os
 import tempfile
 from pathlib import Path
+
+# the (temporary, final) pairs of the product set being written, if any
+_SET = contextvars.ContextVar("tsogpu_product_set", default=None)
 
 
 def _umask():
@@ -42,9 +47,32 @@ def write_atomically(final_path, write):
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, final_path)
+        pending = _SET.get()
+        if pending is None:
+            os.replace(tmp, final_path)
+        else:
+            pending.append((tmp, final_path))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     return final_path
+
+
+@contextlib.contextmanager
+def product_set():
+    """Files written by :func:`write_atomically` inside the block keep their temporary names
+    until the block ends, then are all renamed; any error (or interrupt) removes them all."""
+    pending = []
+    token = _SET.set(pending)
+    try:
+        yield pending
+    except BaseException:
+        for tmp, _ in pending:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+    finally:
+        _SET.reset(token)
+    for tmp, final_path in pending:
+        os.replace(tmp, final_path)

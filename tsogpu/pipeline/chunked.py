@@ -92,7 +92,10 @@ def run_chunked(
     :class:`Result`. ``progress(stage, done, total)`` is called as chunks and tiles complete;
     ``shared``: as for :func:`tsogpu.pipeline.in_memory.run_segment`."""
     run = ChunkedRun(uncal_path, exposure, shape, refs, config, plan, scratch, ops, shared)
-    return run.pass_two(run.pass_one(progress), progress)
+    try:
+        return run.pass_two(run.pass_one(progress), progress)
+    finally:
+        run.ramp.close()  # the _ramp product's maps, if any, stay valid
 
 
 class ChunkedRun:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -19,12 +18,13 @@ from pathlib import Path
 from .. import __version__
 from ..backends import backend_ops, select_backend
 from ..config import PipelineConfig
-from ..errors import BackendError, ConfigError, InputError
+from ..errors import BackendError, ConfigError, InputError, OutputError
 from ..parameter_ranges import check_against_segment
 from .chunked import run_chunked
 from .in_memory import run_segment
 from .planning import STREAMED_CHUNKS, default_memory_budget, gib, plan_chunks, smaller_plan
-from .resume import input_hash, scratch_prefix
+from .preflight import bytes_needed, check_space, check_writable, no_space, space_message
+from .resume import input_hash, remove_leftovers
 from .steps import RAMP_STEPS
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,17 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
         ``config.save_ramp`` or when ramp fitting is skipped; ``_oneoverf`` with
         ``refpix.sky_method`` and ``_biasscale`` with ``superbias.scale``.
     """
-    from ..io import products, reffiles, uncal
+    from ..io import atomic, products, reffiles, uncal
 
     config = config or PipelineConfig()
     backend = select_backend(config.backend)
     progress = progress or (lambda stage, done, total: None)
     t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    check_writable(out_dir)
+    removed = remove_leftovers(uncal_path, out_dir)
+    if removed:
+        log.info("%s: removed what a killed run left: %s", uncal_path, ", ".join(removed))
     try:
         exposure, shape, zeroframe = uncal.inspect_uncal(uncal_path)
     except MemoryError as exc:  # not even the file's map fits
@@ -98,34 +103,27 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
         log.info("%s: the device has %s free: the budget is that", uncal_path, gib(limit))
         planning = replace(config, max_memory=limit)
     plan = plan_chunks(shape, planning, zeroframe, source=str(uncal_path), threads=threads)
+    needed = bytes_needed(shape, config, plan)
+    check_space(out_dir, needed)
     # the products' metadata (stdatamodels' schemas: seconds) is read while the steps run
     side = ThreadPoolExecutor(1)
     meta = side.submit(products.load_meta, uncal_path)
     side.shutdown(wait=False)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # named after the segment: a killed run's leftover is found by scratch_prefix (batch)
-    with tempfile.TemporaryDirectory(prefix=scratch_prefix(uncal_path), dir=out_dir) as scratch:
-        while True:
-            try:
-                result = run_plan(
-                    uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops, shared
-                )
-                break
-            except (*ops.out_of_memory, OSError) as exc:
-                if isinstance(exc, OSError) and exc.errno != errno.ENOMEM:  # mmap's ENOMEM only
-                    raise
-                ops.release_memory()
-                what = f"{uncal_path}: out of {'GPU ' if ops.name == 'cupy' else ''}memory ({exc})"
-                plan = smaller_plan(plan, shape, planning, zeroframe, threads)
-                if plan is None:
-                    raise BackendError(
-                        f"{what}, even in the smallest chunks; free memory or use a machine "
-                        "with more"
-                    ) from None
-                log.warning(
-                    "%s; retrying in smaller chunks (a budget of %s)", what, gib(plan.budget)
-                )
+    try:
+        result = run_with_retries(
+            uncal_path,
+            exposure,
+            shape,
+            refs,
+            config,
+            plan,
+            out_dir,
+            progress,
+            ops,
+            shared,
+            planning,
+            zeroframe,
+        )
         prov = products.Provenance(
             version=__version__,
             backend=backend,
@@ -142,15 +140,55 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
             shared_hash=None if shared is None else shared.hash,
         )
         meta.result()  # its errors, if any, surface here
-        written = [
-            kind.write(
-                out_dir / products.product_name(uncal_path, suffix), uncal_path, result, prov
-            )
-            for suffix, kind in products.PRODUCT_KINDS.items()
-            if suffix in products_of(result, config)
-        ]
+        with atomic.product_set():  # all of the segment's products, or none
+            written = [
+                kind.write(
+                    out_dir / products.product_name(uncal_path, suffix), uncal_path, result, prov
+                )
+                for suffix, kind in products.PRODUCT_KINDS.items()
+                if suffix in products_of(result, config)
+            ]
+    except Exception as exc:
+        if no_space(exc):
+            raise OutputError(space_message(out_dir, needed)) from None
+        raise
     log.info("%s: done in %.2f s", uncal_path, time.perf_counter() - t0)
     return written
+
+
+def run_with_retries(
+    uncal_path,
+    exposure,
+    shape,
+    refs,
+    config,
+    plan,
+    out_dir,
+    progress,
+    ops,
+    shared,
+    planning,
+    zeroframe,
+):
+    """:func:`run_plan`, retried in smaller chunks while memory runs out. The scratch ramp is
+    anonymous files in ``out_dir`` (:class:`.scratch.ScratchRamp`): nothing to remove."""
+    threads = 1 if ops.one_chunk_at_a_time else None
+    while True:
+        try:
+            return run_plan(
+                uncal_path, exposure, shape, refs, config, plan, out_dir, progress, ops, shared
+            )
+        except (*ops.out_of_memory, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno != errno.ENOMEM:  # mmap's ENOMEM only
+                raise
+            ops.release_memory()
+            what = f"{uncal_path}: out of {'GPU ' if ops.name == 'cupy' else ''}memory ({exc})"
+            plan = smaller_plan(plan, shape, planning, zeroframe, threads)
+            if plan is None:
+                raise BackendError(
+                    f"{what}, even in the smallest chunks; free memory or use a machine with more"
+                ) from None
+            log.warning("%s; retrying in smaller chunks (a budget of %s)", what, gib(plan.budget))
 
 
 def run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops, shared):
@@ -181,10 +219,9 @@ def run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress,
         plan.halo,
         plan.threads,
     )
-    with tempfile.TemporaryDirectory(prefix=".retry-", dir=scratch) as folder:  # clean per try
-        return run_chunked(
-            uncal_path, exposure, shape, refs, config, plan, Path(folder), progress, ops, shared
-        )
+    return run_chunked(
+        uncal_path, exposure, shape, refs, config, plan, Path(scratch), progress, ops, shared
+    )
 
 
 def products_of(result, config):

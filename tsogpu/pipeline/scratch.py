@@ -1,7 +1,8 @@
-"""The calibrated ramp between the chunked runner's passes, in files on disk."""
+"""The calibrated ramp between the chunked runner's passes, in anonymous files on disk."""
 
 import errno
 import os
+import tempfile
 
 import numpy as np
 
@@ -10,6 +11,10 @@ from ..io import positional
 
 class ScratchRamp:
     """The calibrated ramp between the passes: float32 data and uint8 GROUPDQ files on disk.
+
+    The files are anonymous (``O_TMPFILE``, or unlinked at once where the file system lacks
+    it): they have no name in ``folder``, so a run killed even with SIGKILL leaves no scratch
+    behind; the system frees their blocks when the process ends.
 
     Whole integrations (pass 1) and full-width row bands (pass 2's tiles) are written and read
     with positional reads and writes, one per plane: the page cache serves them without
@@ -23,12 +28,26 @@ class ScratchRamp:
     def __init__(self, folder, shape, batch_bytes=64 * 2**20):
         self.shape = shape
         self.batch_bytes = max(1, batch_bytes)
-        self.paths = (folder / "data.f32", folder / "groupdq.u8")
-        for path, dtype in zip(self.paths, self.DTYPES, strict=True):
-            np.memmap(path, dtype, "w+", shape=shape).flush()
+        self.folder = folder
+        self.files = []
+        size = int(np.prod(shape, dtype=np.int64))
+        try:
+            for dtype in self.DTYPES:
+                fh = tempfile.TemporaryFile(dir=folder)
+                self.files.append(fh)
+                os.ftruncate(fh.fileno(), size * np.dtype(dtype).itemsize)
+        except OSError as exc:
+            self.close()
+            raise OSError(exc.errno, exc.strerror, f"scratch in {folder}") from None
+
+    def close(self):
+        """Close the files (their blocks are freed; maps already made stay valid)."""
+        for fh in self.files:
+            fh.close()
+        self.files = []
 
     def _map(self, k, mode):
-        return np.memmap(self.paths[k], self.DTYPES[k], mode, shape=self.shape)
+        return np.memmap(self.files[k], self.DTYPES[k], mode, shape=self.shape)
 
     def _planes(self, k, ints, rows, write, arr):
         """Positional I/O of ``arr`` ((integrations, groups, rows, all columns), C order) at
@@ -46,17 +65,13 @@ class ScratchRamp:
                 (flat[n], ((i * ngroups + g) * ny + r0) * nx * item)
                 for n, (i, g) in enumerate((i, g) for i in range(i0, i1) for g in range(ngroups))
             ]
-        path = self.paths[k]
+        fd = self.files[k].fileno()
         try:
-            fd = os.open(path, os.O_RDWR if write else os.O_RDONLY)
-            try:
-                for buf, offset in spans:
-                    if not positional(fd, buf, offset, write):
-                        raise OSError(errno.EIO, "the scratch file ended early", str(path))
-            finally:
-                os.close(fd)
-        except OSError as exc:  # a full disk, say: name the scratch file
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
+            for buf, offset in spans:
+                if not positional(fd, buf, offset, write):
+                    raise OSError(errno.EIO, "the scratch file ended early")
+        except OSError as exc:  # a full disk, say: name the scratch folder
+            raise OSError(exc.errno, exc.strerror, f"scratch in {self.folder}") from None
 
     @staticmethod
     def _bands(shape, where):
