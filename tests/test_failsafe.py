@@ -70,7 +70,14 @@ def hidden(out):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
-@pytest.mark.parametrize("point", ["early", pytest.param("random", marks=pytest.mark.slow), "late"])
+@pytest.mark.parametrize(
+    "point",
+    [
+        pytest.param("early", marks=pytest.mark.slow),
+        pytest.param("random", marks=pytest.mark.slow),
+        "late",
+    ],
+)
 def test_killed_run_leaves_nothing_and_rerun_is_identical(
     sim, reference, progress_lines, tmp_path, signum, point
 ):
