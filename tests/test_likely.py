@@ -315,33 +315,9 @@ def random_case(seed, nints, ngroups, ny=10, nx=13, nframes=1, groupgap=0, bad=F
 
 def _stcal_likely(arrays, params, timing, dark=None, zeroframe=None):
     """stcal LIKELY on copies of the arrays, set up as jwst 3.0's RampFitStep does."""
-    pytest.importorskip("jwst")
-    from jwst.ramp_fitting.ramp_fit_step import set_groupdq
-    from stcal.ramp_fitting import ramp_fit as stcal_ramp_fit
-    from stdatamodels.jwst import datamodels
-    from stdatamodels.jwst.datamodels import dqflags
+    from test_ramp_fit import stcal_fit
 
-    data, gdq, pixeldq, gain, rn = (a.copy() for a in arrays)
-    model = datamodels.RampModel(data=data, groupdq=gdq, pixeldq=pixeldq)
-    model.meta.instrument.name = "NIRCAM"
-    model.meta.exposure.frame_time = timing["tframe"]
-    model.meta.exposure.group_time = timing["tgroup"]
-    model.meta.exposure.groupgap = timing["groupgap"]
-    model.meta.exposure.nframes = timing["nframes"]
-    model.meta.exposure.drop_frames1 = 0
-    if dark is not None:
-        model.average_dark_current = dark.copy()
-    if zeroframe is not None:
-        model.zeroframe = zeroframe.copy()
-    if params.firstgroup is not None or params.lastgroup is not None:
-        set_groupdq(
-            params.firstgroup, params.lastgroup, data.shape[1], model.groupdq, dqflags.group
-        )
-    image, cube, _ = stcal_ramp_fit.ramp_fit(
-        model, False, rn, gain, "LIKELY", "optimal", "1", dqflags.pixel
-    )
-    keys = ("slope", "err", "dq", "var_poisson", "var_rnoise")
-    return [cube[k] for k in keys], [image[k] for k in keys]
+    return stcal_fit(arrays, params, timing, dark=dark, zeroframe=zeroframe, algorithm="LIKELY")
 
 
 def _no_avx512():

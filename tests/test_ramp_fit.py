@@ -310,8 +310,9 @@ def _random_case(seed, nints, ngroups, ny=10, nx=13, nframes=1, groupgap=0, char
     return arrays, dark, zeroframe, timing
 
 
-def _stcal_fit(arrays, params, timing, dark=None, zeroframe=None):
-    """stcal OLS_C on copies of the arrays, set up as jwst 3.0's RampFitStep does."""
+def stcal_fit(arrays, params, timing, dark=None, zeroframe=None, algorithm="OLS_C"):
+    """stcal's ramp fit (``algorithm``: OLS_C or LIKELY) on copies of the arrays, set up as
+    jwst 3.0's RampFitStep does; (rateints arrays, rate arrays) as tsogpu orders them."""
     pytest.importorskip("stcal")
     pytest.importorskip("jwst")
     from jwst.ramp_fitting.ramp_fit_step import set_groupdq
@@ -340,7 +341,7 @@ def _stcal_fit(arrays, params, timing, dark=None, zeroframe=None):
         False,
         rn,
         gain,
-        "OLS_C",
+        algorithm,
         "optimal",
         "1",
         dqflags.pixel,
@@ -397,7 +398,7 @@ def test_random_ramps_match_stcal(case):
     inputs = [a for a in (*arrays, dark, zeroframe) if a is not None]
     for before, after in zip(copies, inputs, strict=True):  # inputs untouched
         assert_array_equal(before, after)
-    cube, image = _stcal_fit(arrays, params, timing, dark=dark, zeroframe=zeroframe)
+    cube, image = stcal_fit(arrays, params, timing, dark=dark, zeroframe=zeroframe)
     _assert_matches(res.rateints, cube, "rateints")
     _assert_matches(res.rate, image, "rate")
 
@@ -447,7 +448,7 @@ def test_simulated_segment_matches_stcal(simulated):
             zeroframe=seg.zeroframe,
             **timing,
         )
-        cube, image = _stcal_fit(
+        cube, image = stcal_fit(
             arrays, params, timing, dark=seg.average_dark_current, zeroframe=seg.zeroframe
         )
         _assert_matches(res.rateints, cube, "rateints")
