@@ -83,14 +83,13 @@ def synthetic_exposure(nints=40, ny=32, nx=256, *, seed=7, params=None, name="jw
         coords={"time": ("time", mjd, {"units": "MJD (UTC)"}), "integration": ("time", t + 1)},
         attrs={
             "exposure": name,
-            "tsogpu_version": "0.1.0",
-            "backend": "numpy",
-            "device": "cpu",
-            "parameters": json.dumps(params, sort_keys=True),
-            "reference_files": json.dumps(
-                {"gain": "crds://jwst_nirspec_gain_0025.fits", "mask": "mask.fits"}
-            ),
-            "inputs": json.dumps([f"{name}_seg00{i}_rateints.fits" for i in (1, 2)]),
+            "TSOVER": "0.1.0",
+            "TSOBACK": "numpy",
+            "TSODEV": "cpu",
+            "TSOPARS": json.dumps(params, sort_keys=True),
+            "R_GAIN": "crds://jwst_nirspec_gain_0025.fits",
+            "R_MASK": "mask.fits",
+            "segments": json.dumps([{"file": f"{name}_seg00{i}_rateints.fits"} for i in (1, 2)]),
         },
     )
     return ds

@@ -160,12 +160,12 @@ def test_report_from_a_lazily_opened_netcdf(ds, tmp_path):
 def test_report_escapes_hostile_strings(ds, tmp_path):
     hostile = ds.copy()
     hostile.attrs.update(
-        parameters=json.dumps({"jump": {"note": HOSTILE}}),
-        reference_files=json.dumps({"gain": HOSTILE}),
-        inputs=json.dumps([HOSTILE]),
-        backend=HOSTILE,
+        TSOPARS=json.dumps({"jump": {"note": HOSTILE}}),
+        R_GAIN=HOSTILE,
+        segments=json.dumps([{"file": HOSTILE}]),
+        TSOBACK=HOSTILE,
         extra=HOSTILE,
-        device=np.array([1, 2]),  # netCDF attributes may be arrays
+        TSODEV=np.array([1, 2]),  # netCDF attributes may be arrays
     )
     figures = make_figures(ds, tmp_path, NAME)
     path = write_report(

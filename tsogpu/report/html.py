@@ -21,17 +21,18 @@ from ..io.atomic import write_atomically
 from .figures import FIGURES
 from .maps import pixel_maps, time_mjd
 
-# a row of the summary -> the Dataset attributes it is read from, first present wins
+# the Dataset attributes (tsogpu.report.exposure_product: the products' own header cards)
+# each row of the summary is read from
 PROVENANCE_ATTRS = {
-    "tsogpu version": ("tsogpu_version", "version", "TSOVER"),
-    "backend": ("backend", "TSOBACK"),
-    "device": ("device", "TSODEV"),
-    "kernel hash": ("kernel_hash", "TSOKHASH"),
-    "CRDS context": ("crds_context", "CRDS_CTX"),
+    "tsogpu version": ("TSOVER",),
+    "backend": ("TSOBACK",),
+    "device": ("TSODEV",),
+    "kernel hash": ("TSOKHASH",),
+    "CRDS context": ("CRDS_CTX",),
 }
-PARAMETER_ATTRS = ("parameters", "params", "TSOPARS")
-REFERENCE_ATTRS = ("reference_files", "references", "refs")
-INPUT_ATTRS = ("inputs", "input_files", "segments")
+PARAMETER_ATTRS = ("TSOPARS",)  # JSON
+INPUT_ATTRS = ("segments",)  # JSON: one record per segment file
+REFERENCE_PREFIX = "R_"  # R_<TYPE> cards: the reference files
 
 # no script, no external resource of any kind: images from data: URIs, inline style only
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -70,9 +71,9 @@ def write_report(ds, out_dir, name, *, figures, products, summary=None, maps=Non
     Parameters
     ----------
     ds : xarray.Dataset
-        The exposure product; its attributes give the provenance (:data:`PROVENANCE_ATTRS`,
-        parameters as JSON in one of :data:`PARAMETER_ATTRS`, reference files as JSON in one
-        of :data:`REFERENCE_ATTRS`, the segment files in one of :data:`INPUT_ATTRS`).
+        The exposure product; its attributes give the provenance (:data:`PROVENANCE_ATTRS`),
+        the parameters (TSOPARS, JSON), the reference files (the R_<TYPE> cards) and the
+        segment files (``segments``, JSON).
     out_dir : str or os.PathLike
         The folder of the products, where the report is written.
     name : str
@@ -288,9 +289,11 @@ def _flatten(obj, prefix=""):
 
 def _parameters_section(ds):
     params = _json(_attr(ds, PARAMETER_ATTRS))
-    refs = _json(_attr(ds, REFERENCE_ATTRS))
-    if refs is None:  # the products' own cards: R_<TYPE> (tsogpu.report.exposure_product)
-        refs = {k[2:].lower(): v for k, v in ds.attrs.items() if k.startswith("R_")}
+    refs = {
+        k[len(REFERENCE_PREFIX) :].lower(): v
+        for k, v in ds.attrs.items()
+        if k.startswith(REFERENCE_PREFIX)
+    }
     out = ['<h2 id="parameters">Parameters and reference files</h2>']
     if isinstance(params, Mapping):
         rows = [
@@ -311,8 +314,8 @@ def _parameters_section(ds):
         )
     elif refs is not None:
         out.append(f"<p>Reference files: <code>{_e(refs)}</code></p>")
-    shown = set(PARAMETER_ATTRS + REFERENCE_ATTRS + INPUT_ATTRS).union(*PROVENANCE_ATTRS.values())
-    shown |= {k for k in ds.attrs if k.startswith("R_")}  # the reference files, above
+    shown = set(PARAMETER_ATTRS + INPUT_ATTRS).union(*PROVENANCE_ATTRS.values())
+    shown |= {k for k in ds.attrs if k.startswith(REFERENCE_PREFIX)}  # the reference files
     rest = [(k, f"<code>{_e(v)}</code>") for k, v in ds.attrs.items() if k not in shown]
     if rest:
         out.append(
