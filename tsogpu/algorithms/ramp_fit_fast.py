@@ -405,28 +405,7 @@ def fit_ramps(
 ):
     """``tsogpu.algorithms.ramp_fit.fit_ramps``, bit for bit, vectorised over blocks of ramps.
 
-    Parameters
-    ----------
-    data : ndarray of float32, (nints, ngroups, ny, nx), DN, after jump
-    groupdq : ndarray of uint8, (nints, ngroups, ny, nx)
-    pixeldq : ndarray of uint32, (ny, nx)
-    gain : ndarray of float32, (ny, nx), e/DN, cut to the subarray
-    readnoise : ndarray of float32, (ny, nx), DN (CDS), cut to the subarray
-    params : tsogpu.config.RampFit
-    nframes : int, NFRAMES
-    groupgap, dropframes1 : int, GROUPGAP and DRPFRMS1; OLS_C uses them only for the
-        optional pedestal product, so they do not change the results here.
-    tgroup, tframe : float, TGROUP and TFRAME [s]
-    average_dark_current : ndarray of float32, (ny, nx), or None (zeros)
-    zeroframe : ndarray of float32, (nints, ny, nx), or None; used only when
-        ``suppress_one_group`` is off (or NGROUPS == 1).
-
-    Returns
-    -------
-    RampFitResult
-        ``rateints``: float32 (nints, ny, nx) arrays (DQ uint32); ``rate``: (ny, nx).
-        Not gain-scaled. The caller must check :func:`exposure_fully_saturated` over the
-        whole exposure: where it is true jwst writes no products.
+    Same parameters and result (not gain-scaled); see that function.
 
     Notes
     -----
