@@ -20,5 +20,5 @@ def test_prejump(benchmark, tmp_path, mode, nints, ngroups):
     sim = simulate(mode, tmp_path, nints=nints, ngroups=ngroups, seed=3)
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     segment = read_uncal(sim.uncal)
-    refs, _ = load_references(segment.exposure, required_reftypes(config), config.refs)
+    refs, _ = load_references(segment.exposure, required_reftypes(config, segment.exposure.instrument), config.refs)
     benchmark.pedantic(run_prejump, args=(segment, refs, config), rounds=3, warmup_rounds=1)

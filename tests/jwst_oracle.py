@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tsogpu.pipeline.steps import RAMP_STEPS
+from tsogpu.pipeline.steps import ramp_steps
 
 CONTEXT = "jwst_1322.pmap"
 
@@ -88,7 +88,7 @@ CAL_STEP_KEYWORDS = {
     "ramp_fit": "S_RAMP",
     "gain_scale": "S_GANSCL",
 }
-PRE_JUMP = RAMP_STEPS
+PRE_JUMP = ramp_steps("NIRSPEC")
 
 _CONFIGURED = {}
 

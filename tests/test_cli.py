@@ -137,7 +137,7 @@ def test_config_file_skip_and_set_reach_the_product(sim, tmp_path):
     params = json.loads(header["TSOPARS"])
     assert params["saturation"]["n_pix_grow_sat"] == 0
     assert params["refpix"]["side_gain"] == 0.5
-    assert params["skip"] == ["dark_current"]
+    assert params["skip"] == ["dark_current", "emicorr", "firstframe"]  # + jwst's default skips
 
 
 def test_simulate_command(tmp_path):

@@ -12,10 +12,11 @@ from tsogpu.config import PipelineConfig
 from tsogpu.io.reffiles import segment_references
 from tsogpu.io.uncal import read_uncal
 from tsogpu.pipeline import run_prejump
-from tsogpu.pipeline.steps import RAMP_STEPS
+from tsogpu.pipeline.steps import ramp_steps
 from tsogpu.simulate import simulate
 
 pytestmark = pytest.mark.jwst
+RAMP_STEPS = ramp_steps("NIRSPEC")
 pytest.importorskip("jwst")
 import jwst_oracle  # noqa: E402  (tests/jwst_oracle.py: runs jwst offline)
 

@@ -17,7 +17,17 @@ from pathlib import Path
 
 from . import __version__, signals
 from .clusters import CLUSTERS
-from .config import BACKENDS, REFTYPES, STEP_ORDER, PipelineConfig, load_toml, parse_size
+from .compare_command import add_compare_parser, cmd_compare
+from .config import (
+    BACKENDS,
+    MIRI_STEP_ORDER,
+    NIR_STEP_ORDER,
+    REFTYPES,
+    STEP_ORDER,
+    PipelineConfig,
+    load_toml,
+    parse_size,
+)
 from .errors import ConfigError, TsogpuError
 from .io.describe import demo_summary, describe
 from .report import require_report_extra
@@ -85,13 +95,15 @@ def build_parser():
     _add_common(sim)
 
     _add_batch_parser(sub)
-    _add_compare_parser(sub)
+    add_compare_parser(sub, _add_common)
     return parser
 
 
 RUN_HELP = f"""\
-Process uncal segments through the near-infrared Stage-1 steps, in jwst's order:
-  {" -> ".join(STEP_ORDER)}
+Process uncal segments through the Stage-1 steps, in jwst's order (near-infrared; MIRI):
+  {" -> ".join(NIR_STEP_ORDER)}
+  {" -> ".join(MIRI_STEP_ORDER)}
+(emicorr and firstframe are skipped by default, as in jwst: --run-step runs them)
 Products go to --out as <name>_rateints.fits and <name>_rate.fits (<name> is the input
 name without _uncal), and <name>_ramp.fits with --save-ramp or when ramp_fit is skipped.
 Segments are processed in chunks that keep memory within --max-memory; the products do
@@ -155,14 +167,9 @@ def _add_run_options(p):
         help="user DQ mask (FITS/.npy image, or a text list 'X Y' / 'X0:X1 Y0:Y1'), "
         "ORed into PIXELDQ (bit: dq_init.user_mask_bit, default DO_NOT_USE)",
     )
-    p.add_argument(
-        "--skip",
-        action="append",
-        default=[],
-        metavar="STEP",
-        choices=STEP_ORDER,
-        help="skip a step (repeatable)",
-    )
+    for flag, verb in (("--skip", "skip"), ("--run-step", "run a step skipped by default:")):
+        p.add_argument(flag, action="append", default=[], metavar="STEP", choices=STEP_ORDER,
+                       help=f"{verb} a step (repeatable)")  # fmt: skip
     p.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -202,6 +209,7 @@ def make_config(args):
         sets=args.sets,
         refs=parse_refs(args.ref),
         skip=args.skip,
+        run=args.run_step,
         backend=args.backend,
         save_ramp=args.save_ramp or None,
         max_memory=capped_to_machine(parse_size(args.max_memory)) if args.max_memory else None,
@@ -515,41 +523,6 @@ def cmd_batch(args):
         print("tsogpu: interrupted; the same command resumes the batch", file=sys.stderr)
         return signals.exit_code()
     return 0 if report.ok else 2
-
-
-def _add_compare_parser(sub):
-    from .compare import COMMAND_HELP  # beside what it describes; NumPy only
-
-    p = sub.add_parser(
-        "compare",
-        help="compare two products of the same exposure (tsogpu, jwst, another pipeline)",
-        description=COMMAND_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("a", metavar="A", help="a _rateints or _rate product (SCI, ERR, DQ)")
-    p.add_argument("b", metavar="B", help="the same kind of product of the same segment")
-    p.add_argument("--rtol", type=float, default=1e-5, metavar="R", help="tolerance (default 1e-5)")
-    p.add_argument("--figure", metavar="PATH", help="also draw it (.png, .pdf; matplotlib)")
-    p.add_argument(
-        "--extensions", metavar="LIST", help="e.g. SCI,ERR,DQ (default: all in both products)"
-    )
-    _add_common(p)
-
-
-def cmd_compare(args):
-    from .compare import compare_figure, compare_products, format_comparison
-
-    extensions = None
-    if args.extensions is not None:
-        extensions = [e for e in args.extensions.split(",") if e.strip()]
-    if extensions == []:
-        raise ConfigError(f"--extensions {args.extensions!r}: expected e.g. SCI,ERR,DQ")
-    comparison = compare_products(args.a, args.b, rtol=args.rtol, extensions=extensions)
-    print(format_comparison(comparison))
-    if args.figure:
-        written = compare_figure(comparison, args.figure)
-        print(f"figure: {written}" if written else "figure skipped: matplotlib is not installed")
-    return 0 if comparison.within() else 1  # 1: a result (not within), not an error
 
 
 COMMANDS = {

@@ -1,6 +1,6 @@
-"""Step parameters: one frozen dataclass per step, defaults defined once, TOML in and out.
+"""A run's configuration: the steps' parameters (:mod:`tsogpu.step_params`), what to skip,
+reference files, backend and memory; TOML in and out, ``--set`` overrides.
 
-The defaults equal jwst 3.0's step specs (see ../shared/reference/detector1_spec.md).
 A configuration file looks like::
 
     backend = "numpy"
@@ -32,212 +32,31 @@ from .parameter_ranges import (  # noqa: F401 (re-exported: the choices, weighti
     check_ranges,
     weighting_power,
 )
-
-STEP_ORDER = (
-    "group_scale",
-    "dq_init",
-    "saturation",
-    "superbias",
-    "refpix",
-    "linearity",
-    "dark_current",
-    "jump",
-    "ramp_fit",
-    "gain_scale",
+from .step_params import (  # noqa: F401 (re-exported: the steps, their order and parameters)
+    DEFAULT_SKIP,
+    MIRI_STEP_ORDER,
+    NIR_STEP_ORDER,
+    REFTYPES,
+    STEP_ORDER,
+    STEP_PARAMS,
+    STEP_REFTYPES,
+    DarkCurrent,
+    DQInit,
+    EmiCorr,
+    FirstFrame,
+    GainScale,
+    GroupScale,
+    Jump,
+    LastFrame,
+    Linearity,
+    RampFit,
+    Refpix,
+    Reset,
+    Rscd,
+    Saturation,
+    Superbias,
+    step_order,
 )
-
-# Reference-file types each step reads, in jwst's names.
-STEP_REFTYPES = {
-    "group_scale": (),
-    "dq_init": ("mask",),
-    "saturation": ("saturation", "superbias"),
-    "superbias": ("superbias",),
-    "refpix": (),
-    "linearity": ("linearity",),
-    "dark_current": ("dark",),
-    "jump": ("gain", "readnoise"),
-    "ramp_fit": ("gain", "readnoise"),
-    "gain_scale": ("gain",),
-}
-REFTYPES = ("mask", "saturation", "superbias", "linearity", "dark", "gain", "readnoise")
-
-
-@dataclass(frozen=True)
-class GroupScale:
-    """Rescale frame-averaged groups when FRMDIVSR != NFRAMES (jwst group_scale)."""
-
-
-@dataclass(frozen=True)
-class DQInit:
-    """OR the mask reference into PIXELDQ, and its DO_NOT_USE into GROUPDQ (jwst dq_init).
-
-    Options (off by default, docs/options.md): mark the first ``flag_first``, the last
-    ``flag_last`` and the listed ``flag_groups`` (0-based; negative counts from the end, as
-    Python and ExoTiC-MIRI's DropGroupsStep do) DO_NOT_USE in every pixel and integration.
-    ``user_mask``: a FITS/.npy image (nonzero: flagged) or a text list of pixels and regions
-    whose pixels get the DQ bit named ``user_mask_bit``, ORed into the mask reference as
-    jwst's ``user_supplied_dq`` is (``tsogpu.io.user_mask``).
-    """
-
-    flag_first: int = 0
-    flag_last: int = 0
-    flag_groups: tuple[int, ...] = ()
-    user_mask: str = ""
-    user_mask_bit: str = "DO_NOT_USE"
-
-    def __post_init__(self):
-        check_ranges("dq_init", self)
-
-
-@dataclass(frozen=True)
-class Saturation:
-    """Flag saturated and A/D-floor groups (stcal flag_saturated_pixels)."""
-
-    n_pix_grow_sat: int = 1
-    use_readpatt: bool = True
-    # options beyond jwst, off by default (docs/options.md)
-    fraction: float = 1.0
-    column_saturation: bool = False
-    groups_before: int = 0
-    fixed_map: str = "none"
-
-    def __post_init__(self):
-        check_ranges("saturation", self)
-
-
-@dataclass(frozen=True)
-class Superbias:
-    """Subtract the superbias reference (jwst superbias).
-
-    Option (off by default, docs/options.md): ``scale`` rescales the superbias to the level of
-    the sky pixels before it is subtracted (Eureka!'s bias_correction): ``integration``, one
-    factor per integration and group; ``mean``, per group over the segment's integrations;
-    ``exposure``, per group over the whole exposure (needs ``exposure_wide``).
-    """
-
-    scale: str = "off"
-
-    def __post_init__(self):
-        check_ranges("superbias", self)
-
-
-@dataclass(frozen=True)
-class Refpix:
-    """Reference-pixel correction (jwst refpix, median algorithm)."""
-
-    odd_even_columns: bool = True
-    use_side_ref_pixels: bool = True
-    side_smoothing_length: int = 11
-    side_gain: float = 1.0
-    odd_even_rows: bool = True
-    siglimit: float = 3.0
-    # sky-pixel correction, off by default (tsogpu/algorithms/oneoverf.py, docs/options.md)
-    sky_method: str = "off"
-    sky_mask: str = ""
-    sky_threshold: float = 5.0
-    sky_mask_grow: int = 3
-
-    def __post_init__(self):
-        check_ranges("refpix", self)
-
-
-@dataclass(frozen=True)
-class Linearity:
-    """Classic non-linearity correction (stcal linearity_correction)."""
-
-
-@dataclass(frozen=True)
-class DarkCurrent:
-    """Dark subtraction with frame averaging (stcal dark_sub)."""
-
-    average_dark_current: float | None = None
-
-    def __post_init__(self):
-        check_ranges("dark_current", self)
-
-
-@dataclass(frozen=True)
-class Jump:
-    """Cosmic-ray (jump) detection (stcal jump, two-point difference); NIR parameters only."""
-
-    rejection_threshold: float = 4.0
-    three_group_rejection_threshold: float = 6.0
-    four_group_rejection_threshold: float = 5.0
-    flag_4_neighbors: bool = True
-    max_jump_to_flag_neighbors: float = 1000.0
-    min_jump_to_flag_neighbors: float = 10.0
-    after_jump_flag_dn1: float = 0.0
-    after_jump_flag_time1: float = 0.0
-    after_jump_flag_dn2: float = 0.0
-    after_jump_flag_time2: float = 0.0
-    expand_large_events: bool = False
-    min_sat_area: float = 1.0
-    min_jump_area: float = 5.0
-    expand_factor: float = 2.0
-    sat_required_snowball: bool = True
-    min_sat_radius_extend: float = 2.5
-    sat_expand: int = 2
-    edge_size: int = 25
-    mask_snowball_core_next_int: bool = True
-    snowball_time_masked_next_int: int = 4000
-    max_extended_radius: int = 200
-    min_diffs_single_pass: int = 10
-    minimum_groups: int = 3
-    minimum_sigclip_groups: int = 100
-    only_use_ints: bool = True
-    # time-domain detection (exoTEDRF), off by default (tsogpu/algorithms/tdjump.py)
-    time_domain: str = "off"
-    time_window: int = 5
-    time_threshold: float = 10.0
-
-    def __post_init__(self):
-        check_ranges("jump", self)
-
-
-@dataclass(frozen=True)
-class RampFit:
-    """Ordinary-least-squares ramp fitting with optimal weights (stcal OLS_C)."""
-
-    suppress_one_group: bool = True
-    firstgroup: int | None = None
-    lastgroup: int | None = None
-    # weighting and goodness of fit beyond jwst, off by default (docs/options.md)
-    weighting: str = "optimal"
-    goodness_of_fit: bool = False
-    # LIKELY (stcal's likelihood fit) instead of OLS_C
-    algorithm: str = "OLS_C"
-
-    def __post_init__(self):
-        check_ranges("ramp_fit", self)
-        if self.algorithm == "LIKELY" and (self.fixed_power is not None or self.goodness_of_fit):
-            raise ConfigError(
-                "ramp_fit.weighting and ramp_fit.goodness_of_fit apply to OLS_C; "
-                "ramp_fit.algorithm=LIKELY has its own weights and no CHI2"
-            )
-
-    @property
-    def fixed_power(self):
-        """The weight exponent P every segment uses, or None for OLS_C's SNR table."""
-        return weighting_power(self.weighting)
-
-
-@dataclass(frozen=True)
-class GainScale:
-    """Scale rate products by GAINFACT of the gain reference (jwst gain_scale)."""
-
-
-STEP_PARAMS = {
-    "group_scale": GroupScale,
-    "dq_init": DQInit,
-    "saturation": Saturation,
-    "superbias": Superbias,
-    "refpix": Refpix,
-    "linearity": Linearity,
-    "dark_current": DarkCurrent,
-    "jump": Jump,
-    "ramp_fit": RampFit,
-    "gain_scale": GainScale,
-}
 
 
 @dataclass(frozen=True)
@@ -249,7 +68,7 @@ class PipelineConfig:
     """
 
     steps: dict = field(default_factory=lambda: {n: cls() for n, cls in STEP_PARAMS.items()})
-    skip: frozenset = frozenset()
+    skip: frozenset = DEFAULT_SKIP
     refs: dict = field(default_factory=dict)
     backend: str = "numpy"
     save_ramp: bool = False
@@ -287,20 +106,29 @@ class PipelineConfig:
         sets=(),
         refs=None,
         skip=(),
+        run=(),
         backend=None,
         save_ramp=None,
         max_memory=None,
         threads=None,
         exposure_wide=None,
     ):
-        """Return a new config with ``--set step.param=value`` strings and other options applied."""
+        """Return a new config with ``--set step.param=value`` strings and other options applied.
+
+        ``skip``: steps to skip as well; ``run``: steps to run although skipped (by default).
+        """
+        bad = set(run) - set(STEP_ORDER)
+        if bad:
+            raise ConfigError(
+                f"--run-step: unknown step {sorted(bad)[0]!r}; steps are {', '.join(STEP_ORDER)}"
+            )
         steps = dict(self.steps)
         for item in sets:
             step, name, value = _parse_set(item)
             steps[step] = _replace_param(steps[step], step, name, value, source="--set")
         return PipelineConfig(
             steps=steps,
-            skip=frozenset(self.skip) | frozenset(skip),
+            skip=(frozenset(self.skip) | frozenset(skip)) - frozenset(run),
             refs={**self.refs, **(refs or {})},
             backend=backend or self.backend,
             save_ramp=self.save_ramp if save_ramp is None else save_ramp,
@@ -318,21 +146,27 @@ class PipelineConfig:
             "threads": self.threads,
             "exposure_wide": self.exposure_wide,
             "skip": sorted(self.skip),
+            "run": sorted(DEFAULT_SKIP - self.skip),
             "ref": dict(sorted(self.refs.items())),
             **{name: dataclasses.asdict(self.steps[name]) for name in STEP_ORDER},
         }
 
 
-def required_reftypes(config):
-    """Reference types the steps that will run need, in step order, as jwst's steps list them.
+def required_reftypes(config, instrument):
+    """Reference types the steps that will run on an ``instrument`` (INSTRUME) exposure need,
+    in step order, as jwst's steps list them.
 
-    The saturation step lists superbias (for its group-2 test) as jwst's does; give
-    ``superbias=N/A`` to run saturation without it.
+    The near-infrared saturation step lists superbias (for its group-2 test) as jwst's does;
+    give ``superbias=N/A`` to run saturation without it. MIRI has no superbias.
     """
+    order = step_order(instrument)
     needed = []
-    for step in STEP_ORDER:
+    for step in order:
         if step not in config.skip:
-            needed += [t for t in STEP_REFTYPES[step] if t not in needed]
+            types = STEP_REFTYPES[step]
+            if step == "saturation" and "superbias" not in order:
+                types = types[:1]
+            needed += [t for t in types if t not in needed]
     return needed
 
 
@@ -350,7 +184,8 @@ def load_toml(path):
 
 def from_dict(doc, source="config"):
     steps = {n: cls() for n, cls in STEP_PARAMS.items()}
-    top_keys = {"backend", "save_ramp", "max_memory", "threads", "exposure_wide", "skip", "ref"}
+    top_keys = {"backend", "save_ramp", "max_memory", "threads", "exposure_wide"}
+    top_keys |= {"skip", "run", "ref"}
     for key, value in doc.items():
         if key in STEP_PARAMS:
             if not isinstance(value, dict):
@@ -365,12 +200,16 @@ def from_dict(doc, source="config"):
     refs = doc.get("ref", {})
     if not isinstance(refs, dict):
         raise ConfigError(f"{source}: [ref] must be a table of TYPE = PATH")
-    skip = doc.get("skip", [])
-    if isinstance(skip, str) or not isinstance(skip, list):
-        raise ConfigError(f"{source}: skip must be a list of step names")
+    skip, run = doc.get("skip", []), doc.get("run", [])
+    for key, names in (("skip", skip), ("run", run)):
+        if isinstance(names, str) or not isinstance(names, list):
+            raise ConfigError(f"{source}: {key} must be a list of step names")
+    unknown = set(run) - set(STEP_ORDER)
+    if unknown:
+        raise ConfigError(f"{source}: run: unknown step {sorted(unknown)[0]!r}")
     return PipelineConfig(
         steps=steps,
-        skip=frozenset(skip),
+        skip=(DEFAULT_SKIP | frozenset(skip)) - frozenset(run),
         refs={str(k): str(v) for k, v in refs.items()},
         backend=doc.get("backend", "numpy"),
         save_ramp=bool(doc.get("save_ramp", False)),
@@ -392,6 +231,7 @@ def dump_toml(config):
         *([f"threads = {d['threads']}"] if d["threads"] is not None else []),
         f"exposure_wide = {_toml_value(d['exposure_wide'])}",
         f"skip = {_toml_value(d['skip'])}",
+        f"run = {_toml_value(d['run'])}",
         "",
         "[ref]",
     ]

@@ -137,7 +137,7 @@ def pass1_key(paths, config):
         header = uncal.read_primary_header(path)
         exposure = uncal.read_exposure(header, path)
         refs = reffiles.resolve_references(
-            exposure, required_reftypes(config), config.refs, header=header
+            exposure, required_reftypes(config, exposure.instrument), config.refs, header=header
         )
         hashes.append(input_hash(path, config, refs))
     doc = {"segments": hashes}

@@ -25,6 +25,7 @@ SATURATION_MAPS = ("none", "pixel", "column")
 SKY_METHODS = ("off", "glbs", "roeba")  # refpix.sky_method
 BIAS_SCALES = ("off", "integration", "mean", "exposure")  # superbias.scale
 RAMP_FIT_ALGORITHMS = ("OLS_C", "LIKELY")  # ramp_fit.algorithm, as jwst spells them
+EMICORR_ALGORITHMS = ("sequential", "joint")  # emicorr.algorithm
 DQ_BITS = tuple(name for name in dq.PIXEL if name != "GOOD")  # dq_init.user_mask_bit
 
 
@@ -97,17 +98,31 @@ class Choice:
 
 @dataclass(frozen=True)
 class Kind:
-    """Any value of a type: ``bool``, ``str`` (a path, empty for none), ``tuple`` of ints."""
+    """Any value of a type: ``bool``, ``str`` (a path, empty for none), ``tuple`` of ints,
+    ``float``: a tuple of finite positive numbers."""
 
     kind: type
 
     def describe(self, step="", instance=None):
-        return {bool: "true or false", str: "a string", tuple: "a list of integers"}[self.kind]
+        return {
+            bool: "true or false",
+            str: "a string",
+            tuple: "a list of integers",
+            float: "a list of finite numbers > 0",
+        }[self.kind]
 
     def ok(self, value, step, instance):
         if self.kind is tuple:
             return isinstance(value, tuple) and all(
                 isinstance(v, int) and not isinstance(v, bool) for v in value
+            )
+        if self.kind is float:
+            return isinstance(value, tuple) and all(
+                isinstance(v, int | float)
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+                and v > 0
+                for v in value
             )
         return isinstance(value, self.kind)
 
@@ -164,6 +179,19 @@ RANGES = {
         "groups_before": _int(0),
         "fixed_map": Choice(SATURATION_MAPS),
     },
+    "emicorr": {
+        "algorithm": Choice(EMICORR_ALGORITHMS),
+        "nints_to_phase": _int(1, optional=True),
+        "nbins": _int(1, optional=True),
+        "scale_reference": BOOL,
+        "onthefly_corr_freq": Kind(float),
+        "use_n_cycles": _int(1, optional=True),
+        "fit_ints_separately": BOOL,
+    },
+    "firstframe": {"bright_use_group1": BOOL, "ngroups": _int(1)},
+    "lastframe": {"ngroups": _int(1)},
+    "reset": {},
+    "rscd": {"skip_int1": _int(0, optional=True), "skip_int2p": _int(0, optional=True)},
     "superbias": {"scale": Choice(BIAS_SCALES)},
     "refpix": {
         "odd_even_columns": BOOL,

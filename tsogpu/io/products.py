@@ -26,7 +26,12 @@ from .atomic import write_atomically
 CAL_STEP = {
     "group_scale": "group_scale",
     "dq_init": "dq_init",
+    "emicorr": "emicorr",
     "saturation": "saturation",
+    "firstframe": "firstframe",
+    "lastframe": "lastframe",
+    "reset": "reset",
+    "rscd": "rscd",
     "superbias": "superbias",
     "refpix": "refpix",
     "linearity": "linearity",

@@ -269,7 +269,7 @@ def segment_references(uncal_path, config, *, reftypes=None):
 
     header = read_primary_header(uncal_path)
     exposure = read_exposure(header, uncal_path)
-    reftypes = required_reftypes(config) if reftypes is None else reftypes
+    reftypes = required_reftypes(config, exposure.instrument) if reftypes is None else reftypes
     return load_references(exposure, reftypes, config.refs, header=header)
 
 

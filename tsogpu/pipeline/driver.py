@@ -25,7 +25,7 @@ from .in_memory import run_segment
 from .planning import STREAMED_CHUNKS, default_memory_budget, gib, plan_chunks, smaller_plan
 from .preflight import bytes_needed, check_space, check_writable, no_space, space_message
 from .resume import input_hash, remove_leftovers
-from .steps import RAMP_STEPS
+from .steps import ramp_steps
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,8 @@ def run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress,
 
     if plan.in_memory:
         log.info("memory budget %s: whole segment in memory", gib(plan.budget))
-        steps = [s for s in (*RAMP_STEPS, "jump", "ramp_fit") if s not in config.skip]
+        steps = (*ramp_steps(exposure.instrument), "jump", "ramp_fit")
+        steps = [s for s in steps if s not in config.skip]
         done = iter(range(1, len(steps) + 1))
         return run_segment(
             uncal.read_uncal(uncal_path, raw=ops.wants_raw_counts),

@@ -135,7 +135,7 @@ def complete_products(uncal_path, out_dir, config, shared=None):
         header = uncal.read_primary_header(uncal_path)
         exposure = uncal.read_exposure(header, uncal_path)
         refs = reffiles.resolve_references(
-            exposure, required_reftypes(config), config.refs, header=header
+            exposure, required_reftypes(config, exposure.instrument), config.refs, header=header
         )
         expected = input_hash(uncal_path, config, refs, shared)
         paths = expected_products(uncal_path, out_dir, config, refs)

@@ -1,4 +1,4 @@
-"""The step order over one segment (jwst Detector1Pipeline, near-infrared branch).
+"""The step order over one segment (jwst Detector1Pipeline: its near-infrared and MIRI orders).
 
 ``run_prejump`` runs the steps before jump in jwst's order on a segment (or some of its
 integrations), ``run_jump`` the jump step on it (or a tile), ``fit_and_scale`` ramp fitting and
@@ -18,16 +18,20 @@ import numpy as np
 from ..algorithms import dark_current, dq_init, group_scale, jump
 from ..algorithms.likely import LIKELY_MIN_NGROUPS
 from ..backends import NumpyOps
-from ..config import STEP_ORDER, STEP_REFTYPES, PipelineConfig
+from ..config import STEP_REFTYPES, PipelineConfig, step_order
 from ..errors import ConfigError, InputError
 from ..flow import annotate
 from .segment_wide import bias_scale_for
 
 log = logging.getLogger(__name__)
 
-# steps run on the ramp in this order; gain_scale acts on rate products (ramp fitting)
-RAMP_STEPS = STEP_ORDER[: STEP_ORDER.index("dark_current") + 1]
-NIR_INSTRUMENTS = ("NIRSPEC", "NIRISS", "NIRCAM")
+INSTRUMENTS = ("NIRSPEC", "NIRISS", "NIRCAM")
+
+
+def ramp_steps(instrument):
+    """The steps before jump, in jwst's order for ``instrument`` (INSTRUME)."""
+    order = step_order(instrument)
+    return order[: order.index("jump")]
 
 
 def run_prejump(segment, refs, config=None, on_step=None, ops=NumpyOps):
@@ -54,13 +58,13 @@ def run_prejump(segment, refs, config=None, on_step=None, ops=NumpyOps):
     """
     config = config or PipelineConfig()
     exp = segment.exposure
-    if exp.instrument.upper() not in NIR_INSTRUMENTS:
+    if exp.instrument.upper() not in INSTRUMENTS:
         raise InputError(
             f"{segment.source}: instrument {exp.instrument} is not supported "
-            f"(near-infrared only: {', '.join(NIR_INSTRUMENTS)})"
+            f"(supported: {', '.join(INSTRUMENTS)})"
         )
     seg = replace(segment, step_status={})
-    for step in RAMP_STEPS:
+    for step in ramp_steps(exp.instrument):
         if step in config.skip:
             seg.step_status[step] = "SKIPPED"
             log.debug("%s: skipped by request", step)

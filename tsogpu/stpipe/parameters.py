@@ -1,6 +1,7 @@
 """The one table between jwst's Detector1Pipeline parameters and tsogpu's configuration.
 
-Every parameter of jwst 3.0's ten near-infrared steps that tsogpu implements is, by name, either
+Every parameter of the jwst 3.0 steps that tsogpu implements (near-infrared and MIRI) is, by
+name, either
 
 - a field of that step's dataclass in :mod:`tsogpu.config` (same name, same meaning, same
   default): it is passed on;
@@ -23,7 +24,7 @@ import logging
 import typing
 from dataclasses import dataclass
 
-from ..config import REFTYPES, STEP_ORDER, STEP_PARAMS, from_dict, parse_size
+from ..config import DEFAULT_SKIP, REFTYPES, STEP_ORDER, STEP_PARAMS, from_dict, parse_size
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,6 @@ STEP_CLASS_NAMES = {
     "ramp_fit": "RampFitStep",
     "gain_scale": "GainScaleStep",
 }
-# jwst runs these on MIRI exposures only, which tsogpu does not process: their parameters are
-# accepted and have no effect, as in jwst on a near-infrared exposure.
-MIRI_ONLY = ("emicorr", "rscd", "firstframe", "lastframe", "reset")
 # Steps of jwst's near-infrared branch that tsogpu does not implement, and what to do instead.
 NOT_IMPLEMENTED = {
     "ipc": "runs only where its IPC reference is N/A (as jwst's step then does nothing)",
@@ -113,6 +111,14 @@ _SHOWERS = Unsupported("ignore", "used by the MIRI shower search (find_showers) 
 _CORES = Unsupported("ignore", "tsogpu's threads parameter sets the CPU threads")
 
 JWST_ONLY = {
+    "emicorr": {
+        "user_supplied_reffile": Unsupported(
+            "error", "deprecated in jwst; give the reference as override_emicorr"
+        ),
+        "save_intermediate_results": Unsupported(
+            "error", "the reference made on the fly is not written"
+        ),
+    },
     "dq_init": {
         "user_supplied_dq": Unsupported(
             "error",
@@ -270,7 +276,11 @@ def check_step(name, step):
         if how.action == "error":
             raise ConfigError(f"{where}: not supported by tsogpu ({how.why})")
         log.warning("%s has no effect in tsogpu: %s", where, how.why)
-    return {f.name: getattr(step, f.name) for f in dataclasses.fields(STEP_PARAMS[name])}
+    params = {f.name: getattr(step, f.name) for f in dataclasses.fields(STEP_PARAMS[name])}
+    for f in dataclasses.fields(STEP_PARAMS[name]):
+        if params[f.name] is None and f.default == ():  # jwst's empty float_list
+            params[f.name] = ()
+    return params
 
 
 def check_not_implemented(name, step, ipc_reference=None):
@@ -319,6 +329,7 @@ def pipeline_config(pipe, source="stpipe parameters"):
         "threads": pipe.threads,
         "exposure_wide": bool(pipe.exposure_wide),
         "skip": [],
+        "run": [],
         "ref": {},
     }
     if pipe.max_memory not in (None, ""):
@@ -329,6 +340,8 @@ def pipeline_config(pipe, source="stpipe parameters"):
         if step.skip:
             doc["skip"].append(name)
             continue
+        if name in DEFAULT_SKIP:
+            doc["run"].append(name)
         doc[name] = check_step(name, step)
         for reftype in step.reference_file_types:
             path = step.get_ref_override(reftype)
@@ -354,9 +367,6 @@ def mapping_rows():
     """Rows ``(step, jwst parameter, tsogpu, notes)`` of the docs' mapping table, in order."""
     rows = []
     for name in JWST_STEPS:
-        if name in MIRI_ONLY:
-            rows.append((name, "(all)", "-", "MIRI only: accepted, no effect"))
-            continue
         if name in NOT_IMPLEMENTED:
             rows.append((name, "skip", "-", f"not implemented: {NOT_IMPLEMENTED[name]}"))
             continue
@@ -364,6 +374,8 @@ def mapping_rows():
         defaults = jwst_defaults(name)
         fields = {f.name for f in dataclasses.fields(STEP_PARAMS[name])}
         for key, value in defaults.items():
+            if key == "skip":  # jwst's steps skipped by default: the skip row below
+                continue
             if key in fields:
                 rows.append((name, key, f"`{name}.{key}`", f"same (default {value!r})"))
             else:
@@ -375,5 +387,6 @@ def mapping_rows():
                 rows.append((name, f"override_{reftype}", f"`[ref] {reftype}`", "same"))
             else:
                 rows.append((name, f"override_{reftype}", "-", "accepted, not used"))
-        rows.append((name, "skip", "`skip`", "same"))
+        default = " (default: skipped, `--run-step`)" if name in DEFAULT_SKIP else ""
+        rows.append((name, "skip", "`skip`", f"same{default}"))
     return rows

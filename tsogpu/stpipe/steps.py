@@ -16,7 +16,6 @@ from jwst.stpipe import Step as JwstStep
 
 from .parameters import (
     JWST_STEPS,
-    MIRI_ONLY,
     NOT_IMPLEMENTED,
     STEP_CLASS_NAMES,
     jwst_step_class,
@@ -53,9 +52,7 @@ def _make(name):
     if name == "ipc":  # not implemented: skipped unless asked (and then checked)
         options.append("skip = boolean(default=True)  # tsogpu: not implemented, skipped")
     spec = "\n".join([spec, *options]) + "\n"
-    if name in MIRI_ONLY:
-        what = "MIRI only: accepted, without effect on the near-infrared exposures tsogpu runs."
-    elif name in NOT_IMPLEMENTED:
+    if name in NOT_IMPLEMENTED:
         what = f"Not implemented by tsogpu: it {NOT_IMPLEMENTED[name]}."
     else:
         what = "Run by tsogpu inside TSODetector1Pipeline."
