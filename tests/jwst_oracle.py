@@ -50,7 +50,28 @@ NIR_ORDER = (
     "ramp_fit",
     "gain_scale",
 )
-MIRI_ONLY = ("emicorr", "firstframe", "lastframe", "reset", "rscd")
+# The MIRI steps of Detector1Pipeline in the order it runs them.
+MIRI_ORDER = (
+    "group_scale",
+    "dq_init",
+    "emicorr",
+    "saturation",
+    "ipc",
+    "firstframe",
+    "lastframe",
+    "reset",
+    "linearity",
+    "rscd",
+    "dark_current",
+    "refpix",
+    "charge_migration",
+    "jump",
+    "picture_frame",
+    "clean_flicker_noise",
+    "persistence",
+    "ramp_fit",
+    "gain_scale",
+)
 
 # Reference types each step asks CRDS for (jwst's names; override_<type> step parameters).
 STEP_REFTYPES = {
@@ -60,6 +81,9 @@ STEP_REFTYPES = {
     "refpix": ("refpix", "sirskernel"),
     "linearity": ("linearity",),
     "dark_current": ("dark",),
+    "emicorr": ("emicorr",),
+    "reset": ("reset",),
+    "rscd": ("rscd",),
     "jump": ("gain", "readnoise"),
     "ramp_fit": ("gain", "readnoise"),
     "gain_scale": ("gain",),
@@ -72,7 +96,7 @@ ALWAYS_SKIP = (
     "picture_frame",
     "clean_flicker_noise",
     "persistence",
-) + MIRI_ONLY
+)
 
 # cal_step attribute -> FITS keyword, for the steps compared.
 CAL_STEP_KEYWORDS = {
@@ -87,6 +111,11 @@ CAL_STEP_KEYWORDS = {
     "jump": "S_JUMP",
     "ramp_fit": "S_RAMP",
     "gain_scale": "S_GANSCL",
+    "emicorr": "S_MIREMI",
+    "firstframe": "S_FRSTFR",
+    "lastframe": "S_LASTFR",
+    "reset": "S_RESET",
+    "rscd": "S_RSCD",
 }
 PRE_JUMP = ramp_steps("NIRSPEC")
 
@@ -141,7 +170,7 @@ def step_config(
 ):
     """The ``steps`` dict for ``Detector1Pipeline.call``: overrides, skips, saves."""
     steps = {}
-    for name in NIR_ORDER + MIRI_ONLY:
+    for name in MIRI_ORDER + ("superbias",):
         cfg = {}
         for reftype in STEP_REFTYPES.get(name, ()):
             value = refs.get(reftype, "N/A")
@@ -171,11 +200,12 @@ def run_jwst_detector1(
     ----------
     uncal : str or Path, the ``*_uncal.fits`` segment.
     refs : dict, reference type -> path (mask, saturation, superbias, linearity, dark, gain,
-        readnoise); a missing type is given to jwst as "N/A".
+        readnoise; MIRI: emicorr, reset, rscd); a missing type is given to jwst as "N/A".
     out_dir : str or Path, where jwst writes the per-step files.
     steps_to_compare : sequence of step names whose output is returned.
     skip : sequence of step names to skip besides ipc, charge_migration, picture_frame,
-        clean_flicker_noise, persistence and the MIRI steps.
+        clean_flicker_noise and persistence (emicorr and firstframe: jwst's default, skipped,
+        unless ``step_params`` says ``{"emicorr": {"skip": False}}``).
     step_params : dict step name -> dict of extra step parameters, or None.
 
     Returns
@@ -201,9 +231,12 @@ def run_jwst_detector1(
 
     stem = Path(uncal).name
     stem = stem[: -len("_uncal.fits")] if stem.endswith("_uncal.fits") else Path(stem).stem
+    from astropy.io import fits
+
+    miri = fits.getval(uncal, "INSTRUME") == "MIRI"
     out = {}
     previous = None
-    for name in NIR_ORDER:
+    for name in MIRI_ORDER if miri else NIR_ORDER:
         if name not in steps_to_compare:
             continue
         # ramp_fit writes the rate as _0_ and the rateints as _1_; gain_scale writes both
