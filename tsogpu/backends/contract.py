@@ -172,9 +172,11 @@ class Backend(Protocol):
         dropframes1=0,
         average_dark_current=None,
         zeroframe=None,
+        groups=None,
     ):
         """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products; chi2
-        float32 (nints, ny, nx) with ``params.goodness_of_fit``, else None)."""
+        float32 (nints, ny, nx) with ``params.goodness_of_fit``, else None); ``groups``: MIRI's
+        (first, stop) from ``ramp_fit.miri_groups``, None for all."""
 
     def fit_ramps_likely(
         self,
