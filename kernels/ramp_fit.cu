@@ -19,7 +19,8 @@ struct RfExposure {
 // group range and the one-good-group suppression are applied here), pixeldq/gain/readnoise/
 // dark (npix); zeroframe (nints, npix), read only when has_zf. readnoise is the CDS read noise
 // in DN, converted as ols_readnoise does: float32(rn * (gain / sqrt(2 NFRAMES))), sqrt2n =
-// sqrt(2.0 * NFRAMES). first/last: the usable group range (flag_group_range); suppress:
+// sqrt(2.0 * NFRAMES). gstride, g0, clear_jump: MIRI's groups (ngroups of them from g0 of
+// gstride; ramp_fit.cuh). first/last: the usable group range (flag_group_range); suppress:
 // suppress_one_group and NGROUPS > 1; tg, tf: TGROUP and TFRAME through float; t0:
 // one_group_time; wtab: tso_rf_weight_table's table for lmax = NGROUPS; fixed: 1 where
 // ramp_fit.weighting fixes the exponent (the table's RF_FIXED_CLASS). Outputs: the rateints
@@ -36,7 +37,7 @@ TSO_KERNEL void tso_rf_fit_pixels(
     const double* __restrict__ wtab,
     const unsigned int* __restrict__ dqv,
     long long nints, long long ngroups, long long npix, long long first, long long last,
-    int suppress, int has_zf, double sqrt2n, double tg, double tf, double t0, int fixed, int chi2) {
+    long long gstride, long long g0, int clear_jump, int suppress, int has_zf, double sqrt2n, double tg, double tf, double t0, int fixed, int chi2) {
     const unsigned int dnu = dqv[DQ_DO_NOT_USE];
     const unsigned int sat = dqv[DQ_SATURATED];
     const unsigned int invalid = dnu | sat;
@@ -55,6 +56,9 @@ TSO_KERNEL void tso_rf_fit_pixels(
             px->npix = npix;
             px->first = first;
             px->last = last;
+            px->gstride = gstride;
+            px->g0 = g0;
+            px->clear_jump = clear_jump;
             px->suppress = suppress;
             px->tg = tg;
             px->tf = tf;

@@ -13,6 +13,10 @@
 //                 is also the copy stcal keeps for CHARGELOSS (orig_gdq);
 //   rf_gdq:       + suppress_one_good_group (DO_NOT_USE in every group of a ramp with exactly
 //                 one group of gdq & ~PERSISTENCE == 0) + the ZEROFRAME clear of group 0.
+// MIRI (ols_fit.py: discard_miri_groups): the thread sees groups g0 .. g0 + ngroups - 1 of
+// gstride as its groups 0 .. ngroups - 1 (first/last already relative to them); with
+// clear_jump, group 0's JUMP_DET is cleared after the suppression has counted it
+// (rf_gdq_orig: the uncleared flags, also stcal's orig_gdq).
 #pragma once
 
 // Groups per integration the median-rate buffer holds (the launcher checks NGROUPS against
@@ -26,10 +30,12 @@
 
 // What a thread knows about its pixel (pointers already offset to the pixel).
 struct RfPixel {
-    const float* data;          // group g of integration i at [(i * ngroups + g) * npix]
+    const float* data;          // group g of integration i at [(i * gstride + g0 + g) * npix]
     const unsigned char* gdq;   // same layout
     const float* zf;            // ZEROFRAME, integration i at [i * npix]; 0: none
     long long ngroups, npix, first, last;
+    long long gstride, g0;      // the groups of the arrays, the first one fitted (MIRI)
+    int clear_jump;             // MIRI: groups were dropped before g0
     int suppress;               // suppress_one_group and NGROUPS > 1
     double gain, rnoise, dark, mrate;
     double tg, tf, t0;          // TGROUP, TFRAME (through float), one_group_time
@@ -63,10 +69,17 @@ struct RfSeg {
     double slope, var_p, var_r, var_e;
 };
 
-// GROUPDQ after flag_group_range (stcal's orig_gdq).
-TSO_HD unsigned char rf_gdq_range(const RfPixel* px, long long i, long long g) {
-    unsigned char f = px->gdq[(i * px->ngroups + g) * px->npix];
+// GROUPDQ after flag_group_range (stcal's orig_gdq; what the suppression counts).
+TSO_HD unsigned char rf_gdq_orig(const RfPixel* px, long long i, long long g) {
+    unsigned char f = px->gdq[(i * px->gstride + px->g0 + g) * px->npix];
     if (g < px->first || g > px->last) f = (unsigned char)(f | px->dnu);
+    return f;
+}
+
+// The same after discard_miri_groups' JUMP_DET clear in group 0.
+TSO_HD unsigned char rf_gdq_range(const RfPixel* px, long long i, long long g) {
+    unsigned char f = rf_gdq_orig(px, i, g);
+    if (g == 0 && px->clear_jump) f = (unsigned char)(f & (unsigned char)~px->jump);
     return f;
 }
 
@@ -82,7 +95,7 @@ TSO_HD unsigned char rf_gdq(const RfPixel* px, const RfRamp* r, long long i, lon
 TSO_HD double rf_data(const RfPixel* px, const RfRamp* r, long long i, long long g) {
     if (g == 0 && r->is_zframe) return r->zf;
     if (rf_gdq(px, r, i, g) & px->sat) return rf_nan();
-    return (double)px->data[(i * px->ngroups + g) * px->npix];
+    return (double)px->data[(i * px->gstride + px->g0 + g) * px->npix];
 }
 
 // get_pixel_ramp_integration (stats) + suppress_one_good_group_ramps + the 0th-group and
@@ -94,7 +107,7 @@ TSO_HD void rf_ramp_info(const RfPixel* px, long long i, RfRamp* r) {
     for (long long g = 0; g < px->ngroups; ++g) {
         unsigned char f = rf_gdq_range(px, i, g);
         flags = (unsigned char)(flags | f);
-        if ((f & npers) == 0) n_not_pers++;
+        if ((rf_gdq_orig(px, i, g) & npers) == 0) n_not_pers++;
         if (f == 0) cnt_good++;
         if (f & (px->dnu | px->sat)) cnt_dnu_sat++;
         if (f & px->sat) cnt_sat++;
@@ -296,7 +309,7 @@ TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, long long i, long
 TSO_HD unsigned char rf_seg_flag(const RfPixel* px, const RfRamp* r, long long i, long long g,
                                  int chargeloss) {
     if (!chargeloss) return rf_gdq(px, r, i, g);
-    unsigned char f = rf_gdq_range(px, i, g);
+    unsigned char f = rf_gdq_orig(px, i, g);
     if (f & px->cl) f = (unsigned char)(f ^ (px->cl | px->dnu));
     return f;
 }

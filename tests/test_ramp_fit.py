@@ -310,9 +310,12 @@ def _random_case(seed, nints, ngroups, ny=10, nx=13, nframes=1, groupgap=0, char
     return arrays, dark, zeroframe, timing
 
 
-def stcal_fit(arrays, params, timing, dark=None, zeroframe=None, algorithm="OLS_C"):
+def stcal_fit(
+    arrays, params, timing, dark=None, zeroframe=None, algorithm="OLS_C", instrument="NIRCAM"
+):
     """stcal's ramp fit (``algorithm``: OLS_C or LIKELY) on copies of the arrays, set up as
-    jwst 3.0's RampFitStep does; (rateints arrays, rate arrays) as tsogpu orders them."""
+    jwst 3.0's RampFitStep does; (rateints arrays, rate arrays) as tsogpu orders them, or None
+    where stcal fits nothing."""
     pytest.importorskip("stcal")
     pytest.importorskip("jwst")
     from jwst.ramp_fitting.ramp_fit_step import set_groupdq
@@ -322,7 +325,7 @@ def stcal_fit(arrays, params, timing, dark=None, zeroframe=None, algorithm="OLS_
 
     data, gdq, pixeldq, gain, rn = (a.copy() for a in arrays)
     model = datamodels.RampModel(data=data, groupdq=gdq, pixeldq=pixeldq)
-    model.meta.instrument.name = "NIRCAM"
+    model.meta.instrument.name = instrument
     model.meta.exposure.frame_time = timing["tframe"]
     model.meta.exposure.group_time = timing["tgroup"]
     model.meta.exposure.groupgap = timing["groupgap"]
@@ -347,6 +350,8 @@ def stcal_fit(arrays, params, timing, dark=None, zeroframe=None, algorithm="OLS_
         dqflags.pixel,
         suppress_one_group=params.suppress_one_group,
     )
+    if image is None:
+        return None
     keys = ("slope", "err", "dq", "var_poisson", "var_rnoise")
     return [cube[k] for k in keys], [image[k] for k in keys]
 

@@ -219,13 +219,14 @@ TIMING = dict(nframes=1, groupgap=0, tgroup=TGROUP, tframe=TGROUP)
 def run_both_fit(data, gdq, pdq=None, gain=GAIN, rn=RN, dark=None, zeroframe=None, **kw):
     """fit_ramps of the specification and of the tuned path on the same inputs."""
     params = kw.pop("params", RampFit())
+    groups = kw.pop("groups", None)
     timing = kw or TIMING
     ny, nx = data.shape[2:]
     pdq = np.zeros((ny, nx), np.uint32) if pdq is None else pdq
     gain = np.broadcast_to(np.asarray(gain, np.float32), (ny, nx)).copy()
     rn = np.broadcast_to(np.asarray(rn, np.float32), (ny, nx)).copy()
     args = (data, gdq, pdq, gain, rn, params)
-    extra = dict(average_dark_current=dark, zeroframe=zeroframe, **timing)
+    extra = dict(average_dark_current=dark, zeroframe=zeroframe, groups=groups, **timing)
     before = [a.copy() for a in args[:5]]
     spec = ramp_fit.fit_ramps(*args, **extra)
     fast = ramp_fit_fast.fit_ramps(*args, **extra)

@@ -61,8 +61,10 @@ every segment's weights (``unweighted``: 0; ``exponent:P``) instead of ``snr_pow
 
 Non-local behaviour of stcal, NOT done here (the caller must): if every pixel of every
 integration of the whole exposure has SATURATED in group 0, stcal returns no products at all
-(see :func:`exposure_fully_saturated`). MIRI's whole-array group discard
-(``ols_fit.py: discard_miri_groups``) is not implemented (near-infrared only).
+(see :func:`exposure_fully_saturated`, tested on the first group fitted). MIRI's whole-array
+group discard (``ols_fit.py: discard_miri_groups``): the caller decides the groups with
+:func:`miri_groups` over the whole segment and passes them as ``groups``; :func:`fit_ramps`
+then fits those groups only, JUMP_DET cleared in the first where groups before it were dropped.
 """
 
 from typing import NamedTuple
@@ -81,6 +83,7 @@ __all__ = [
     "fit_ramps",
     "flag_group_range",
     "group_range",
+    "miri_groups",
     "ols_readnoise",
     "powf",
     "suppress_one_good_group",
@@ -179,6 +182,54 @@ def suppress_one_good_group(groupdq):
     return out
 
 
+def miri_groups(all_dnu, params):
+    """The groups OLS_C fits for MIRI (stcal ``ols_fit.py: discard_miri_groups``).
+
+    stcal drops the leading groups that are DO_NOT_USE in every pixel and integration of the
+    whole array, then the final group if it is, and fits nothing if fewer than 2 groups are
+    left (or none); where leading groups were dropped, JUMP_DET is cleared in the new first
+    group (:func:`fit_ramps` does that, given ``groups``). It applies to MIRI with NGROUPS > 1,
+    fitted with OLS_C (also where LIKELY falls back to it below 4 groups), not to LIKELY.
+
+    Parameters
+    ----------
+    all_dnu : ndarray of bool, (nints, ngroups)
+        The planes DO_NOT_USE in every pixel of the GROUPDQ ramp fitting gets
+        (``jump.all_dnu_planes``), ANDed over the tiles and chunks of the whole segment.
+    params : tsogpu.config.RampFit
+        Its ``firstgroup`` and ``lastgroup``: jwst flags the groups outside them DO_NOT_USE
+        before stcal looks.
+
+    Returns
+    -------
+    (first, stop) : the groups ``first .. stop - 1`` to fit, or None: stcal fits nothing and
+        jwst writes no rate products.
+
+    Notes
+    -----
+    stcal tests the GROUPDQ after the one-good-group suppression too; a group that only the
+    suppression makes DO_NOT_USE everywhere (every pixel and integration either DO_NOT_USE
+    there or a ramp with one good group) is not seen here.
+    """
+    all_dnu = np.asarray(all_dnu, dtype=bool)
+    ngroups = all_dnu.shape[1]
+    if ngroups <= 1:
+        return 0, ngroups
+    first, last = group_range(ngroups, params.firstgroup, params.lastgroup)
+    groups = np.arange(ngroups)
+    dnu = np.logical_and.reduce(all_dnu, axis=0) | (groups < first) | (groups > last)
+    start, stop = 0, ngroups
+    while dnu[start]:
+        start += 1
+        if start == ngroups:
+            return None
+    if dnu[stop - 1]:
+        stop -= 1
+    if stop - start < 2:
+        return None
+    return start, stop
+
+
 def ols_readnoise(readnoise, gain, nframes):
     """Per-read read noise in electrons, as OLS_C converts it in place.
 
@@ -232,6 +283,7 @@ def fit_ramps(
     dropframes1=0,
     average_dark_current=None,
     zeroframe=None,
+    groups=None,
 ):
     """Fit every pixel's ramps as jwst 3.0 RampFitStep does with OLS_C (stcal 1.20).
 
@@ -250,6 +302,10 @@ def fit_ramps(
     average_dark_current : ndarray of float32, (ny, nx), or None (zeros)
     zeroframe : ndarray of float32, (nints, ny, nx), or None; used only when
         ``suppress_one_group`` is off (or NGROUPS == 1).
+    groups : (first, stop) or None
+        MIRI: the groups to fit, from :func:`miri_groups` (None: all). They are cut after the
+        group range and the suppression, and JUMP_DET is cleared in group ``first`` where
+        ``first > 0``, as stcal's ``discard_miri_groups``; the copy kept for CHARGELOSS keeps it.
 
     Returns
     -------
@@ -266,6 +322,12 @@ def fit_ramps(
     suppress1g = bool(params.suppress_one_group) and ngroups > 1
     if suppress1g:
         gdq = suppress_one_good_group(gdq)
+    if groups is not None:  # ols_fit.py: discard_miri_groups
+        first, stop = groups
+        data, gdq = data[:, first:stop], gdq[:, first:stop].copy()
+        orig_gdq = None if orig_gdq is None else orig_gdq[:, first:stop]
+        if first > 0:
+            gdq[:, 0] &= np.uint8(~np.uint8(dq.JUMP_DET))
     rnoise = ols_readnoise(readnoise, gain, nframes)
     dark = np.zeros((ny, nx), np.float32) if average_dark_current is None else average_dark_current
     # the C code reads TGROUP and TFRAME through a float cast

@@ -62,6 +62,7 @@ _INVALID = np.uint32(dq.DO_NOT_USE | dq.SATURATED)
 _DNU8 = np.uint8(dq.DO_NOT_USE)
 _SAT8 = np.uint8(dq.SATURATED)
 _JUMP8 = np.uint8(dq.JUMP_DET)
+_NOT_JUMP8 = np.uint8(~_JUMP8)
 _CHARGELOSS8 = np.uint8(dq.CHARGELOSS)
 _INVALID8 = np.uint8(dq.DO_NOT_USE | dq.SATURATED)
 _NOT_PERS8 = np.uint8(~np.uint8(dq.PIXEL["PERSISTENCE"]))
@@ -99,7 +100,7 @@ def _count(mask):
     return np.add.reduce(mask.view(np.uint8), axis=0, dtype=np.int32)
 
 
-def _load_block(data, groupdq, zeroframe, ints, pix, first_last, suppress):
+def _load_block(data, groupdq, zeroframe, ints, pix, first_last, suppress, clear_jump=False):
     """The ramps of integrations ``ints`` x pixels ``pix``, as ``get_pixel_ramp`` loads them.
 
     ``data`` (nints, ngroups, npix) float32, ``groupdq`` the same in uint8 (as given to
@@ -112,6 +113,8 @@ def _load_block(data, groupdq, zeroframe, ints, pix, first_last, suppress):
     ``get_pixel_ramp`` sets SATURATED groups to NaN. Only the median rate reads those
     values (a fit segment never contains a SATURATED group), so :func:`_median_rate` and
     the NGROUPS == 1 rate do it on their own copies; the block keeps the data as read.
+    ``clear_jump``: MIRI groups were dropped before these (``fit_ramps``' ``groups``): group
+    0's JUMP_DET is cleared after the suppression has counted it, not in ``orig_gdq``.
     """
     block = data[ints, :, pix]  # (nb, ngroups, npb)
     nb, ngroups, npb = block.shape
@@ -133,6 +136,10 @@ def _load_block(data, groupdq, zeroframe, ints, pix, first_last, suppress):
     orig_gdq = gdq[:, chargeloss]  # a copy, taken before the suppression
     if suppress:
         one_good = _count((gdq & _NOT_PERS8) == 0) == 1
+    if clear_jump:
+        gdq[0] &= _NOT_JUMP8
+        flags = np.bitwise_or.reduce(gdq, axis=0)
+    if suppress:
         gdq[:, one_good] |= _DNU8
         flags[one_good] |= _DNU8
 
@@ -402,6 +409,7 @@ def fit_ramps(
     dropframes1=0,
     average_dark_current=None,
     zeroframe=None,
+    groups=None,
 ):
     """``tsogpu.algorithms.ramp_fit.fit_ramps``, bit for bit, vectorised over blocks of ramps.
 
@@ -418,6 +426,12 @@ def fit_ramps(
     npix = ny * nx
     suppress = bool(params.suppress_one_group) and ngroups > 1
     first_last = group_range(ngroups, params.firstgroup, params.lastgroup)
+    clear_jump = False
+    if groups is not None:  # MIRI: the groups kept (their range flags shifted with them)
+        g0, g1 = groups
+        data, groupdq = data[:, g0:g1], groupdq[:, g0:g1]
+        first_last = (max(first_last[0] - g0, 0), first_last[1] - g0)
+        clear_jump, ngroups = g0 > 0, g1 - g0
 
     # The C code reads TGROUP and TFRAME through a float cast.
     tg = np.float64(np.float32(tgroup))
@@ -461,7 +475,9 @@ def fit_ramps(
     def blocks(pix):
         for i0 in range(0, nints, nb):
             ints = slice(i0, min(i0 + nb, nints))
-            blk = _load_block(flat_data, flat_gdq, flat_zf, ints, pix, first_last, suppress)
+            blk = _load_block(
+                flat_data, flat_gdq, flat_zf, ints, pix, first_last, suppress, clear_jump
+            )
             yield ints, blk
 
     with np.errstate(all="ignore"):

@@ -40,6 +40,11 @@ MIRRORS = {
     "fit_ramps": "ramp_fit.fit_ramps",
     "fit_ramps_likely": "likely.fit_ramps_likely",
     "gain_scale": "gain_scale.gain_scale",
+    # MIRI
+    "flag_first_groups": "firstframe.flag_first_groups",
+    "flag_last_groups": "lastframe.flag_last_groups",
+    "subtract_reset": "reset.subtract_reset",
+    "flag_rscd": "rscd.flag_rscd",
 }
 
 
@@ -167,9 +172,11 @@ class Backend(Protocol):
         dropframes1=0,
         average_dark_current=None,
         zeroframe=None,
+        groups=None,
     ):
         """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products; chi2
-        float32 (nints, ny, nx) with ``params.goodness_of_fit``, else None)."""
+        float32 (nints, ny, nx) with ``params.goodness_of_fit``, else None); ``groups``: MIRI's
+        (first, stop) from ``ramp_fit.miri_groups``, None for all."""
 
     def fit_ramps_likely(
         self,
@@ -192,6 +199,19 @@ class Backend(Protocol):
 
     def gain_scale(self, sci, err, var_poisson, var_rnoise, factor):
         """-> the four arrays times GAINFACT (variances times its square)."""
+
+    # ---- MIRI steps (called where firstframe/lastframe.applies, rscd.skip_groups say so)
+    def flag_first_groups(self, groupdq, pixeldq, ngroups=1, bright_use_group1=True):
+        """-> (groupdq, pixeldq): firstframe's DO_NOT_USE in the first groups."""
+
+    def flag_last_groups(self, groupdq, ngroups=1):
+        """-> groupdq: lastframe's DO_NOT_USE in the last groups."""
+
+    def subtract_reset(self, data, pixeldq, reset, reset_dq, int_start):
+        """-> (data, pixeldq); ``reset`` float32 (reset_nints, reset_ngroups, ny, nx)."""
+
+    def flag_rscd(self, groupdq, pixeldq, skip_int1, skip_int2p, int_start):
+        """-> (groupdq, pixeldq): rscd's DO_NOT_USE in the first groups, FLUX_ESTIMATED."""
 
     # ---- memory and data movement
     def memory_limit(self):

@@ -21,15 +21,19 @@ from ..launchers import (
     convert,
     cuda_build,
     dark_current,
+    firstframe,
     gain_scale,
     group_scale,
     host_build,
     jump,
+    lastframe,
     likely,
     linearity,
     oneoverf,
     ramp_fit,
     refpix,
+    reset,
+    rscd,
     saturation,
     superbias,
     tdjump,
@@ -121,6 +125,11 @@ class KernelOps:
     correct_sky = _bound(oneoverf.correct_sky)
     superbias_scale_factors = _bound(superbias.scale_factors)
     all_dnu_planes = _bound(jump.all_dnu_planes)
+    # MIRI
+    flag_first_groups = _bound(firstframe.flag_first_groups)
+    flag_last_groups = _bound(lastframe.flag_last_groups)
+    subtract_reset = _bound(reset.subtract_reset)
+    flag_rscd = _bound(rscd.flag_rscd)
 
     # ---- moving data
     def to_device(self, segment, refs):

@@ -8,15 +8,19 @@ import numpy as np
 from ..algorithms import (
     dark_current,
     dq_init,
+    firstframe,
     gain_scale,
     group_scale,
     jump,
     jump_fast,
+    lastframe,
     likely,
     linearity,
     oneoverf,
     ramp_fit_fast,
     refpix,
+    reset,
+    rscd,
     saturation,
     superbias,
     tdjump,
@@ -58,6 +62,11 @@ class NumpyOps:
     fit_ramps = staticmethod(ramp_fit_fast.fit_ramps)  # the tuned path of ramp_fit.py
     fit_ramps_likely = staticmethod(likely.fit_ramps_likely)
     gain_scale = staticmethod(gain_scale.gain_scale)
+    # MIRI
+    flag_first_groups = staticmethod(firstframe.flag_first_groups)
+    flag_last_groups = staticmethod(lastframe.flag_last_groups)
+    subtract_reset = staticmethod(reset.subtract_reset)
+    flag_rscd = staticmethod(rscd.flag_rscd)
 
     @staticmethod
     def memory_limit():

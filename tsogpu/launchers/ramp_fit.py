@@ -33,27 +33,32 @@ def fit_ramps(
     dropframes1=0,
     average_dark_current=None,
     zeroframe=None,
+    groups=None,
 ):
     """Fit every pixel's ramps as jwst 3.0 RampFitStep does with OLS_C (stcal 1.20).
 
     Same parameters and results as ``tsogpu.algorithms.ramp_fit.fit_ramps`` (after ``k``),
     with device arrays. The inputs are not modified. One kernel thread per pixel runs
     ``get_pixel_ramp``, ``ramp_fit_pixel`` and the CHARGELOSS pass; the group range and the
-    one-good-group suppression are applied inside the kernel as it reads GROUPDQ.
+    one-good-group suppression are applied inside the kernel as it reads GROUPDQ, and so are
+    MIRI's ``groups`` (the thread reads only those, and clears group ``first``'s JUMP_DET).
 
     Raises ValueError when NGROUPS exceeds RF_MAX_GROUPS (the kernel's median buffer).
     """
     del groupgap, dropframes1  # pedestal only (fitopt product)
     xp = k.xp
-    nints, ngroups, ny, nx = data.shape
+    nints, gstride, ny, nx = data.shape
+    suppress = bool(params.suppress_one_group) and gstride > 1
+    first, last = group_range(gstride, params.firstgroup, params.lastgroup)
+    g0, g1 = (0, gstride) if groups is None else groups
+    ngroups = g1 - g0
+    first, last = max(first - g0, 0), last - g0  # relative to the groups fitted
     if ngroups > RF_MAX_GROUPS:
         raise ValueError(
             f"ramp_fit on the GPU supports at most {RF_MAX_GROUPS} groups per integration "
             f"(kernels/ramp_fit.cuh RF_MAX_GROUPS), got NGROUPS={ngroups}"
         )
     npix = ny * nx
-    suppress = bool(params.suppress_one_group) and ngroups > 1
-    first, last = group_range(ngroups, params.firstgroup, params.lastgroup)
 
     # The C code reads TGROUP and TFRAME through a float cast.
     tg = np.float64(np.float32(tgroup))
@@ -109,6 +114,9 @@ def fit_ramps(
         np.int64(npix),
         np.int64(first),
         np.int64(last),
+        np.int64(gstride),
+        np.int64(g0),
+        np.int32(g0 > 0),
         np.int32(suppress),
         np.int32(has_zf),
         np.float64(sqrt2n),

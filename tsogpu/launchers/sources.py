@@ -32,6 +32,7 @@ DQ_ORDER = (
     "UNRELIABLE_BIAS",
     "UNRELIABLE_DARK",
     "REFERENCE_PIXEL",
+    "FLUX_ESTIMATED",
 )
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.MULTILINE)
