@@ -264,6 +264,12 @@ def exposure_fully_saturated(groupdq):
     return bool(np.all((groupdq[:, 0] & np.uint8(dq.SATURATED)) != 0))
 
 
+def saturated_planes(groupdq):
+    """bool (nints, ngroups): the planes SATURATED in every pixel (ANDed over chunks, the
+    fully-saturated test of the first group fitted, :func:`exposure_fully_saturated`)."""
+    return np.all((groupdq & np.uint8(dq.SATURATED)) != 0, axis=(2, 3))
+
+
 # ---------------------------------------------------------------------------------------
 # The step: the Python side, then slope_fitter.c one pixel at a time
 

@@ -61,8 +61,11 @@ def table_row(table, readpatt, subarray):
     return None
 
 
-def skip_groups(table, exposure):
+def skip_groups(table, exposure, skip_int1=None, skip_int2p=None):
     """Groups to flag in the first integration and in the others, or None (SKIPPED).
+
+    ``skip_int1`` / ``skip_int2p`` (options ``rscd.skip_int1`` / ``rscd.skip_int2p``, None:
+    the table's) replace the table's numbers before jwst's rules apply.
 
     jwst's rules: no row for (READPATT, SUBARRAY), or NGROUPS < 3 -> None (the step is
     SKIPPED); a negative ``group_skip1`` (an old file) -> 1; NGROUPS <= 5 -> 1 and 1; then
@@ -86,6 +89,8 @@ def skip_groups(table, exposure):
     if row is None:
         return None
     skip1, skip2p = row
+    skip1 = skip1 if skip_int1 is None else skip_int1
+    skip2p = skip2p if skip_int2p is None else skip_int2p
     if skip1 < 0:
         skip1 = 1
     ngroups = int(exposure.ngroups)

@@ -32,9 +32,12 @@ from .in_memory import Result, levels_to_host, measured_factors, product_to_host
 from .planning import gib
 from .scratch import ScratchRamp
 from .steps import (
+    NO_FIT,
     JumpCounts,
+    first_fitted,
     fit_and_scale,
     fits_likely,
+    fitted_groups,
     run_jump,
     run_prejump,
     warn_if_saturated,
@@ -111,6 +114,10 @@ class ChunkedRun:
         self.dev_refs = ops.to_device(None, refs)[1]
         self.chunks = [slice(i0, min(i0 + plan.ints, nints)) for i0 in range(0, nints, plan.ints)]
         self.all_dnu = np.zeros((nints, ngroups), bool)  # jump's whole-frame plane test
+        # MIRI: the planes SATURATED everywhere (the fully-saturated test on the first group
+        # fitted, which stcal's MIRI rule may move past group 0)
+        self.miri = exposure.instrument.upper() == "MIRI"
+        self.all_saturated = np.zeros((nints, ngroups), bool)
         self.zeroframe = None
         self.lock = threading.Lock()
         self.sky_levels = SkyLevels(nints)
@@ -164,6 +171,8 @@ class ChunkedRun:
             self.bias_factors.measured[ints] = seg.bias_scale.measured
         self.ramp.write(np.s_[ints], seg.data, seg.groupdq)
         self.all_dnu[ints] = jump.all_dnu_planes(seg.groupdq)
+        if self.miri:
+            self.all_saturated[ints] = ramp_fit.saturated_planes(seg.groupdq)
         if seg.zeroframe is not None:
             with self.lock:
                 if self.zeroframe is None:
@@ -229,10 +238,13 @@ class ChunkedRun:
         """Jump and ramp fitting over every tile; the segment's :class:`Result`."""
         nints, ngroups, ny, nx = self.shape
         plan, config = self.plan, self.config
+        groups = fitted_groups(self.exposure, config, self.all_dnu)
+        g0 = first_fitted(groups)
+        saturated = first.saturated if g0 == 0 else bool(np.all(self.all_saturated[:, g0]))
         saturated = warn_if_saturated(
-            self.uncal_path, first.saturated and not fits_likely(config, ngroups)
+            self.uncal_path, saturated and not fits_likely(config, ngroups)
         )
-        fits_ramps = "ramp_fit" not in config.skip and not saturated
+        fits_ramps = "ramp_fit" not in config.skip and not saturated and groups != NO_FIT
         keep_ramp = config.save_ramp or not fits_ramps
         out = _Outputs(
             rateints=[np.empty((nints, ny, nx), dt) for dt in _rateints_dtypes(config)]
@@ -243,6 +255,7 @@ class ChunkedRun:
             counts=JumpCounts(),  # of host arrays
             keep_ramp=keep_ramp,
             saturated=saturated,
+            groups=groups,
         )
         gain = self.refs.get("gain")
         frame = jump.frame_stats(self.all_dnu, gain.arrays["data"]) if gain is not None else None
@@ -299,7 +312,7 @@ class ChunkedRun:
         out.pixeldq[r0:r1, c0:c1] = seg.pixeldq
         seg = ops.to_device(seg, {})[0]
         core_refs = cut_references(self.dev_refs, np.s_[r0:r1, c0:c1], ops)
-        rateints, rate = fit_and_scale(seg, core_refs, self.config, out.saturated, ops)
+        rateints, rate = fit_and_scale(seg, core_refs, self.config, out.saturated, ops, out.groups)
         if out.rateints is not None:
             for whole, part in zip(out.rateints, product_to_host(rateints, ops), strict=True):
                 whole[:, r0:r1, c0:c1] = part
@@ -371,6 +384,7 @@ class _Outputs:
     counts: JumpCounts
     keep_ramp: bool
     saturated: bool
+    groups: tuple | str | None  # steps.fitted_groups
 
 
 def cut_references(refs, window, ops=NumpyOps):

@@ -15,8 +15,10 @@ from ..segment import Segment
 from . import segment_wide
 from .steps import (
     JumpCounts,
+    first_fitted,
     fit_and_scale,
     fits_likely,
+    fitted_groups,
     run_jump,
     run_prejump,
     warn_if_saturated,
@@ -79,13 +81,14 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None)
     counts.add(0, run_jump(seg, refs, config, ops=ops), seg.groupdq)
     if on_step is not None and "jump" not in config.skip:
         on_step("jump", seg)
-    first_groups = ops.to_host(seg.groupdq[:, :1])
+    groups = fitted_groups(seg.exposure, config, ops.to_host(ops.all_dnu_planes(seg.groupdq)))
+    g0 = first_fitted(groups)
     saturated = warn_if_saturated(
         seg.source,
-        ramp_fit.exposure_fully_saturated(first_groups)
+        ramp_fit.exposure_fully_saturated(ops.to_host(seg.groupdq[:, g0 : g0 + 1]))
         and not fits_likely(config, seg.data.shape[1]),
     )
-    rateints, rate = fit_and_scale(seg, refs, config, saturated, ops)
+    rateints, rate = fit_and_scale(seg, refs, config, saturated, ops, groups)
     if on_step is not None and "ramp_fit" not in config.skip:
         on_step("ramp_fit + gain_scale", seg)
     return Result(

@@ -15,7 +15,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..algorithms import dark_current, dq_init, group_scale, jump
+from ..algorithms import (
+    dark_current,
+    dq_init,
+    firstframe,
+    group_scale,
+    jump,
+    lastframe,
+    ramp_fit,
+    rscd,
+)
 from ..algorithms.likely import LIKELY_MIN_NGROUPS
 from ..backends import NumpyOps
 from ..config import STEP_REFTYPES, PipelineConfig, step_order
@@ -25,7 +34,7 @@ from .segment_wide import bias_scale_for
 
 log = logging.getLogger(__name__)
 
-INSTRUMENTS = ("NIRSPEC", "NIRISS", "NIRCAM")
+INSTRUMENTS = ("NIRSPEC", "NIRISS", "NIRCAM", "MIRI")
 
 
 def ramp_steps(instrument):
@@ -220,6 +229,52 @@ def _dark_current(seg, refs, params, ops):
     return "COMPLETE"
 
 
+def int_start(seg):
+    """The index in the whole exposure (0-based) of ``seg.data[0]``: MIRI's steps that depend
+    on the integration number (reset, rscd, dark_current) take it, so a chunk of integrations
+    or a segment of an exposure gets what the whole exposure would."""
+    return (seg.exposure.intstart or 1) - 1 + seg.first_integration
+
+
+def _emicorr(seg, refs, params, ops):
+    seg.data = ops.correct_emi(
+        seg.data, seg.groupdq, seg.pixeldq, seg.exposure, params, refs["emicorr"].arrays
+    )
+    return "COMPLETE"
+
+
+def _firstframe(seg, refs, params, ops):
+    if not firstframe.applies(seg.data.shape[1], params.ngroups):
+        return "SKIPPED"
+    seg.groupdq, seg.pixeldq = ops.flag_first_groups(
+        seg.groupdq, seg.pixeldq, params.ngroups, params.bright_use_group1
+    )
+    return "COMPLETE"
+
+
+def _lastframe(seg, refs, params, ops):
+    if not lastframe.applies(seg.data.shape[1], params.ngroups):
+        return "SKIPPED"
+    seg.groupdq = ops.flag_last_groups(seg.groupdq, params.ngroups)
+    return "COMPLETE"
+
+
+def _reset(seg, refs, params, ops):
+    ref = refs["reset"]
+    seg.data, seg.pixeldq = ops.subtract_reset(
+        seg.data, seg.pixeldq, ref.arrays["data"], ref.arrays["dq"], int_start(seg)
+    )
+    return "COMPLETE"
+
+
+def _rscd(seg, refs, params, ops):
+    skips = rscd.skip_groups(refs["rscd"], seg.exposure, params.skip_int1, params.skip_int2p)
+    if skips is None:
+        return "SKIPPED"
+    seg.groupdq, seg.pixeldq = ops.flag_rscd(seg.groupdq, seg.pixeldq, *skips, int_start(seg))
+    return "COMPLETE"
+
+
 _STEPS = {
     "group_scale": _group_scale,
     "dq_init": _dq_init,
@@ -228,6 +283,11 @@ _STEPS = {
     "refpix": _refpix,
     "linearity": _linearity,
     "dark_current": _dark_current,
+    "emicorr": _emicorr,
+    "firstframe": _firstframe,
+    "lastframe": _lastframe,
+    "reset": _reset,
+    "rscd": _rscd,
 }
 
 
@@ -339,16 +399,46 @@ def fits_likely(config, ngroups):
     return config.params("ramp_fit").algorithm == "LIKELY" and ngroups >= LIKELY_MIN_NGROUPS
 
 
-def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
+NO_FIT = "no fit"  # fitted_groups: stcal fits nothing (MIRI); jwst writes no rate products
+
+
+def fitted_groups(exposure, config, all_dnu):
+    """The groups OLS_C fits, by stcal's MIRI rule (``ramp_fit.miri_groups``).
+
+    ``all_dnu``: bool (nints, ngroups), the planes DO_NOT_USE in every pixel of the whole
+    segment after jump. Returns ``(first, stop)``; None where every group is fitted (not
+    MIRI, LIKELY or ramp fitting skipped); or :data:`NO_FIT`.
+    """
+    ngroups = all_dnu.shape[1]
+    skipped = "ramp_fit" in config.skip or fits_likely(config, ngroups)
+    if exposure.instrument.upper() != "MIRI" or skipped:
+        return None
+    groups = ramp_fit.miri_groups(all_dnu, config.params("ramp_fit"))
+    if groups is None:
+        log.warning(
+            "MIRI: fewer than 2 groups are left to fit where whole planes are DO_NOT_USE; "
+            "no rate products (as jwst)"
+        )
+        return NO_FIT
+    return groups
+
+
+def first_fitted(groups):
+    """The first group ramp fitting fits (stcal tests it for a fully saturated exposure)."""
+    return groups[0] if isinstance(groups, tuple) else 0
+
+
+def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps, groups=None):
     """Ramp fitting then gain_scale; (rateints, rate), or (None, None) when skipped.
 
     With ``ramp_fit.goodness_of_fit`` ``rateints`` has a sixth array, CHI2 (dimensionless,
     not gain-scaled).
 
-    ``fully_saturated``: group 0 is SATURATED in every pixel of the whole exposure; stcal
-    then fits nothing and jwst writes no rate products.
+    ``fully_saturated``: the first group fitted is SATURATED in every pixel of the whole
+    exposure; stcal then fits nothing and jwst writes no rate products. ``groups``:
+    :func:`fitted_groups` of the whole segment (MIRI).
     """
-    if "ramp_fit" in config.skip or fully_saturated:
+    if "ramp_fit" in config.skip or fully_saturated or groups == NO_FIT:
         seg.step_status["ramp_fit"] = seg.step_status["gain_scale"] = "SKIPPED"
         return None, None
     exp = seg.exposure
@@ -356,6 +446,7 @@ def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
     likely = fits_likely(config, seg.data.shape[1])
     if params.algorithm == "LIKELY" and not likely:
         log.info("LIKELY needs %d groups or more: fitting OLS_C, as jwst", LIKELY_MIN_NGROUPS)
+    fit_kw = {} if likely or groups is None else {"groups": groups}
     with annotate("ramp_fit"):
         fit = (ops.fit_ramps_likely if likely else ops.fit_ramps)(
             seg.data,
@@ -370,6 +461,7 @@ def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps):
             tframe=exp.tframe,
             average_dark_current=seg.average_dark_current,
             zeroframe=seg.zeroframe,
+            **fit_kw,
         )
     seg.step_status["ramp_fit"] = "COMPLETE"
     rateints, rate = fit.rateints, fit.rate
