@@ -458,3 +458,21 @@ def test_refpix_inputs_are_not_modified():
         refpix.correct_refpix(data, pdq, MIRI_FULL, Refpix())
     _assert_bits_equal(data, before[0])
     assert_array_equal(pdq, before[1])
+
+
+@pytest.mark.jwst
+def test_dark_differs_from_stcal_only_where_documented():
+    """stcal gives a segment with INTSTART > 1 the last dark integration throughout; tsogpu
+    indexes by exposure integration. They differ only for a segment starting before the
+    dark's last integration (here INTSTART 2 with a 3-integration dark)."""
+    data = np.zeros((2, 1, 1, 2), dtype=F32)
+    pdq = np.zeros((1, 2), np.uint32)
+    dark = _level_dark(3, 1)
+    ddq = np.zeros((3, 1, 1, 2), np.uint32)
+    want = _stcal_dark(data, pdq, dark, ddq, DIRECT, 2)[0]
+    got, _ = dark_current.subtract_dark(data, pdq, dark, ddq, int_start=1, **DIRECT)
+    assert_array_equal(-want[:, 0, 0, 0], [30, 30])
+    assert_array_equal(-got[:, 0, 0, 0], [20, 30])
+    want = _stcal_dark(data, pdq, dark, ddq, DIRECT, 3)[0]  # INTSTART 3: the same
+    got, _ = dark_current.subtract_dark(data, pdq, dark, ddq, int_start=2, **DIRECT)
+    _assert_bits_equal(got, want)
