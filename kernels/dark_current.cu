@@ -1,11 +1,11 @@
-// dark_current (tsogpu/algorithms/dark_current.py: _prepare_dark, subtract_dark); launchers
+// dark_current (tsogpu/algorithms/dark_current.py: prepare_dark, subtract_dark); launchers
 // in tsogpu/launchers/dark_current.py (PIXELDQ's OR: elementwise.cu).
 //
 // Layouts: ramps (nints, ngroups, ny, nx), images (ny, nx), npix = ny*nx. The index of each
 // kernel is said in its comment; "element" = one (integration, group, pixel) sample.
 #include "common.cuh"
 
-// Frame f of the dark as _prepare_dark sees it after extrapolation and NaN -> 0, in float64
+// Frame f of the dark as prepare_dark sees it after extrapolation and NaN -> 0, in float64
 // (the extrapolated dark): frames past the reference's ``ngd`` groups are
 // float64(k) * float64(float32(d[-1] - d[-2])) + float64(d[-1]), k = f - ngd + 1.
 TSO_HD double pj_dark_frame64(const float* d, long long f, long long ngd, long long npix) {
@@ -26,7 +26,7 @@ TSO_HD float pj_dark_frame32(const float* d, long long f, long long npix) {
     return isnan(v) ? 0.0f : v;
 }
 
-// The per-group dark D[g] of _prepare_dark. ``extended``: the dark is extrapolated to
+// The per-group dark D[g] of prepare_dark. ``extended``: the dark is extrapolated to
 // ``nframes_d`` frames (float64 frames, pj_dark_frame64), else it has ``ngd`` float32 frames.
 // ``direct`` (same NFRAMES and GROUPGAP): D[g] = frame g, into out64 when extended, else out32.
 // Otherwise D[g] (into out32) averages frames start..start+nframes-1, start = g*(nframes +
@@ -73,24 +73,27 @@ TSO_KERNEL void tso_pj_dark_prepare(const float* __restrict__ dark, long long ng
     }
 }
 
-// data[i, g] - D[g], float32. One index per element.
+// data[i, g] - D[pick[i], g], float32: ``dark`` holds one per-group dark per dark integration
+// used (one for a 3-D dark, pick all 0), ``pick`` the one of each science integration
+// (dark_current.dark_integrations less the first used). One index per element.
 TSO_KERNEL void tso_pj_dark_sub32(const float* __restrict__ data, const float* __restrict__ dark,
-                                  float* __restrict__ out, long long ngroups, long long npix,
-                                  long long n) {
+                                  const long long* __restrict__ pick, float* __restrict__ out,
+                                  long long ngroups, long long npix, long long n) {
     const long long nd = ngroups * npix;  // one dark per integration
     TSO_FOR_EACH_2D(it, k, tso_rows_of(n, nd), nd) {
         const long long i = it * nd + k;
-        out[i] = data[i] - dark[k];
+        out[i] = data[i] - dark[pick[it] * nd + k];
     }
 }
 
-// float32(float64(data[i, g]) - D[g]) for a float64 (extrapolated) dark. One index per element.
+// float32(float64(data[i, g]) - D[pick[i], g]) for a float64 (extrapolated) dark. One index per
+// element.
 TSO_KERNEL void tso_pj_dark_sub64(const float* __restrict__ data, const double* __restrict__ dark,
-                                  float* __restrict__ out, long long ngroups, long long npix,
-                                  long long n) {
+                                  const long long* __restrict__ pick, float* __restrict__ out,
+                                  long long ngroups, long long npix, long long n) {
     const long long nd = ngroups * npix;  // one dark per integration
     TSO_FOR_EACH_2D(it, k, tso_rows_of(n, nd), nd) {
         const long long i = it * nd + k;
-        out[i] = (float)((double)data[i] - dark[k]);
+        out[i] = (float)((double)data[i] - dark[pick[it] * nd + k]);
     }
 }

@@ -41,7 +41,7 @@ TSO_KERNEL void tso_rp_clipped_means(const float* __restrict__ src, long long pl
     }
 }
 
-// _fullframe_corrector, per plane and amplifier: signal = _average_with_none(bottom, top) per
+// _fullframe_corrector, per plane and amplifier: signal = average_with_none(bottom, top) per
 // column parity (npar = 2) or for all columns (npar = 1); an amplifier with any parity
 // lacking a signal is not corrected (reference 0.0, as column_ref's zeros). Sets are numbered
 // ((amp * npar + parity) * 2 + edge), edge 0 bottom, 1 top; refs[p, amp * npar + parity].

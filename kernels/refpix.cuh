@@ -2,7 +2,7 @@
 //
 // Mirrors tsogpu/algorithms/refpix.py (jwst/refpix/reference_pixels.py as RefPixStep runs it):
 // clipped_mean (jwst Dataset.sigma_clip -> scipy.stats.sigmaclip, with NumPy's np.mean/np.std
-// arithmetic), _average_with_none, _running_median, _combine_with_nans and the detector-frame
+// arithmetic), average_with_none, _running_median, _combine_with_nans and the detector-frame
 // transform. Every function works on float32 input values; `T` is the arithmetic type of the
 // NumPy code: float for a float32 buffer, double for jwst's float64 buffer (first_plane quirk).
 #pragma once
@@ -168,7 +168,7 @@ TSO_HD void rp_clipped_mean(float* x, long long n, long long bufsize, double sig
     *kind = (sizeof(T) == sizeof(float)) ? RP_F32 : RP_F64;
 }
 
-// refpix._average_with_none(bottom, top) of two clipped means given as (kind, value): the
+// refpix.average_with_none(bottom, top) of two clipped means given as (kind, value): the
 // other when one is None; 0.5*(a+b) in float32 when both are float32, else in float64.
 TSO_HD int rp_average_with_none(int ka, double a, int kb, double b, double* out) {
     if (ka == RP_NONE) {

@@ -284,15 +284,11 @@ def test_miri_subarray_and_out_of_frame_are_skipped():
     assert_array_equal(out, data)
 
 
-def test_irs2_and_miri_full_frame_are_not_implemented():
+def test_irs2_is_not_implemented():
     exp = _exposure("NIRSPEC", "NRS1", "FULL", (1, 1), (2048, 3200), (2, 1), 4)
     data = np.zeros((1, 1, 3200, 2048), dtype=np.float32)
     with pytest.raises(NotImplementedError, match="IRS2"):
         refpix.correct_refpix(data, np.zeros((3200, 2048), np.uint32), exp, Refpix())
-    miri = _exposure("MIRI", "MIRIMAGE", "FULL", (1, 1), (1032, 1024), (1, 2), 4)
-    data = np.zeros((1, 1, 1024, 1032), dtype=np.float32)
-    with pytest.raises(NotImplementedError, match="MIRI"):
-        refpix.correct_refpix(data, np.zeros((1024, 1032), np.uint32), miri, Refpix())
 
 
 def test_bad_smoothing_length_is_refused():

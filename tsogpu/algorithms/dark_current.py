@@ -1,9 +1,9 @@
-"""dark_current: subtract a (frame-averaged, possibly extrapolated) dark; NIR 3-D darks only.
+"""dark_current: subtract a (frame-averaged, possibly extrapolated) dark; NIR 3-D darks and
+MIRI's integration-dependent 4-D darks.
 
-Mirrors ``stcal/dark_current/dark_sub.py: do_correction_data`` with
-``extrapolate_dark``, ``average_dark_frames_3d`` and ``subtract_dark`` (MIRI 4-D darks are not
-covered), and ``jwst/dark_current/dark_current_step.py:
-DarkCurrentStep.set_average_dark_current``.
+Mirrors ``stcal/dark_current/dark_sub.py: do_correction_data`` with ``extrapolate_dark``,
+``average_dark_frames_3d``, ``average_dark_frames_4d`` and ``subtract_dark``, and
+``jwst/dark_current/dark_current_step.py: DarkCurrentStep.set_average_dark_current``.
 
 Host-side preparation of the per-group dark ``D[g]`` (ngroups, ny, nx), in stcal's order:
 
@@ -25,6 +25,23 @@ Per pixel: ``pixeldq |= dark_dq``; ``data[i, g] -= D[g]`` for every integration 
 regardless of GROUPDQ. The subtraction is in float32 when ``D`` is float32; when ``D`` is
 float64 (extrapolated, direct path) it is ``float32(float64(data) - D)`` as NumPy's in-place
 ``float32 -= float64`` does. (For float32 values both give the same bits.)
+
+MIRI (a 4-D dark, (dark_nints, dark_ngroups, ny, nx), and 4-D DQ): each dark integration is
+prepared as above on its own (stcal extrapolates and averages each one alike), and science
+integration ``j`` of the exposure (0-based; ``j = int_start + i`` for ``data[i]``) subtracts
+dark integration ``min(j, dark_nints - 1)``: the first integrations their own, every later
+one the last. PIXELDQ is ORed with ``dark_dq[n, 0]`` of every dark integration ``n`` (stcal
+reads only the first DQ plane of each). Two stcal corners this does not copy, neither
+reachable with MIRI's readouts (NFRAMES 1, GROUPGAP 0) and darks (2 integrations):
+
+* stcal decides by the file's INTSTART: in a segment with INTSTART > 1 every integration
+  gets the last dark integration. That equals the rule above unless the segment starts
+  before the dark's last integration, i.e. INTSTART - 1 < dark_nints - 1 (a dark of 3 or
+  more integrations and a first segment shorter than dark_nints - 1 integrations).
+* frame averaging (NFRAMES or GROUPGAP differ from the dark's) averages only the first
+  ``min(dark_nints, nints of the segment)`` dark integrations and leaves the others zero,
+  so a segment with INTSTART > 1 and fewer integrations than the dark has no dark
+  subtracted at all; here the last dark integration is averaged and subtracted.
 """
 
 import numpy as np
@@ -102,21 +119,68 @@ def prepare_dark(dark, ngroups, nframes, groupgap, dark_nframes, dark_groupgap):
     return averaged
 
 
-def subtract_dark(data, pixeldq, dark, dark_dq, *, nframes, groupgap, dark_nframes, dark_groupgap):
+def dark_integrations(nints, int_start, dark_nints):
+    """The dark integration each science integration subtracts (MIRI's 4-D darks).
+
+    Parameters
+    ----------
+    nints : int
+        Integrations in ``data``.
+    int_start : int
+        0-based index in the whole exposure of ``data[0]``.
+    dark_nints : int
+        Integrations in the dark.
+
+    Returns
+    -------
+    ndarray of int64, shape (nints,): ``min(int_start + i, dark_nints - 1)``.
+    """
+    return np.minimum(np.arange(int_start, int_start + nints, dtype=np.int64), dark_nints - 1)
+
+
+def dark_dq_image(dark_dq):
+    """The dark's DQ as one (ny, nx) image: itself (3-D darks), or for a 4-D DQ
+    (dark_nints, ngroups, ny, nx) the OR of each integration's first plane, as stcal takes it."""
+    dark_dq = np.asarray(dark_dq)
+    if dark_dq.ndim == 2:
+        return dark_dq
+    image = np.array(dark_dq[0, 0], dtype=dq.PIXELDQ_DTYPE)
+    for n in range(1, dark_dq.shape[0]):
+        image |= dark_dq[n, 0]
+    return image
+
+
+def subtract_dark(
+    data,
+    pixeldq,
+    dark,
+    dark_dq,
+    *,
+    nframes,
+    groupgap,
+    dark_nframes,
+    dark_groupgap,
+    int_start=0,
+):
     """Subtract the dark reference, matched to the science group structure.
 
     Parameters
     ----------
     data : ndarray of float32, shape (nints, ngroups, ny, nx)
     pixeldq : ndarray of uint32, shape (ny, nx)
-    dark : ndarray of float32, shape (ngroups_d, ny, nx)
-        DARK SCI (already matching the science subarray).
-    dark_dq : ndarray of uint32, shape (ny, nx)
-        DARK DQ, remapped to standard bits.
+    dark : ndarray of float32, shape (ngroups_d, ny, nx) or (nints_d, ngroups_d, ny, nx)
+        DARK SCI (already matching the science subarray); 4-D for MIRI, one dark per
+        integration.
+    dark_dq : ndarray of uint32, shape (ny, nx) or (nints_d, ngroups_dq, ny, nx)
+        DARK DQ, remapped to standard bits (4-D for MIRI: only plane ``[n, 0]`` is used).
     nframes, groupgap : int
         Science NFRAMES and GROUPGAP.
     dark_nframes, dark_groupgap : int
         The dark's NFRAMES and GROUPGAP.
+    int_start : int
+        0-based index in the whole exposure of ``data[0]`` (INTSTART - 1 plus the chunk's
+        first integration in the segment); picks the dark integration of a 4-D dark, unused
+        for a 3-D one.
 
     Returns
     -------
@@ -125,16 +189,32 @@ def subtract_dark(data, pixeldq, dark, dark_dq, *, nframes, groupgap, dark_nfram
     """
     if jwst_skips(nframes, groupgap, dark_nframes, dark_groupgap):
         return None
-    ngroups = data.shape[1]
-    per_group = prepare_dark(dark, ngroups, nframes, groupgap, dark_nframes, dark_groupgap)
-    new_pixeldq = np.bitwise_or(pixeldq, dark_dq, dtype=dq.PIXELDQ_DTYPE)
+    dark = np.asarray(dark)
+    nints, ngroups = data.shape[:2]
+    args = (ngroups, nframes, groupgap, dark_nframes, dark_groupgap)
+    new_pixeldq = np.bitwise_or(pixeldq, dark_dq_image(dark_dq), dtype=dq.PIXELDQ_DTYPE)
     new_data = np.empty_like(data, dtype=np.float32)
+    if dark.ndim == 4:
+        index = dark_integrations(nints, int_start, dark.shape[0])
+        first = int(index[0])
+        # the dark integrations used, prepared one by one: index - first picks from them
+        per_int = np.stack([prepare_dark(dark[n], *args) for n in range(first, int(index[-1]) + 1)])
+        pick = index - first
+        for g in range(ngroups):
+            new_data[:, g] = _minus(data[:, g], per_int[pick, g])
+        return new_data, new_pixeldq
+    per_group = prepare_dark(dark, *args)
     for g in range(ngroups):
-        if per_group.dtype == np.float64:
-            new_data[:, g] = (data[:, g].astype(np.float64) - per_group[g]).astype(np.float32)
-        else:
-            new_data[:, g] = np.subtract(data[:, g], per_group[g], dtype=np.float32)
+        new_data[:, g] = _minus(data[:, g], per_group[g])
     return new_data, new_pixeldq
+
+
+def _minus(data, dark):
+    """``data - dark`` as stcal's in-place ``float32 -= dark`` stores it (float32 or float64
+    dark)."""
+    if dark.dtype == np.float64:
+        return (data.astype(np.float64) - dark).astype(np.float32)
+    return np.subtract(data, dark, dtype=np.float32)
 
 
 def average_dark_current(

@@ -3,8 +3,10 @@
 Mirrors ``jwst/refpix/reference_pixels.py: correct_model`` as ``RefPixStep`` calls it with
 ``refpix_algorithm="median"``: paths (A) ``NIRDataset.do_fullframe_corrections`` (NIR full
 frame, or a subarray with NOUTPUTS == 4) and (B) ``NIRDataset.do_subarray_corrections`` (a
-subarray with any other NOUTPUTS), plus ``process_zeroframe_correction``. Not covered:
-NIRSpec IRS2, SIRS kernels, multistripe reads and MIRI full frame (``NotImplementedError``).
+subarray with any other NOUTPUTS), plus ``process_zeroframe_correction``. MIRI
+(``MIRIDataset``) is ``refpix_miri.correct_refpix``, which ``correct_refpix`` hands MIRI
+exposures to. Not covered: NIRSpec IRS2 (``NotImplementedError``), SIRS kernels, multistripe
+reads.
 
 Frames. jwst embeds a subarray in a zero 2048x2048 frame whose 4-pixel border has
 DO_NOT_USE|REFERENCE_PIXEL in PIXELDQ (so border pixels outside the subarray are never used),
@@ -69,14 +71,13 @@ FULL_SIZE = 2048  # NIR detector frame, pixels per side
 REFPIX_WIDTH = 4  # reference rows/columns at each edge of a NIR detector
 AMPLIFIER_WIDTH = 512  # detector columns per output amplifier (4 amplifiers)
 NRS_EDGELESS_SUBARRAYS = ("SUB512", "SUB512S", "SUB32")  # jwst NRS_edgeless_subarrays
-MIRI_SHAPE = (1024, 1032)  # (rows, columns) of a MIRI full frame
 
 COMPLETE = "COMPLETE"
 SKIPPED = "SKIPPED"
 
 
 def correct_refpix(data, pixeldq, exposure, params, zeroframe=None, first_plane=True):
-    """Apply the jwst reference-pixel correction (median algorithm).
+    """Apply the jwst reference-pixel correction (median algorithm; MIRI: ``refpix_miri``).
 
     Parameters
     ----------
@@ -109,13 +110,18 @@ def correct_refpix(data, pixeldq, exposure, params, zeroframe=None, first_plane=
     Raises
     ------
     NotImplementedError
-        NIRSpec IRS2 data (an axis longer than 2048) or MIRI full frame.
+        NIRSpec IRS2 data (an axis longer than 2048).
     InputError
         The data shape does not match SUBSIZE1/2, or (1-output path, ``odd_even_columns``)
-        reference pixels exist in only one column parity, where jwst itself fails.
+        reference pixels exist in only one column parity, where jwst itself fails; MIRI: a
+        frame larger than the full frame.
     ConfigError
         ``side_smoothing_length`` < 2 with side pixels in use (jwst fails on it).
     """
+    if exposure.instrument.upper() == "MIRI":
+        from . import refpix_miri  # imported here: it builds on this module (clipped_mean)
+
+        return refpix_miri.correct_refpix(data, pixeldq, exposure, params, zeroframe)
     nints, ngroups, ny, nx = data.shape
     new_zeroframe = None if zeroframe is None else np.array(zeroframe, dtype=np.float32)
     geometry = frame_window((ny, nx), exposure)
@@ -158,10 +164,10 @@ def correct_refpix(data, pixeldq, exposure, params, zeroframe=None, first_plane=
 def frame_window(shape, exposure):
     """Where the data sit in the full frame, with the checks both backends make.
 
-    Returns None where jwst skips the step (a MIRI subarray, a subarray reaching outside the
-    full frame), else ``(is_subarray, (row_start, row_stop), (col_start, col_stop))`` in the
-    DMS frame. Raises NotImplementedError (IRS2, MIRI full frame) or InputError (the shape
-    does not match SUBSIZE1/2).
+    Near-infrared detectors (MIRI is ``refpix_miri``). Returns None where jwst skips the step
+    (a subarray reaching outside the full frame), else ``(is_subarray, (row_start, row_stop),
+    (col_start, col_stop))`` in the DMS frame. Raises NotImplementedError (IRS2) or
+    InputError (the shape does not match SUBSIZE1/2).
     """
     ny, nx = shape
     if max(ny, nx) > FULL_SIZE:
@@ -169,10 +175,6 @@ def frame_window(shape, exposure):
             f"refpix: data of shape ({ny}, {nx}) have an axis longer than {FULL_SIZE}, i.e. "
             "NIRSpec IRS2 readout; the IRS2 reference-pixel correction is not implemented"
         )
-    if exposure.instrument.upper() == "MIRI":
-        if ny < MIRI_SHAPE[0] or nx < MIRI_SHAPE[1]:
-            return None
-        raise NotImplementedError("refpix: MIRI full-frame correction is not implemented")
     is_subarray = ny < FULL_SIZE or nx < FULL_SIZE
     if not is_subarray:
         return False, (0, ny), (0, nx)
@@ -337,7 +339,7 @@ def _subarray_corrector(window_dq, col0, params):
     return correct
 
 
-def _average_with_none(a, b):
+def average_with_none(a, b):
     """jwst ``average_with_none``: ``0.5 * (a + b)`` in float32 only if both are float32."""
     if a is None:
         return b
@@ -398,7 +400,7 @@ def _fullframe_corrector(window_dq, origin, full_shape, params, first_plane=True
         work = plane.astype(np.float64) if state["float64_buffer"] else plane
         column_ref = np.zeros(dnx, dtype=np.float64)
         signals = {
-            key: _average_with_none(
+            key: average_with_none(
                 *(clipped_mean(work[index], params.siglimit) for index in index_pair)
             )
             for key, index_pair in ref_sets.items()

@@ -129,9 +129,20 @@ class Backend(Protocol):
         """-> (data, pixeldq, zeroframe); ``coeffs`` float32 (ncoeffs, ny, nx)."""
 
     def subtract_dark(
-        self, data, pixeldq, dark, dark_dq, *, nframes, groupgap, dark_nframes, dark_groupgap
+        self,
+        data,
+        pixeldq,
+        dark,
+        dark_dq,
+        *,
+        nframes,
+        groupgap,
+        dark_nframes,
+        dark_groupgap,
+        int_start=0,
     ):
-        """-> (data, pixeldq), or None where jwst skips (a dark too short)."""
+        """-> (data, pixeldq), or None where jwst skips (a dark too short). A 4-D (MIRI) dark
+        is indexed by exposure integration ``int_start + i``."""
 
     def detect_jumps(
         self,

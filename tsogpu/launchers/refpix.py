@@ -10,7 +10,7 @@ and every pixel is computed by the kernels:
 * ``tso_rp_clipped_means``, one index per (plane, reference set): ``clipped_mean`` with
   NumPy's pairwise summation order, in float32 or, on jwst's float64 buffer, float64;
 * full frame / 4-output path: ``tso_rp_amp_refs`` (per plane and amplifier:
-  ``_average_with_none`` and the amplifier rule), ``tso_rp_side_medians`` (per plane and
+  ``average_with_none`` and the amplifier rule), ``tso_rp_side_medians`` (per plane and
   detector row: the running medians of both sides and ``_combine_with_nans``);
 * ``tso_rp_apply``, one index per pixel of every plane: the correction.
 
@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import dq
 from ..algorithms import refpix as np_refpix
+from . import refpix_miri
 from .marshal import contiguous, dqv
 
 # Scratch of tso_rp_clipped_means (one float per reference value per plane); the planes are
@@ -40,7 +41,10 @@ def _to_detector(a, fastaxis, slowaxis):
 
 def correct_refpix(k, data, pixeldq, exposure, params, zeroframe=None, first_plane=True):
     """``tsogpu.algorithms.refpix.correct_refpix`` on the device; same arguments after ``k``,
-    same returns (new ``data`` and ``zeroframe`` arrays, status) and the same errors."""
+    same returns (new ``data`` and ``zeroframe`` arrays, status) and the same errors. MIRI
+    exposures go to ``launchers.refpix_miri``, as the NumPy function hands them on."""
+    if exposure.instrument.upper() == "MIRI":
+        return refpix_miri.correct_refpix(k, data, pixeldq, exposure, params, zeroframe)
     xp = k.xp
     nints, ngroups, ny, nx = data.shape
     new_zeroframe = None if zeroframe is None else xp.array(zeroframe, dtype=np.float32)
