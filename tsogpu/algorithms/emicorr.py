@@ -469,22 +469,33 @@ def joint_geometry(shape, rowclocks, frameclocks, nsamples, freq, readpatt):
     return phase, dphase, dphase_frame
 
 
-def correct_joint(data, pixeldq, config, readpatt, fit_ints_separately):
-    """jwst ``_run_joint_algorithm``: each frequency's waveform fitted and subtracted."""
+def correct_joint(data, pixeldq, config, readpatt, fit_ints_separately, steps=None):
+    """jwst ``_run_joint_algorithm``: each frequency's waveform fitted and subtracted.
+
+    ``steps``: the functions (:func:`group_std`, :func:`median_f32`, :func:`bin_sums`,
+    :func:`subtract_wave`) to run the per-sample work with; a kernel build's launchers, or
+    these (None).
+    """
+    group_std_, median_, bin_sums_, subtract_ = steps or (
+        group_std,
+        median_f32,
+        bin_sums,
+        subtract_wave,
+    )
     for f in config.frequencies:
         phase, dphase, dphase_frame = joint_geometry(
             data.shape, config.rowclocks, config.frameclocks, config.nsamples, f.frequency, readpatt
         )
         spline, phase_extended = wave_spline(f.wave)
         nphases = len(f.wave)
-        std = group_std(data)
-        threshold = np.float32(2) * median_f32(std)
+        std = group_std_(data)
+        threshold = np.float32(2) * median_(std)
         labels = phase_bins(phase, nphases, data.shape[3])
-        all_y, all_n = bin_sums(data, std, threshold, pixeldq, labels, nphases)
+        all_y, all_n = bin_sums_(data, std, threshold, pixeldq, labels, nphases)
         ptc, amps = fit_wave(
             all_y, all_n, spline, phase_extended, dphase, dphase_frame, fit_ints_separately
         )
-        data = subtract_wave(data, phase, dphase, ptc, amps, spline)
+        data = subtract_(data, phase, dphase, ptc, amps, spline)
     return data
 
 
