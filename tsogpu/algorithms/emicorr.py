@@ -281,6 +281,8 @@ def median_f32(values):
     """``np.median`` of a float32 array, as NumPy computes it (NaN if any value is)."""
     s = np.sort(np.asarray(values, np.float32).ravel())
     n = s.size
+    if n == 0:
+        return np.float32(np.nan)
     return median_of_sorted(s[(n - 1) // 2], s[n // 2], s[-1], n)
 
 

@@ -31,6 +31,8 @@ def median_f32(k, values):
     """``tsogpu.algorithms.emicorr.median_f32`` (the values sorted where they are)."""
     s = k.xp.sort(k.xp.asarray(values, np.float32).ravel())
     n = s.size
+    if n == 0:
+        return np.float32(np.nan)
     picks = to_host(s[k.xp.asarray([(n - 1) // 2, n // 2, n - 1])])
     return alg.median_of_sorted(picks[0], picks[1], picks[2], n)
 
