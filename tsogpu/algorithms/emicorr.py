@@ -30,6 +30,7 @@ file, the correction needs the whole segment at once, never a chunk of its integ
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -421,13 +422,17 @@ def chisq_terms(all_y, all_n, spline, phases_template, phaselist, dphase_frame, 
 
 def chisq_amplitude(a, b, yz):
     """jwst ``calc_chisq_amplitudes`` for one phase from its per-integration terms (1-D, the
-    integrations to combine): (chi squared, amplitude), summed in integration order."""
+    integrations to combine): (chi squared, amplitude), summed in integration order.
+
+    Python floats: the same IEEE operations as jwst's NumPy scalars (``c**2`` is C's ``pow``
+    in both); ``abs(a_) <= 1e-8`` is ``np.isclose(a_, 0, atol=1e-8)``.
+    """
     a_, b_ = 0, 0
     for ai, bi, yi in zip(a.tolist(), b.tolist(), yz.tolist(), strict=True):
         a_ += ai
         b_ += bi
         b_ -= 2 * yi
-    if np.isclose(a_, 0, atol=1e-8) or ~np.isfinite(a_) or ~np.isfinite(b_):
+    if abs(a_) <= 1e-8 or not math.isfinite(a_) or not math.isfinite(b_):
         return np.nan, 0.0
     c = -b_ / (2 * a_)
     return a_ * c**2 + b_ * c, c
