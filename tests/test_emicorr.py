@@ -16,11 +16,20 @@ ROWCLOCKS, FRAMECLOCKS = 28, 15904  # SLITLESSPRISM
 
 
 def params(**kw):
-    """jwst's defaults (tsogpu.config.EmiCorr), with ``kw`` changed."""
+    """jwst's defaults (tsogpu.config.EmiCorr, whose ``onthefly_corr_freq`` () is jwst's
+    None), with ``kw`` changed."""
     p = dict(algorithm="joint", nints_to_phase=None, nbins=None, scale_reference=True,
-             onthefly_corr_freq=None, use_n_cycles=3, fit_ints_separately=False)  # fmt: skip
+             onthefly_corr_freq=(), use_n_cycles=3, fit_ints_separately=False)  # fmt: skip
     p.update(kw)
     return types.SimpleNamespace(**p)
+
+
+def test_parameters_are_the_configs():
+    from dataclasses import asdict
+
+    from tsogpu.config import EmiCorr
+
+    assert asdict(EmiCorr()) == vars(params())
 
 
 def exposure(shape, readpatt="FASTR1", subarray="SLITLESSPRISM", instrument="MIRI", **kw):
@@ -233,8 +242,7 @@ def jwst_emicorr(data, pdq, exp, p, ref):
         emi.frequencies = ref["frequencies"]
         emi.subarray_cases = ref["subarray_cases"]
     pars = dict(vars(p))
-    if pars["onthefly_corr_freq"] is not None:
-        pars["onthefly_corr_freq"] = list(pars["onthefly_corr_freq"])
+    pars["onthefly_corr_freq"] = list(pars["onthefly_corr_freq"]) or None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = jwst_emi.apply_emicorr(model, emi, **pars)

@@ -142,7 +142,8 @@ def configure(exposure, ngroups, params, ref):
     readpatt = exposure.readpatt
     if exposure.instrument != "MIRI" or readpatt.upper() not in ALLOWED_READPATTS:
         return None
-    if params.onthefly_corr_freq is not None:
+    onthefly = params.onthefly_corr_freq or None  # EmiCorr's () is jwst's None
+    if onthefly is not None:
         ref = None
     if ngroups < 3:
         return None
@@ -158,7 +159,7 @@ def configure(exposure, ngroups, params, ref):
         for name in names:
             entry = ref["frequencies"][name]
             freqs.append(Frequency(name, entry["frequency"], np.array(entry["phase_amplitudes"])))
-    elif params.onthefly_corr_freq is None:
+    elif onthefly is None:
         return None
     else:
         subname = exposure.subarray
@@ -170,7 +171,7 @@ def configure(exposure, ngroups, params, ref):
         if subname not in SUBARRAY_CLOCKS:
             return None
         rowclocks, frameclocks = SUBARRAY_CLOCKS[subname]
-        freqs = [Frequency(repr(f), f, None) for f in params.onthefly_corr_freq]
+        freqs = [Frequency(repr(f), f, None) for f in onthefly]
     if not freqs:
         return None
     return Configuration(
