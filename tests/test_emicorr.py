@@ -154,6 +154,36 @@ def test_jwst_skips(case):
     )
 
 
+def picked(ref, exposure):
+    """``ref`` as tsogpu.io.reffiles gives an EMICORR file: the exposure's case picked
+    (``param``), the waveforms by name (``arrays``)."""
+    case = emicorr.subarray_case(ref, exposure.subarray, exposure.readpatt, exposure.detector)
+    if case is None:
+        param = {"subname": None, "rowclocks": None, "frameclocks": None, "frequency_names": ()}
+        return types.SimpleNamespace(param=dict(param, frequencies=()), arrays={})
+    rowclocks, frameclocks, names = case
+    freqs = ref["frequencies"]
+    param = {"subname": exposure.subarray, "rowclocks": rowclocks, "frameclocks": frameclocks,
+             "frequency_names": tuple(names),
+             "frequencies": tuple(freqs[n]["frequency"] for n in names)}  # fmt: skip
+    return types.SimpleNamespace(
+        param=param, arrays={n: freqs[n]["phase_amplitudes"] for n in names}
+    )
+
+
+def test_a_picked_case_is_the_whole_reference():
+    data, _ = ramps(SHAPE)
+    pdq = np.zeros(SHAPE[2:], np.uint32)
+    ref = reference({"Hz390": (FREQ, sine_wave()), "Hz218": (218.52055, sine_wave(256))})
+    exp = exposure(SHAPE)
+    whole = emicorr.correct_emi(data, None, pdq, exp, params(), ref)
+    np.testing.assert_array_equal(
+        emicorr.correct_emi(data, None, pdq, exp, params(), picked(ref, exp)), whole
+    )
+    other = exposure(SHAPE, subarray="SUB64")
+    assert emicorr.correct_emi(data, None, pdq, other, params(), picked(ref, other)) is None
+
+
 def test_configuration():
     ref = reference({"a": (10.0, [1.0] * 8), "b": (390.625, [2.0] * 8)}, subarray="FULL_SLOW")
     ref["subarray_cases"]["FULL_SLOW"]["freqs"]["SLOW"] = {"MIRIMAGE": ["b"], "MIRIFULONG": ["a"]}
@@ -350,6 +380,9 @@ def test_kernels_equal_numpy(kernels, case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         want = emicorr.correct_emi(data, None, pdq, exp, p, ref)
+    if case == "two_frequencies":  # the Reference as the backend holds it: arrays on the device
+        ref = picked(ref, exp)
+        ref.arrays = {n: kernels.put(a) for n, a in ref.arrays.items()}
     got = launchers.correct_emi(kernels, kernels.put(data), None, kernels.put(pdq), exp, p, ref)
     np.testing.assert_array_equal(bits(got), bits(want))
 

@@ -116,7 +116,8 @@ def samples_per_pixel(exposure):
 
 
 def subarray_case(ref, subarray, readpatt, detector):
-    """jwst ``get_subarcase``: (rowclocks, frameclocks, frequency names) or None."""
+    """jwst ``get_subarcase`` on a whole reference (:func:`plain_reference`): (rowclocks,
+    frameclocks, frequency names) or None."""
     readpatt = readpatt.upper()
     if "SLOW" in readpatt:
         speed = "SLOW"
@@ -132,6 +133,40 @@ def subarray_case(ref, subarray, readpatt, detector):
         return case["rowclocks"], case["frameclocks"], list(names)
     except (KeyError, TypeError):
         return None
+
+
+def reference_case(ref, exposure):
+    """(rowclocks, frameclocks, [:class:`Frequency`]) of ``exposure`` in ``ref``, or None (no
+    match: jwst skips).
+
+    ``ref``: a whole reference (:func:`plain_reference`), or the case that
+    ``tsogpu.io.reffiles`` has already picked for the exposure: an object with ``param``
+    (``rowclocks``, ``frameclocks`` (None: no match), ``frequency_names``, ``frequencies``)
+    and ``arrays`` (each frequency's phase amplitudes by name), as its ``Reference`` has.
+    """
+    if hasattr(ref, "param"):
+        p = ref.param
+        if p.get("rowclocks") is None:
+            return None
+        freqs = zip(p["frequency_names"], p["frequencies"], strict=True)
+        return (
+            p["rowclocks"],
+            p["frameclocks"],
+            [Frequency(n, float(f), np.array(ref.arrays[n])) for n, f in freqs],
+        )
+    case = subarray_case(ref, exposure.subarray, exposure.readpatt, exposure.detector)
+    if case is None:
+        return None
+    rowclocks, frameclocks, names = case
+    entries = [ref["frequencies"][name] for name in names]
+    return (
+        rowclocks,
+        frameclocks,
+        [
+            Frequency(n, e["frequency"], np.array(e["phase_amplitudes"]))
+            for n, e in zip(names, entries, strict=True)
+        ],
+    )
 
 
 def configure(exposure, ngroups, params, ref):
@@ -151,14 +186,10 @@ def configure(exposure, ngroups, params, ref):
     if algorithm == "joint" and ref is None:
         algorithm = "sequential"
     if ref is not None:
-        case = subarray_case(ref, exposure.subarray, readpatt, exposure.detector)
+        case = reference_case(ref, exposure)
         if case is None:
             return None
-        rowclocks, frameclocks, names = case
-        freqs = []
-        for name in names:
-            entry = ref["frequencies"][name]
-            freqs.append(Frequency(name, entry["frequency"], np.array(entry["phase_amplitudes"])))
+        rowclocks, frameclocks, freqs = case
     elif onthefly is None:
         return None
     else:
@@ -519,7 +550,9 @@ def correct_emi(data, groupdq, pixeldq, exposure, params, ref):
         substrt1, subsize1, nsamples where present)
     params : the step's parameters (``tsogpu.config.EmiCorr``: algorithm, nints_to_phase,
         nbins, scale_reference, onthefly_corr_freq, use_n_cycles, fit_ints_separately)
-    ref : dict or None, the EMICORR reference as :func:`plain_reference` gives it
+    ref : the EMICORR reference (:func:`reference_case`: the whole file as
+        :func:`plain_reference` gives it, or ``tsogpu.io``'s ``Reference`` with the case
+        picked), or None (``onthefly_corr_freq`` only)
 
     Returns
     -------

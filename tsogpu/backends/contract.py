@@ -216,7 +216,8 @@ class Backend(Protocol):
 
     def correct_emi(self, data, groupdq, pixeldq, exposure, params, ref):
         """-> data with MIRI's EMI removed (jwst emicorr), or None where jwst skips; needs the
-        whole segment; ``ref``: the EMICORR reference as ``emicorr.plain_reference`` gives it."""
+        whole segment; ``ref``: the EMICORR ``Reference`` (or ``emicorr.plain_reference``'s
+        dict; None with ``onthefly_corr_freq``)."""
 
     # ---- memory and data movement
     def memory_limit(self):

@@ -7,6 +7,7 @@ the whole sequential algorithm, run on the host with the NumPy functions themsel
 """
 
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -74,6 +75,10 @@ def subtract_wave(k, data, phase, dphase, phases_to_correct, amplitudes, spline)
 
 def correct_emi(k, data, groupdq, pixeldq, exposure, params, ref):
     """``tsogpu.algorithms.emicorr.correct_emi``."""
+    if hasattr(ref, "arrays"):  # a Reference the backend has moved: its waveforms to the host
+        ref = SimpleNamespace(
+            param=ref.param, arrays={n: to_host(a) for n, a in ref.arrays.items()}
+        )
     config = alg.configure(exposure, data.shape[1], params, ref)
     if config is None:
         return None
