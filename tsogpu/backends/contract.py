@@ -45,6 +45,7 @@ MIRRORS = {
     "flag_last_groups": "lastframe.flag_last_groups",
     "subtract_reset": "reset.subtract_reset",
     "flag_rscd": "rscd.flag_rscd",
+    "correct_emi": "emicorr.correct_emi",
 }
 
 
@@ -223,6 +224,11 @@ class Backend(Protocol):
 
     def flag_rscd(self, groupdq, pixeldq, skip_int1, skip_int2p, int_start):
         """-> (groupdq, pixeldq): rscd's DO_NOT_USE in the first groups, FLUX_ESTIMATED."""
+
+    def correct_emi(self, data, groupdq, pixeldq, exposure, params, ref):
+        """-> data with MIRI's EMI removed (jwst emicorr), or None where jwst skips; needs the
+        whole segment; ``ref``: the EMICORR ``Reference`` (or ``emicorr.plain_reference``'s
+        dict; None with ``onthefly_corr_freq``)."""
 
     # ---- memory and data movement
     def memory_limit(self):

@@ -21,6 +21,7 @@ from ..launchers import (
     convert,
     cuda_build,
     dark_current,
+    emicorr,
     firstframe,
     gain_scale,
     group_scale,
@@ -115,6 +116,7 @@ class KernelOps:
     fit_ramps = _bound(ramp_fit.fit_ramps)
     fit_ramps_likely = _bound(likely.fit_ramps_likely)
     gain_scale = _bound(gain_scale.gain_scale)
+    correct_emi = _bound(emicorr.correct_emi)
     # options beyond jwst (docs/options.md)
     flag_groups = _bound(dq_init_launchers.flag_groups)
     scale_thresholds = _bound(saturation.scale_thresholds)

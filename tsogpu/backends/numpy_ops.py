@@ -8,6 +8,7 @@ import numpy as np
 from ..algorithms import (
     dark_current,
     dq_init,
+    emicorr,
     firstframe,
     gain_scale,
     group_scale,
@@ -67,6 +68,7 @@ class NumpyOps:
     flag_last_groups = staticmethod(lastframe.flag_last_groups)
     subtract_reset = staticmethod(reset.subtract_reset)
     flag_rscd = staticmethod(rscd.flag_rscd)
+    correct_emi = staticmethod(emicorr.correct_emi)
 
     @staticmethod
     def memory_limit():
