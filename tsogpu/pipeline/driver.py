@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -22,7 +23,14 @@ from ..errors import BackendError, ConfigError, InputError, OutputError
 from ..parameter_ranges import check_against_segment
 from .chunked import run_chunked
 from .in_memory import run_segment
-from .planning import STREAMED_CHUNKS, default_memory_budget, gib, plan_chunks, smaller_plan
+from .planning import (
+    BYTES_PER_SAMPLE_IN_MEMORY,
+    STREAMED_CHUNKS,
+    default_memory_budget,
+    gib,
+    plan_chunks,
+    smaller_plan,
+)
 from .preflight import bytes_needed, check_space, check_writable, no_space, space_message
 from .resume import input_hash, remove_leftovers
 from .steps import ramp_steps
@@ -195,6 +203,14 @@ def run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress,
     """The steps over the whole segment as ``plan`` says: in memory, or chunked."""
     from ..io import uncal
 
+    emicorr = "emicorr" in ramp_steps(exposure.instrument) and "emicorr" not in config.skip
+    if emicorr and not plan.in_memory:
+        need = gib(BYTES_PER_SAMPLE_IN_MEMORY * math.prod(shape))
+        raise ConfigError(
+            f"{uncal_path}: emicorr fits the EMI over every integration of the segment, so "
+            f"the segment must fit in memory (about {need} for it; the budget is "
+            f"{gib(plan.budget)}): raise --max-memory, or skip emicorr"
+        )
     if plan.in_memory:
         log.info("memory budget %s: whole segment in memory", gib(plan.budget))
         steps = (*ramp_steps(exposure.instrument), "jump", "ramp_fit")

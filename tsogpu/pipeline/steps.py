@@ -214,6 +214,7 @@ def _dark_current(seg, refs, params, ops):
         groupgap=exp.groupgap,
         dark_nframes=int(ref.header["NFRAMES"]),
         dark_groupgap=int(ref.header["GROUPGAP"]),
+        int_start=int_start(seg),
     )
     if out is None:
         return "SKIPPED"
@@ -237,9 +238,14 @@ def int_start(seg):
 
 
 def _emicorr(seg, refs, params, ops):
-    seg.data = ops.correct_emi(
-        seg.data, seg.groupdq, seg.pixeldq, seg.exposure, params, refs["emicorr"].arrays
+    """jwst pools every integration of a segment: chunked runs keep the segment whole
+    (``driver.run_plan``)."""
+    data = ops.correct_emi(
+        seg.data, seg.groupdq, seg.pixeldq, seg.exposure, params, refs["emicorr"]
     )
+    if data is None:
+        return "SKIPPED"  # not a case jwst corrects (read pattern, groups, frequencies)
+    seg.data = data
     return "COMPLETE"
 
 
