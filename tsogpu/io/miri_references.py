@@ -25,6 +25,7 @@ TYPES = frozenset({"rscd", "emicorr"})
 
 RSCD_EXTENSION = "RSCD_GROUP_SKIP"
 RSCD_COLUMNS = ("subarray", "readpatt", "group_skip1", "group_skip")
+RSCD_DTYPE = [("subarray", "U17"), ("readpatt", "U12"), ("group_skip1", "i4"), ("group_skip", "i4")]
 RESET_KEYWORDS = ("NINTS", "NGROUPS")
 
 
@@ -59,10 +60,7 @@ def read_rscd(hdul, where, exposure):
             f"{where}: table {RSCD_EXTENSION} lacks column(s) {', '.join(missing)} "
             f"(columns: {', '.join(names.values())})"
         )
-    table = np.zeros(
-        len(data),
-        dtype=[("subarray", "U17"), ("readpatt", "U12"), ("group_skip1", "i4"), ("group_skip", "i4")],
-    )
+    table = np.zeros(len(data), dtype=RSCD_DTYPE)
     for column in RSCD_COLUMNS:
         values = np.asarray(data[names[column]])
         if column.startswith("group_skip"):
