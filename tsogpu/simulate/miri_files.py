@@ -57,7 +57,6 @@ def write_miri_references(out_dir, m, geo, det, e, full_frame_refs, dark_ngroups
     full = bool(full_frame_refs)
     ngroups = e["ngroups"]
     rng = np.random.default_rng([seed, 3])
-    active = ~geo.refpix
 
     def cut(a):
         return a if full else a[..., ys, xs]
