@@ -426,3 +426,44 @@ def test_jwst_detector1_runs_on_simulated_miri(lrs, tmp_path):
         ratio = rates[i][good] / t["rate"][i][good]
         assert np.isfinite(ratio).mean() > 0.9, i
         assert np.nanmedian(ratio) == pytest.approx(1.0, abs=0.02), i
+
+
+def test_crds_chooses_the_miri_types(lrs, monkeypatch):
+    import sys
+    import types
+
+    from tsogpu.io import crds_lookup
+    from tsogpu.io.reffiles import load_references
+    from tsogpu.io.uncal import read_primary_header
+
+    header = read_primary_header(lrs.uncal)
+    exposure = read_uncal(lrs.uncal).exposure
+    parameters = crds_lookup.crds_parameters(exposure, header)
+    assert parameters["meta.instrument.name"] == "MIRI"
+    assert parameters["meta.instrument.detector"] == "MIRIMAGE"
+    assert parameters["meta.exposure.type"] == "MIR_LRS-SLITLESS"
+    assert parameters["meta.exposure.readpatt"] == "FASTR1"
+    assert parameters["meta.subarray.name"] == "SLITLESSPRISM"
+    assert parameters["meta.instrument.filter"] == "P750L"
+
+    asked = []
+
+    def getreferences(parameters, reftypes=None, context=None, observatory=None):
+        asked.append(list(reftypes))
+        return {t: str(lrs.refs[t]) for t in reftypes}
+
+    crds = types.ModuleType("crds")
+    core = types.ModuleType("crds.core")
+    heavy = types.ModuleType("crds.core.heavy_client")
+    crds.getreferences = getreferences
+    heavy.get_processing_mode = lambda observatory: (False, "jwst_1234.pmap")
+    crds.core, core.heavy_client = core, heavy
+    for name, module in (("crds", crds), ("crds.core", core), ("crds.core.heavy_client", heavy)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setenv("CRDS_PATH", "/nonexistent/crds_cache")
+    refs, context = load_references(exposure, ["reset", "rscd", "emicorr", "dark"], {},
+                                    header=header)  # fmt: skip
+    assert asked == [["reset", "rscd", "emicorr", "dark"]] and context == "jwst_1234.pmap"
+    assert refs["emicorr"].name == "crds://" + lrs.refs["emicorr"].name
+    assert refs["rscd"].param == {"skip_int1": 1, "skip_int2p": 3}
+    assert refs["dark"].arrays["data"].ndim == 4
