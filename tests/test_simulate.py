@@ -427,7 +427,7 @@ def test_readout_patterns_and_zeroframe(tmp_path):
     with pytest.raises(ValueError, match="readpatt"):
         simulate("nircam_grism", tmp_path / "x", readpatt="NISRAPID")
     with pytest.raises(ValueError, match="mode"):
-        simulate("miri_lrs", tmp_path / "x")
+        simulate("miri_mrs", tmp_path / "x")  # not a simulated mode
 
 
 @pytest.mark.slow

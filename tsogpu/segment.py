@@ -57,6 +57,7 @@ class Exposure:
     exsegtot: int | None = None  # EXSEGTOT
     intstart: int | None = None  # INTSTART, 1-based
     intend: int | None = None  # INTEND, 1-based
+    nsamples: int | None = None  # NSAMPLES: MIRI samples per pixel read (FAST 1), for emicorr
 
 
 @dataclass

@@ -5,12 +5,15 @@ but the result equals what jwst 3.0 gets when it opens the same file through the
 model of that type and cuts it with ``jwst/lib/reffile_utils.py``:
 
 - extensions and dtypes follow the stdatamodels schemas (``mask``, ``saturation``,
-  ``superbias``, ``linearity``, ``dark``, ``gain``, ``readnoise``): float32 data, uint32 DQ;
+  ``superbias``, ``linearity``, ``dark`` (``darkMIRI`` for MIRI: 4-D), ``gain``,
+  ``readnoise``, ``reset``): float32 data, uint32 DQ; the MIRI ``rscd`` table and ``emicorr``
+  ASDF file are read by :mod:`tsogpu.io.miri_references`;
 - a missing DQ (or superbias ERR) becomes zeros, as the models' schema defaults do;
 - DQ is translated to standard bits through the file's DQ_DEF table
   (``stdatamodels.dynamicdq.dynamic_mask`` semantics, via :func:`tsogpu.dq.remap`);
-- the cut-out follows ``ref_matches_sci`` / ``get_subarray_model``; darks are never cut
-  (jwst requires a dark of the science subarray).
+- the cut-out follows ``ref_matches_sci`` / ``get_subarray_model``
+  (:mod:`tsogpu.io.subarrays`); darks and resets are never cut (jwst requires them taken with
+  the science subarray).
 
 Every problem is a :class:`~tsogpu.errors.ReferenceFileError` whose message names the
 reference type, the file and what did not match.
@@ -22,7 +25,7 @@ import logging
 import os
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.io import fits
@@ -30,14 +33,16 @@ from astropy.io import fits
 from .. import dq as dqflags
 from ..config import REFTYPES, required_reftypes
 from ..errors import ReferenceFileError
-from . import crds_lookup
+from . import crds_lookup, miri_references, subarrays
 
 log = logging.getLogger(__name__)
 
 # Types whose jwst step accepts the reference "N/A" and is then skipped (dq_init, saturation,
-# superbias, linearity, dark_current). gain and readnoise are read by jump and ramp_fit, which
-# fail without them, so Detector1 can never run with either set to N/A.
-NA_ALLOWED = frozenset({"mask", "saturation", "superbias", "linearity", "dark"})
+# superbias, linearity, dark_current; MIRI reset, rscd, emicorr). gain and readnoise are read by
+# jump and ramp_fit, which fail without them, so Detector1 can never run with either set to N/A.
+NA_ALLOWED = frozenset(
+    {"mask", "saturation", "superbias", "linearity", "dark", "reset", "rscd", "emicorr"}
+)
 
 # Primary-header keywords copied into Reference.header when present.
 HEADER_KEYWORDS = (
@@ -53,6 +58,7 @@ HEADER_KEYWORDS = (
     "SLOWAXIS",
     "READPATT",
     "NOUTPUTS",
+    "NINTS",
     "NFRAMES",
     "NGROUPS",
     "GROUPGAP",
@@ -65,10 +71,6 @@ DARK_REQUIRED_KEYWORDS = ("NFRAMES", "GROUPGAP")
 
 # DETECTOR / INSTRUME values that do not name one detector; not compared with the science.
 _WILDCARDS = ("", "ANY", "MULTIPLE", "N/A", "NONE")
-
-# Full-frame (ny, nx) that jwst assumes for a reference without SUBSTRT/SUBSIZE keywords.
-_FULL_FRAME = {"MIRI": (1024, 1032)}
-_FULL_FRAME_NIR = (2048, 2048)
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,23 @@ LAYOUTS = {
     ),
     "gain": (_Array("data", "SCI", np.float32, 2, required=True),),
     "readnoise": (_Array("data", "SCI", np.float32, 2, required=True),),
+    "reset": (  # MIRI only
+        _Array("data", "SCI", np.float32, 4, required=True),
+        _Array("dq", "DQ", np.uint32, 2, zeros_if_missing=True),
+        _Array("err", "ERR", np.float32, 4),
+    ),
 }
+# jwst opens a MIRI exposure's dark as a DarkMIRIModel: per-integration planes, 4-D DQ.
+MIRI_DARK = (
+    _Array("data", "SCI", np.float32, 4, required=True),
+    _Array("dq", "DQ", np.uint32, 4, zeros_if_missing=True),
+    _Array("err", "ERR", np.float32, 4),
+    _Array("average_dark_current", "AVDRKCUR", np.float32, 2),
+)
 # Models whose schema has a DQ_DEF table (DefaultDQMixin remaps their DQ on opening).
-HAS_DQ_DEF = frozenset({"mask", "saturation", "superbias", "linearity", "dark"})
+HAS_DQ_DEF = frozenset({"mask", "saturation", "superbias", "linearity", "dark", "reset"})
+# Every type this module reads.
+READABLE = frozenset(LAYOUTS) | miri_references.TYPES
 
 
 @dataclass(frozen=True)
@@ -120,7 +136,8 @@ class Reference:
     Attributes
     ----------
     reftype : str
-        jwst reference type: mask, saturation, superbias, linearity, dark, gain, readnoise.
+        jwst reference type: mask, saturation, superbias, linearity, dark, gain, readnoise;
+        for MIRI also reset, rscd, emicorr.
     path : str
         Local file path.
     name : str
@@ -132,10 +149,21 @@ class Reference:
         superbias ``data``, ``err`` float32, ``dq`` uint32; linearity ``coeffs`` float32
         (ncoeffs, ny, nx), ``inv_coeffs`` (when the file has it), ``dq`` uint32;
         dark ``data`` float32 (ngroups, ny, nx), ``dq`` uint32, ``err`` and
-        ``average_dark_current`` float32 (ny, nx) when the file has them; gain and
-        readnoise ``data`` float32. Every ``dq`` is remapped to standard bits.
+        ``average_dark_current`` float32 (ny, nx) when the file has them; a MIRI dark
+        ``data`` float32 (nints, ngroups, ny, nx) and ``dq`` uint32 4-D as stored (usually
+        (nints, 1, ny, nx)), ``err`` 4-D, ``average_dark_current``; MIRI reset ``data``
+        float32 (NINTS, NGROUPS, ny, nx) with NaN set to 0, ``dq`` uint32 (ny, nx), ``err``;
+        rscd ``table`` (:func:`tsogpu.io.miri_references.read_rscd`); emicorr the phase
+        amplitudes of each frequency to correct, by name
+        (:func:`tsogpu.io.miri_references.read_emicorr`); gain and readnoise ``data``
+        float32. Every ``dq`` is remapped to standard bits.
     header : dict
-        The primary-header keywords of :data:`HEADER_KEYWORDS` that the file has.
+        The primary-header keywords of :data:`HEADER_KEYWORDS` that the file has (emicorr:
+        from its ASDF ``meta``).
+    param : dict
+        What jwst derives from the file for this exposure: rscd ``skip_int1``, ``skip_int2p``
+        (empty: no row for READPATT + SUBARRAY, the step is skipped); emicorr ``subname``,
+        ``rowclocks``, ``frameclocks``, ``frequency_names``, ``frequencies``. Empty otherwise.
     """
 
     reftype: str
@@ -143,6 +171,7 @@ class Reference:
     name: str
     arrays: dict
     header: dict
+    param: dict = field(default_factory=dict)
 
 
 def load_reference(reftype, path, exposure, *, name=None):
@@ -169,7 +198,7 @@ def load_reference(reftype, path, exposure, *, name=None):
         File missing or unreadable, required extension missing, wrong REFTYPE, DETECTOR or
         INSTRUME, wrong dimensionality or shape, or subarray not contained in the reference.
     """
-    if reftype not in LAYOUTS:
+    if reftype not in READABLE:
         raise ReferenceFileError(
             f"unknown reference type {reftype!r} for {path}; types are {', '.join(REFTYPES)}"
         )
@@ -179,6 +208,10 @@ def load_reference(reftype, path, exposure, *, name=None):
         raise ReferenceFileError(f"{where}: file not found (give it with --ref {reftype}=PATH)")
     if not os.path.isfile(path):
         raise ReferenceFileError(f"{where}: not a regular file")
+    if reftype == "emicorr":  # an ASDF file
+        header, arrays, param = miri_references.read_emicorr(path, where, exposure)
+        _check_identity(header, reftype, where, exposure)
+        return Reference(reftype, path, path if name is None else name, arrays, header, param)
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -205,7 +238,13 @@ def load_reference(reftype, path, exposure, *, name=None):
             _check_identity(header, reftype, where, exposure)
             if reftype == "dark":
                 _check_dark_keywords(header, where)
-            arrays = _read_arrays(hdul, reftype, where, header, exposure)
+            param = {}
+            if reftype == "rscd":
+                arrays, param = miri_references.read_rscd(hdul, where, exposure)
+            else:
+                arrays = _read_arrays(hdul, reftype, where, header, exposure)
+            if reftype == "reset":
+                arrays = miri_references.check_reset(header, arrays, where)
             if reftype == "gain":
                 _warn_bad_gain(arrays["data"], where)
         except ReferenceFileError:
@@ -218,6 +257,7 @@ def load_reference(reftype, path, exposure, *, name=None):
         name=path if name is None else name,
         arrays=arrays,
         header=header,
+        param=param,
     )
 
 
@@ -364,7 +404,8 @@ def _hdu_shape(hdul, extname):
 
 
 def _read_arrays(hdul, reftype, where, header, exposure):
-    layout = LAYOUTS[reftype]
+    miri = str(exposure.instrument).strip().upper() == "MIRI"
+    layout = MIRI_DARK if reftype == "dark" and miri else LAYOUTS[reftype]
     primary = layout[0]
     shapes = {a.key: _hdu_shape(hdul, a.extname) for a in layout}
 
@@ -374,10 +415,10 @@ def _read_arrays(hdul, reftype, where, header, exposure):
             f"{where}: missing required extension {primary.extname} "
             f"(extensions present: {', '.join(h.name for h in hdul)})"
         )
-    if reftype == "dark" and len(pshape) == 4:
+    if reftype == "dark" and len(pshape) == 4 and not miri:
         raise ReferenceFileError(
-            f"{where}: SCI is 4-D {pshape}, a MIRI-style dark (nints, ngroups, ny, nx); "
-            "MIRI is not supported, near-infrared darks are 3-D (ngroups, ny, nx)"
+            f"{where}: SCI is 4-D {pshape}, a MIRI dark (nints, ngroups, ny, nx), but the "
+            f"science is {exposure.instrument}: near-infrared darks are 3-D (ngroups, ny, nx)"
         )
     for arr in layout:
         shape = shapes[arr.key]
@@ -397,10 +438,15 @@ def _read_arrays(hdul, reftype, where, header, exposure):
                 f"{where}: extension ERR has shape {shape}, expected {pshape} like SCI"
             )
 
-    if reftype == "dark":
-        window = _dark_window(header, pshape, where, exposure)
+    if layout is MIRI_DARK and shapes["dq"] is not None and shapes["dq"][0] < pshape[0]:
+        raise ReferenceFileError(
+            f"{where}: DQ {shapes['dq']} has fewer integrations than SCI {pshape} "
+            "(stcal ORs the DQ of every dark integration)"
+        )
+    if reftype in ("dark", "reset"):
+        window = subarrays.uncut_window(header, pshape, where, exposure, kind=reftype)
     else:
-        window = _cutout_window(header, pshape, where, exposure)
+        window = subarrays.cutout_window(header, pshape, where, exposure)
 
     dq_def = _read_dq_def(hdul, where) if reftype in HAS_DQ_DEF else None
     out_yx = (
@@ -416,7 +462,7 @@ def _read_arrays(hdul, reftype, where, header, exposure):
                 arrays[arr.key] = np.zeros(lead + out_yx, dtype=arr.dtype)
             continue
         # Slice the memory map first so only the subarray is read, then cast (a copy).
-        data = _cut(hdul[arr.extname].data, window).astype(arr.dtype)
+        data = subarrays.cut(hdul[arr.extname].data, window).astype(arr.dtype)
         if arr.key == "dq" and reftype in HAS_DQ_DEF:
             data = dqflags.remap(data, dq_def)
         arrays[arr.key] = data
@@ -444,96 +490,6 @@ def _read_dq_def(hdul, where):
     return [(int(v), str(n)) for v, n in zip(values, table[names["NAME"]], strict=True)]
 
 
-def _cut(array, window):
-    """``array[..., y0:y1, x0:x1]``, or the array itself when window is None."""
-    if window is None:
-        return array
-    y0, y1, x0, x1 = window
-    return array[..., y0:y1, x0:x1]
-
-
-def _geometry_text(xstart, ystart, xsize, ysize):
-    return f"SUBSTRT1={xstart}, SUBSTRT2={ystart}, SUBSIZE1={xsize}, SUBSIZE2={ysize}"
-
-
-def _science_geometry(exposure):
-    return (exposure.substrt1, exposure.substrt2, exposure.subsize1, exposure.subsize2)
-
-
-def _ref_geometry(header, shape, where):
-    """The reference's (xstart, ystart, xsize, ysize, xbound, ybound) as jwst derives them.
-
-    ``ref_matches_sci``: without all four SUBSTRT/SUBSIZE keywords a full-frame array counts as
-    full frame; sizes that disagree with the array are replaced by the array's (except the
-    NIRSpec IRS2 2048-vs-3200 rows). ``get_subarray_model`` bounds the slice by the header sizes;
-    the bounds here are the smaller of header and array sizes, so a slice never comes out short.
-    """
-    ny, nx = shape[-2:]
-    keys = ("SUBSTRT1", "SUBSTRT2", "SUBSIZE1", "SUBSIZE2")
-    if any(k not in header for k in keys):
-        instrument = str(header.get("INSTRUME", "")).strip().upper()
-        full = _FULL_FRAME.get(instrument, _FULL_FRAME_NIR)
-        if (ny, nx) != full:
-            raise ReferenceFileError(
-                f"{where}: no SUBSTRT1/SUBSTRT2/SUBSIZE1/SUBSIZE2 keywords and the array "
-                f"(ny, nx)=({ny}, {nx}) is not full frame {full}, so its position on the "
-                "detector is unknown"
-            )
-        return 1, 1, nx, ny, nx, ny
-    try:
-        xstart, ystart, hxsize, hysize = (int(header[k]) for k in keys)
-    except (TypeError, ValueError):
-        raise ReferenceFileError(
-            f"{where}: SUBSTRT/SUBSIZE keywords are not integers "
-            f"({', '.join(f'{k}={header[k]!r}' for k in keys)})"
-        ) from None
-    if xstart < 1 or ystart < 1:
-        raise ReferenceFileError(
-            f"{where}: invalid subarray corner SUBSTRT1={xstart}, SUBSTRT2={ystart} (must be >= 1)"
-        )
-    xsize = nx
-    ysize = hysize if (hysize == 2048 and ny == 3200) else ny
-    return xstart, ystart, xsize, ysize, min(hxsize, nx), min(hysize, ny)
-
-
-def _cutout_window(header, shape, where, exposure):
-    """None when the reference already matches the science subarray, else (y0, y1, x0, x1)."""
-    xs_ref, ys_ref, xsize_ref, ysize_ref, xbound, ybound = _ref_geometry(header, shape, where)
-    xs_sci, ys_sci, xsize_sci, ysize_sci = _science_geometry(exposure)
-    if (xs_ref, ys_ref, xsize_ref, ysize_ref) == (xs_sci, ys_sci, xsize_sci, ysize_sci):
-        return None
-    x0 = xs_sci - xs_ref
-    y0 = ys_sci - ys_ref
-    x1 = x0 + xsize_sci
-    y1 = y0 + ysize_sci
-    if x0 < 0 or y0 < 0 or x1 > xbound or y1 > ybound:
-        raise ReferenceFileError(
-            f"{where}: the science subarray is not contained in the reference. "
-            f"Science: {_geometry_text(xs_sci, ys_sci, xsize_sci, ysize_sci)}; "
-            f"reference: {_geometry_text(xs_ref, ys_ref, xsize_ref, ysize_ref)} "
-            f"(array (ny, nx)={tuple(shape[-2:])})"
-        )
-    return y0, y1, x0, x1
-
-
-def _dark_window(header, shape, where, exposure):
-    """Darks are not cut (jwst dark_current): shape and, when given, corner must match."""
-    xs_sci, ys_sci, xsize_sci, ysize_sci = _science_geometry(exposure)
-    if tuple(shape[-2:]) != (ysize_sci, xsize_sci):
-        raise ReferenceFileError(
-            f"{where}: dark SCI has shape {shape}, (ny, nx)={tuple(shape[-2:])}, but the science "
-            f"subarray {exposure.subarray!r} is (ny, nx)=({ysize_sci}, {xsize_sci}); jwst does "
-            "not cut darks, give a dark taken with the science subarray"
-        )
-    corner = (header.get("SUBSTRT1"), header.get("SUBSTRT2"))
-    if None not in corner and (int(corner[0]), int(corner[1])) != (xs_sci, ys_sci):
-        raise ReferenceFileError(
-            f"{where}: dark subarray corner SUBSTRT1={corner[0]}, SUBSTRT2={corner[1]} differs "
-            f"from the science SUBSTRT1={xs_sci}, SUBSTRT2={ys_sci}"
-        )
-    return None
-
-
 # ---------------------------------------------------------------------------------------------
 # Choosing files: overrides, then CRDS
 
@@ -543,7 +499,7 @@ def _resolve(exposure, reftypes, overrides, header):
     overrides = dict(overrides or {})
     paths, names, missing = {}, {}, []
     for reftype in reftypes:
-        if reftype not in LAYOUTS:
+        if reftype not in READABLE:
             raise ReferenceFileError(
                 f"unknown reference type {reftype!r}; types are {', '.join(REFTYPES)}"
             )

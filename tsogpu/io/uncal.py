@@ -51,6 +51,7 @@ OPTIONAL = {
     "EXSEGTOT": ("exsegtot", int),
     "INTSTART": ("intstart", int),
     "INTEND": ("intend", int),
+    "NSAMPLES": ("nsamples", int),
 }
 
 

@@ -30,6 +30,10 @@ and a group is ``floor(sum of its NFRAMES frames / FRMDIVSR)``. ``inverse_linear
 linearity reference polynomial exactly (Newton), so jwst's linearity step undoes it up to noise.
 Reference pixels see bias, drift, 1/f and read noise only.
 
+MIRI (``miri_lrs``, ``miri_image``; :data:`MIRI_MODES`) has its own detector, physics and nine
+reference files (mask, saturation, linearity, dark, reset, rscd, emicorr, gain, readnoise):
+:mod:`~tsogpu.simulate.miri` and the ``miri_*`` modules.
+
 The modules, by concern: ``modes`` (the instruments' modes, readout patterns, subarray geometry
 and frame timing), ``times`` (the exposure clock and INT_TIMES), ``detector`` (the full-frame
 detector and its flags), ``linearity`` (the polynomial and its inverses), ``scene`` (source,
@@ -47,6 +51,8 @@ import numpy as np
 from ..errors import ConfigError
 from .detector import detector_properties
 from .files import write_reference_files, write_uncal
+from .miri import simulate_miri
+from .miri_modes import MIRI_MODES
 from .modes import (
     AMP_WIDTH,
     FULL,
@@ -68,6 +74,7 @@ __all__ = [
     "AMP_WIDTH",
     "FULL",
     "LINE_OVERHEAD",
+    "MIRI_MODES",
     "MODES",
     "NREF",
     "PIXEL_TIME",
@@ -87,7 +94,8 @@ class Simulation:
     ----------
     uncal : Path of the ``*_uncal.fits`` segment.
     refs : dict mapping reference type (mask, saturation, superbias, linearity, dark, gain,
-        readnoise) to the Path of its FITS file.
+        readnoise; MIRI: mask, saturation, linearity, gain, readnoise, dark, reset, rscd,
+        emicorr) to the Path of its file (FITS; emicorr ASDF).
     truth : Path of the ``*_truth.npz`` file (see :func:`simulate` for its arrays).
     mode : str, key of :data:`MODES`.
     shape : tuple (nints, ngroups, ny, nx) of the SCI array.
@@ -125,12 +133,18 @@ def simulate(
     n_saturating=4,
     peak_fill=0.5,
     transit_depth=0.01,
+    subarray=None,
 ):
     """Write a synthetic uncal segment, its reference files and its truth file.
 
     Parameters
     ----------
-    mode : str, a key of :data:`MODES` ("nrs_bots", "niriss_soss", "nircam_grism").
+    mode : str, a key of :data:`MODES` ("nrs_bots", "niriss_soss", "nircam_grism") or of
+        :data:`MIRI_MODES` ("miri_lrs": SLITLESSPRISM, a spectrum along the rows;
+        "miri_image": SUB64, a point source). MIRI takes nints, ngroups, seed, cosmic_rays,
+        segment, readpatt (FASTR1, or SLOWR1 with FULL), subarray, full_frame_refs,
+        dark_ngroups, cr_rate, n_saturating, peak_fill and transit_depth; the other options
+        are near-infrared only (see :func:`tsogpu.simulate.miri.simulate_miri`).
     out_dir : str or Path; created if missing.
     nints : int, integrations in this segment.
     ngroups : int, groups per integration.
@@ -159,6 +173,8 @@ def simulate(
     n_saturating : int, pixels on the trace made bright enough to saturate mid-ramp.
     peak_fill : float, fraction of the saturation level the trace peak reaches by the last frame.
     transit_depth : float, fractional depth of the transit in the light curve.
+    subarray : str or None; MIRI only: a MIRI subarray (FULL, BRIGHTSKY, SUB256, SUB128,
+        SUB64, SLITLESSPRISM) instead of the mode's.
 
     Returns
     -------
@@ -179,9 +195,8 @@ def simulate(
           (when 1/f is off: zeros of shape (nints, ngroups, 1, 1), which broadcast);
         - ``bias`` float32 (ny, nx), ``gain`` float32 (ny, nx), ``refpix`` bool (ny, nx).
     """
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    m = MODES[mode]
+    if mode not in MODES and mode not in MIRI_MODES:
+        raise ConfigError(f"mode must be one of {', '.join([*MODES, *MIRI_MODES])}, got {mode!r}")
     nints, ngroups = int(nints), int(ngroups)
     if nints < 1 or ngroups < 1:
         raise ConfigError(f"need nints >= 1 and ngroups >= 1, got {nints} and {ngroups}")
@@ -190,6 +205,23 @@ def simulate(
         raise ConfigError(f"segment must be (k, n) with 1 <= k <= n, got {segment!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if mode in MIRI_MODES:
+        near_ir = dict(nrows=nrows, ncols=ncols, nframes=nframes, groupgap=groupgap,
+                       frame_divisor=frame_divisor, noutputs=noutputs, zeroframe=zeroframe,
+                       one_over_f=one_over_f or None)  # fmt: skip
+        given = [k for k, v in near_ir.items() if v is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: near-infrared options, not for {mode}")
+        uncal, refs, truth, shape = simulate_miri(
+            mode, out_dir, nints=nints, ngroups=ngroups, seed=seed, cosmic_rays=cosmic_rays,
+            segment=(segnum, segtot), subarray=subarray, readpatt=readpatt,
+            full_frame_refs=full_frame_refs, dark_ngroups=dark_ngroups, cr_rate=cr_rate,
+            n_saturating=n_saturating, peak_fill=peak_fill, transit_depth=transit_depth,
+        )  # fmt: skip
+        return Simulation(uncal=uncal, refs=refs, truth=truth, mode=mode, shape=shape)
+    if subarray is not None:
+        raise ConfigError(f"subarray: a MIRI option, not for {mode}")
+    m = MODES[mode]
 
     geo = subarray_geometry(m, nrows, ncols, noutputs)
     readpatt, nf, gg, divisor = resolve_readout(m, readpatt, nframes, groupgap, frame_divisor)

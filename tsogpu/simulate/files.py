@@ -50,8 +50,9 @@ def _set(meta, path, value):
     setattr(obj, parts[-1], value)
 
 
-def write_uncal(path, m, geo, e, data, zframe, times):
-    """Write the Level-1b segment ``path`` (a ``Level1bModel``) with the keywords of mode ``m``."""
+def write_uncal(path, m, geo, e, data, zframe, times, extra=None):
+    """Write the Level-1b segment ``path`` (a ``Level1bModel``) with the keywords of mode ``m``;
+    ``extra``: more ``{meta path: value}`` (they win)."""
     from stdatamodels.jwst import datamodels
 
     nints, ngroups = data.shape[:2]
@@ -119,6 +120,7 @@ def write_uncal(path, m, geo, e, data, zframe, times):
         "subarray.fastaxis": m.fastaxis,
         "subarray.slowaxis": m.slowaxis,
         **m.keywords,
+        **(extra or {}),
     }
     for key, value in values.items():
         _set(meta, key, value)
@@ -168,7 +170,8 @@ def _group_table(times, ngroups, tgroup, tframe, e, geo):
     return table
 
 
-def _dq_def(rows):
+def dq_def_table(rows):
+    """A DQ_DEF table (BIT, VALUE, NAME, DESCRIPTION) from (bit, value, name, text) rows."""
     return np.array(
         [(b, v, n, d) for b, v, n, d in rows],
         dtype=[("BIT", ">i4"), ("VALUE", ">u4"), ("NAME", "S40"), ("DESCRIPTION", "S80")],
@@ -221,10 +224,10 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
 
     mask = datamodels.MaskModel()
     mask.dq = cut(det["mask"])
-    mask.dq_def = _dq_def(MASK_DQ_DEF)
+    mask.dq_def = dq_def_table(MASK_DQ_DEF)
     _ref_meta(mask, m, geo, "MASK", full, "Simulated bad-pixel mask (non-standard DQ bits)", e)
     with _quiet("stdatamodels.dynamicdq"):  # it says SIM_NOT_A_MNEMONIC is ignored: on purpose
-        refs["mask"] = _save(mask, path("mask"))
+        refs["mask"] = save_model(mask, path("mask"))
     # save() packs only mnemonics it knows; set the DQ_DEF row that names no JWST flag by hand
     extra = np.zeros((FULL, FULL), bool)
     extra.flat[det["mask_extra"]] = True
@@ -234,7 +237,7 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
     sat = datamodels.SaturationModel()
     sat.data = cut(det["sat_thresh"])
     sat.dq = cut(det["sat_dq"])
-    sat.dq_def = _dq_def(SATURATION_DQ_DEF)
+    sat.dq_def = dq_def_table(SATURATION_DQ_DEF)
     _ref_meta(
         sat,
         m,
@@ -246,7 +249,7 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
         readpatt=False,
         exp_type=False,
     )
-    refs["saturation"] = _save(sat, path("saturation"))
+    refs["saturation"] = save_model(sat, path("saturation"))
 
     rng = np.random.default_rng([seed, 3])
     bias = det["bias"][ys, xs]
@@ -260,18 +263,18 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
     sb.data.flat[nan_bias] = np.nan
     sb_dq.flat[nan_bias] |= dq.PIXEL["UNRELIABLE_BIAS"]
     sb.dq = sb_dq
-    sb.dq_def = _dq_def(SUPERBIAS_DQ_DEF)
+    sb.dq_def = dq_def_table(SUPERBIAS_DQ_DEF)
     _ref_meta(sb, m, geo, "SUPERBIAS", False, "Simulated superbias", e, exp_type=False)
     sb.meta.exposure.noutputs = geo.noutputs
     sb.meta.bunit_data = "DN"
-    refs["superbias"] = _save(sb, path("superbias"))
+    refs["superbias"] = save_model(sb, path("superbias"))
 
     lin = datamodels.LinearityModel()
     lin.coeffs = cut(det["lin_coeffs"])
     if inv_coeffs:
         lin.inv_coeffs = cut(inverse_coeffs(det["coeffs"]))
     lin.dq = cut(det["lin_dq"])
-    lin.dq_def = _dq_def(LINEARITY_DQ_DEF)
+    lin.dq_def = dq_def_table(LINEARITY_DQ_DEF)
     _ref_meta(
         lin,
         m,
@@ -283,7 +286,7 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
         readpatt=False,
         exp_type=False,
     )
-    refs["linearity"] = _save(lin, path("linearity"))
+    refs["linearity"] = save_model(lin, path("linearity"))
 
     # dark: NFRAMES=1, GROUPGAP=0, matching the science subarray (jwst does not cut darks)
     nd = e["nframes_int"] + 3 if dark_ngroups is None else int(dark_ngroups)
@@ -303,7 +306,7 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
     dark_dq[hot_sub[ys, xs]] |= dq.PIXEL["HOT"]
     dark_dq.flat[pick_pixels(rng, active, max(1, rate.size // 5000))] |= dq.PIXEL["UNRELIABLE_DARK"]
     dark_model.dq = dark_dq
-    dark_model.dq_def = _dq_def(DARK_DQ_DEF)
+    dark_model.dq_def = dq_def_table(DARK_DQ_DEF)
     _ref_meta(dark_model, m, geo, "DARK", False, "Simulated dark (cumulative DN per frame)", e)
     dark_model.meta.exposure.readpatt = m.readpatt  # the one-frame-per-group pattern
     dark_model.meta.exposure.nframes = 1
@@ -311,7 +314,7 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
     dark_model.meta.exposure.ngroups = nd
     dark_model.meta.exposure.nints = 1
     dark_model.meta.exposure.noutputs = geo.noutputs
-    refs["dark"] = _save(dark_model, path("dark"))
+    refs["dark"] = save_model(dark_model, path("dark"))
 
     gain = datamodels.GainModel()
     gain.data = cut(det["gain_ref"])
@@ -319,14 +322,14 @@ def write_reference_files(out_dir, m, geo, det, e, full_frame_refs, inv_coeffs, 
         gain, m, geo, "GAIN", full, "Simulated gain (e-/DN)", e, readpatt=False, exp_type=False
     )
     gain.meta.bunit_data = "electrons/DN"
-    refs["gain"] = _save(gain, path("gain"))
+    refs["gain"] = save_model(gain, path("gain"))
 
     rn = datamodels.ReadnoiseModel()
     rn.data = cut(det["readnoise"].astype(np.float32))
     _ref_meta(rn, m, geo, "READNOISE", full, "Simulated CDS read noise (DN)", e, exp_type=False)
     rn.meta.exposure.noutputs = geo.noutputs
     rn.meta.bunit_data = "DN"
-    refs["readnoise"] = _save(rn, path("readnoise"))
+    refs["readnoise"] = save_model(rn, path("readnoise"))
     return refs
 
 
@@ -342,7 +345,8 @@ def _quiet(logger):
         logger.setLevel(level)
 
 
-def _save(model, path):
+def save_model(model, path):
+    """Save a stdatamodels model as ``path`` (FILENAME set), close it; the path."""
     model.meta.filename = path.name
     model.save(path)
     model.close()
