@@ -8,6 +8,7 @@ import pytest
 from astropy.io import fits
 
 from tsogpu import dq
+from tsogpu.algorithms import rscd
 from tsogpu.errors import ConfigError, ReferenceFileError
 from tsogpu.io.reffiles import load_reference, resolve_references
 from tsogpu.io.uncal import inspect_uncal, read_uncal
@@ -158,8 +159,8 @@ def test_every_reference_file_has_its_reftype_and_reads(lrs):
     reset = refs["reset"]
     assert reset.arrays["data"].shape == (2, 6, *yx) and reset.arrays["dq"].shape == yx
     assert (reset.header["NINTS"], reset.header["NGROUPS"]) == (2, 6)
-    assert refs["rscd"].param == {"skip_int1": 1, "skip_int2p": 3}
-    assert refs["rscd"].arrays["table"].size == 12
+    assert rscd.table_row(refs["rscd"].param["table"], "FASTR1", "SLITLESSPRISM") == (1, 3)
+    assert refs["rscd"].param["table"].size == 12
     emi = refs["emicorr"]
     assert emi.param == {
         "subname": "SLITLESSPRISM",
@@ -295,10 +296,10 @@ def test_rscd_row_for_readpatt_and_subarray(tmp_path):
     rows = [("SUB64", "FASTR1", 2, 4), ("SLITLESSPRISM", "FASTR1", 1, 3),
             ("SLITLESSPRISM", "FASTR1", 9, 9), ("SLITLESSPRISM", "SLOWR1", 0, 1)]  # fmt: skip
     path = write_fits(tmp_path / "r.fits", "RSCD", {"RSCD_GROUP_SKIP": rscd_table(rows)})
-    assert load_reference("rscd", path, miri_exposure()).param == {"skip_int1": 1, "skip_int2p": 3}
-    old_name = miri_exposure(subarray="SUBPRISM")
-    assert load_reference("rscd", path, old_name).param["skip_int2p"] == 3
-    assert load_reference("rscd", path, miri_exposure(readpatt="FAST")).param == {}
+    table = load_reference("rscd", path, miri_exposure()).param["table"]
+    assert rscd.table_row(table, "FASTR1", "SLITLESSPRISM") == (1, 3)  # the first match
+    assert rscd.table_row(table, "FASTR1", "SUBPRISM") == (1, 3)
+    assert rscd.table_row(table, "FAST", "SLITLESSPRISM") is None
     assert "RSCD_GROUP_SKIP" in error("rscd", write_fits(tmp_path / "e.fits", "RSCD", {}))
     bad = rscd_table(rows, names=("SUBARRAY", "READPATT", "SKIP1", "GROUP_SKIP"))
     path = write_fits(tmp_path / "c.fits", "RSCD", {"RSCD_GROUP_SKIP": bad})
@@ -357,8 +358,10 @@ def test_reference_contents_equal_jwst_models(lrs):
     exposure = read_uncal(lrs.uncal).exposure
     with datamodels.RampModel(str(lrs.uncal)) as sci:
         with datamodels.RSCDModel(str(lrs.refs["rscd"])) as model:
-            ours = load_reference("rscd", lrs.refs["rscd"], exposure).param
-            assert ours == rscd_sub.get_rscd_parameters(sci, model)
+            table = load_reference("rscd", lrs.refs["rscd"], exposure).param["table"]
+            s1, s2p = rscd.table_row(table, exposure.readpatt, exposure.subarray)
+            expected = rscd_sub.get_rscd_parameters(sci, model)
+            assert {"skip_int1": s1, "skip_int2p": s2p} == expected
         with datamodels.EmiModel(str(lrs.refs["emicorr"])) as model:
             ref = load_reference("emicorr", lrs.refs["emicorr"], exposure)
             subname, rows, frames, names = emicorr.get_subarcase(
@@ -465,5 +468,5 @@ def test_crds_chooses_the_miri_types(lrs, monkeypatch):
                                     header=header)  # fmt: skip
     assert asked == [["reset", "rscd", "emicorr", "dark"]] and context == "jwst_1234.pmap"
     assert refs["emicorr"].name == "crds://" + lrs.refs["emicorr"].name
-    assert refs["rscd"].param == {"skip_int1": 1, "skip_int2p": 3}
+    assert rscd.table_row(refs["rscd"].param["table"], "FASTR1", "SLITLESSPRISM") == (1, 3)
     assert refs["dark"].arrays["data"].ndim == 4

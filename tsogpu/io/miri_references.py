@@ -34,18 +34,17 @@ RESET_KEYWORDS = ("NINTS", "NGROUPS")
 
 
 def read_rscd(hdul, where, exposure):
-    """The RSCD_GROUP_SKIP table and the parameters jwst takes from it.
+    """The RSCD_GROUP_SKIP table, checked; the row of an exposure is picked by the step
+    (``tsogpu.algorithms.rscd.table_row``, jwst's ``get_rscd_parameters``).
 
     Returns
     -------
     arrays : dict
+        Empty: the table stays on the host (``param``), whatever the backend.
+    param : dict
         ``table``: structured ndarray with fields ``subarray``, ``readpatt`` (str),
         ``group_skip1`` (int32, integration 1) and ``group_skip`` (int32, integrations 2+),
         one row per readout pattern and subarray, in the file's order.
-    param : dict
-        ``{"skip_int1": int, "skip_int2p": int}`` from the first row whose SUBARRAY and READPATT
-        equal the science ones (SUBPRISM read as SLITLESSPRISM, as jwst does), or ``{}`` when
-        no row matches (jwst then skips the step).
     """
     if RSCD_EXTENSION not in hdul or hdul[RSCD_EXTENSION].data is None:
         raise ReferenceFileError(
@@ -72,18 +71,7 @@ def read_rscd(hdul, where, exposure):
             table[column] = values
         else:
             table[column] = [_text(v).rstrip() for v in values]
-    return {"table": table}, rscd_parameters(table, exposure)
-
-
-def rscd_parameters(table, exposure):
-    """``get_rscd_parameters``: the first row matching the science SUBARRAY and READPATT."""
-    subarray = exposure.subarray
-    if subarray.upper() == "SUBPRISM":  # the old name of the LRS slitless subarray
-        subarray = "SLITLESSPRISM"
-    for row in table:
-        if row["subarray"] == subarray and row["readpatt"] == exposure.readpatt:
-            return {"skip_int1": int(row["group_skip1"]), "skip_int2p": int(row["group_skip"])}
-    return {}
+    return {}, {"table": table}
 
 
 def _text(value):

@@ -274,7 +274,8 @@ def _reset(seg, refs, params, ops):
 
 
 def _rscd(seg, refs, params, ops):
-    skips = rscd.skip_groups(refs["rscd"], seg.exposure, params.skip_int1, params.skip_int2p)
+    table = refs["rscd"].param["table"]
+    skips = rscd.skip_groups(table, seg.exposure, params.skip_int1, params.skip_int2p)
     if skips is None:
         return "SKIPPED"
     seg.groupdq, seg.pixeldq = ops.flag_rscd(seg.groupdq, seg.pixeldq, *skips, int_start(seg))
