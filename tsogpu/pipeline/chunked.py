@@ -59,7 +59,7 @@ class ChunkOutcome:
     """What pass 1 keeps of a chunk besides its ramp (written to the scratch ramp)."""
 
     saturated: bool  # group 0 SATURATED in every pixel of each of its integrations
-    pixeldq: np.ndarray  # the same for every chunk, as the average dark and the statuses
+    pixeldq: np.ndarray  # ORed over the chunks (MIRI's rscd and firstframe flag by integration)
     average_dark_current: np.ndarray | None
     step_status: dict
     saturation_map: np.ndarray | None  # its own map (saturation.fixed_map), to be combined
@@ -192,13 +192,14 @@ class ChunkedRun:
 
     def pass_one(self, progress):
         """Every chunk through the pre-jump steps; the last chunk's outcome, with
-        ``saturated`` and ``saturation_map`` made over all chunks."""
+        ``saturated``, ``pixeldq`` and ``saturation_map`` made over all chunks."""
         plan, chunks = self.plan, self.chunks
         # saturation.fixed_map: the exposure's map, or the minimum of the chunks' maps
         sat_map = None
         if self.fixed_map is not None and self.shared is not None:
             sat_map = self.shared.saturation_map_for(self.fixed_map)
         saturated = True  # ramp fitting's whole-exposure test
+        pixeldq = None
         times = {}
         with ThreadPoolExecutor(plan.threads) as pool:
             if plan.threads > 1:  # each thread reads its chunk
@@ -218,6 +219,7 @@ class ChunkedRun:
                 )
             for k, outcome in enumerate(outcomes):
                 saturated = saturated and outcome.saturated
+                pixeldq = outcome.pixeldq if pixeldq is None else pixeldq | outcome.pixeldq
                 if outcome.saturation_map is not None:
                     own = outcome.saturation_map
                     sat_map = own if sat_map is None else np.minimum(sat_map, own)
@@ -231,7 +233,7 @@ class ChunkedRun:
             )
         if sat_map is not None and outcome.step_status.get("saturation") == "COMPLETE":
             saturated = saturated or bool(np.all(sat_map == 0))  # the map flags group 0 everywhere
-        return replace(outcome, saturated=saturated, saturation_map=sat_map)
+        return replace(outcome, saturated=saturated, pixeldq=pixeldq, saturation_map=sat_map)
 
     # ---- pass 2: tiles of pixels
     def pass_two(self, first, progress):
