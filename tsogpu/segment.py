@@ -15,6 +15,16 @@ import numpy as np
 # native build), to the same float32 values.
 FILE_COUNTS = np.dtype(">i2")
 
+# MIRI: what each step removed from each integration (Segment.removed, written as the
+# ``_removed`` side product for the report's systematics): step -> (unit, what)
+REMOVED = {
+    "emicorr": ("DN", "rms over pixels and groups of the EMI subtracted"),
+    "firstframe": ("1", "groups x pixels firstframe newly marked DO_NOT_USE"),
+    "lastframe": ("1", "groups x pixels lastframe newly marked DO_NOT_USE"),
+    "reset": ("DN", "mean over pixels and groups of the reset anomaly subtracted"),
+    "rscd": ("1", "groups x pixels rscd newly marked DO_NOT_USE"),
+}
+
 
 def ramps_to_float32(data):
     """float32 ramps from raw counts, exactly (every count is an integer below 2**16).
@@ -79,6 +89,8 @@ class Segment:
     trace_mask : bool (ny, nx) or None, pixels never used as sky by ``refpix.sky_method`` and
         ``superbias.scale``
     one_over_f : tsogpu.algorithms.oneoverf.Levels or None, what ``refpix.sky_method`` measured
+    removed : dict or None, MIRI: step -> float64 (nints,), what the step removed from each
+        integration (:data:`REMOVED`)
     bias_scale : tsogpu.algorithms.superbias.Factors or None, ``superbias.scale``'s factors:
         given before the steps with ``applied`` only (a chunked run's segment mean, the
         exposure's), else None; the superbias step sets them with what it measured
@@ -100,6 +112,9 @@ class Segment:
     one_over_f: object | None = None
     # superbias.scale (tsogpu/algorithms/superbias.py): superbias.Factors, on the host
     bias_scale: object | None = None
+    # MIRI: what each MIRI step removed from each integration of data, on the host (the
+    # report's systematics): step -> float64 (nints,); None for the near-infrared detectors
+    removed: dict | None = None
 
     @property
     def shape(self):

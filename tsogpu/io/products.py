@@ -20,6 +20,7 @@ from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
 from ..errors import InputError
+from ..segment import REMOVED
 from .atomic import write_atomically
 
 # tsogpu step name -> meta.cal_step attribute (FITS S_* keyword)
@@ -263,6 +264,24 @@ def write_bias_scale(final_path, factors, segment, prov):
     return _write_side_product(final_path, segment, prov, card, images)
 
 
+def write_removed(final_path, removed, segment, prov):
+    """Write what the MIRI steps removed from each integration as ``_removed.fits``.
+
+    One extension per MIRI step that ran (EMICORR, FIRSTFRAME, LASTFRAME, RESET, RSCD),
+    float64 (nints,), with BUNIT and the quantity (``tsogpu.segment.REMOVED``) in WHAT. The
+    primary header has the provenance of the other products and INTSTART of the segment.
+    """
+    images = []
+    for step, values in removed.items():
+        hdu = fits.ImageHDU(np.asarray(values, np.float64), name=step.upper())
+        unit, what = REMOVED[step]
+        hdu.header["BUNIT"] = unit
+        hdu.header["WHAT"] = what
+        images.append(hdu)
+    card = ("REMSTEPS", ",".join(removed), "MIRI steps recorded here")
+    return _write_side_product(final_path, segment, prov, card, images)
+
+
 def _write_side_product(final_path, segment, prov, card, images):
     """An option's side product, atomically: a primary header with the provenance, INTSTART,
     ``card`` (key, value, comment) and FILENAME; then ``images``, and MASK (uint8, 1 on the
@@ -320,6 +339,13 @@ PRODUCT_KINDS = {
             ("LINES", "OFFSETS", "MASK"),
             lambda path, uncal_path, result, prov: write_oneoverf(
                 path, result.one_over_f, result.segment, prov
+            ),
+        ),
+        ProductKind(
+            "removed",
+            tuple(step.upper() for step in REMOVED),
+            lambda path, uncal_path, result, prov: write_removed(
+                path, result.removed, result.segment, prov
             ),
         ),
         ProductKind(

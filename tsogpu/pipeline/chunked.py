@@ -121,6 +121,7 @@ class ChunkedRun:
         self.zeroframe = None
         self.lock = threading.Lock()
         self.sky_levels = SkyLevels(nints)
+        self.removed = None  # MIRI: Segment.removed of the whole segment, chunk by chunk
         self.fixed_map = segment_wide.fixed_map_mode(config)
         self.trace_mask = segment_wide.sky_trace_mask(
             config, shape, self.last_minus_first, shared, str(uncal_path)
@@ -166,6 +167,12 @@ class ChunkedRun:
         """A chunk's results (on the host) into the scratch ramp and the segment's arrays."""
         seg, part_map = out
         self.sky_levels.add(ints, seg.one_over_f)
+        if seg.removed is not None:
+            with self.lock:
+                if self.removed is None:
+                    self.removed = {}
+                for step, values in seg.removed.items():
+                    self.removed.setdefault(step, np.full(self.shape[0], np.nan))[ints] = values
         if measured_factors(seg.bias_scale) is not None:
             self.bias_factors.applied[ints] = seg.bias_scale.applied
             self.bias_factors.measured[ints] = seg.bias_scale.measured
@@ -352,6 +359,7 @@ class ChunkedRun:
             status,
             *out.counts.rates(segment),
             one_over_f=self.sky_levels.levels,
+            removed=self.removed,
             bias_scale=self.bias_factors if superbias_ran else None,
         )
 

@@ -54,7 +54,8 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
     list of Path
         The products written: ``_rateints`` and ``_rate``, and ``_ramp`` with
         ``config.save_ramp`` or when ramp fitting is skipped; ``_oneoverf`` with
-        ``refpix.sky_method`` and ``_biasscale`` with ``superbias.scale``.
+        ``refpix.sky_method``, ``_biasscale`` with ``superbias.scale``, and ``_removed`` for MIRI
+        (what each MIRI step removed from each integration).
     """
     from ..io import atomic, products, reffiles, uncal
 
@@ -252,5 +253,6 @@ def products_of(result, config):
         "rate": fitted,
         "oneoverf": result.one_over_f is not None,
         "biasscale": result.bias_scale is not None,
+        "removed": result.removed is not None,
     }
     return {suffix for suffix, there in present.items() if there}

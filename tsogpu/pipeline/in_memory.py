@@ -42,6 +42,7 @@ class Result:
     extended_emission_events: float | None = None
     one_over_f: oneoverf.Levels | None = None  # refpix.sky_method's levels, on the host
     bias_scale: superbias.Factors | None = None  # superbias.scale's factors, on the host
+    removed: dict | None = None  # MIRI: what each MIRI step removed (Segment.removed)
 
 
 def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None):
@@ -99,6 +100,7 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None)
         *counts.rates(seg),
         one_over_f=levels_to_host(seg.one_over_f, ops),
         bias_scale=measured_factors(seg.bias_scale),
+        removed=seg.removed,
     )
 
 

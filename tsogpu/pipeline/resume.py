@@ -89,10 +89,11 @@ def scratch_prefix(uncal_path):
     return f".tsogpu-scratch-{Path(uncal_path).name}."
 
 
-def expected_products(uncal_path, out_dir, config, refs=None):
+def expected_products(uncal_path, out_dir, config, refs=None, instrument=None):
     """The products ``process_file`` writes for ``uncal_path`` with ``config``, the options'
     side products included. ``refs`` (reftype -> path or ``"N/A"``; default the ones
-    ``config`` gives) say whether ``superbias.scale`` has a superbias to scale."""
+    ``config`` gives) say whether ``superbias.scale`` has a superbias to scale; ``instrument``
+    (INSTRUME; None: not known, not counted) whether the MIRI steps' ``_removed`` is one."""
     from ..io.products import product_name
 
     if "ramp_fit" in config.skip:
@@ -104,6 +105,8 @@ def expected_products(uncal_path, out_dir, config, refs=None):
     refs = config.refs if refs is None else refs
     if bias_scale_mode(config) is not None and refs.get("superbias") != "N/A":
         suffixes.append("biasscale")
+    if str(instrument).upper() == "MIRI":
+        suffixes.append("removed")
     return [Path(out_dir, product_name(uncal_path, s)) for s in suffixes]
 
 
@@ -138,7 +141,7 @@ def complete_products(uncal_path, out_dir, config, shared=None):
             exposure, required_reftypes(config, exposure.instrument), config.refs, header=header
         )
         expected = input_hash(uncal_path, config, refs, shared)
-        paths = expected_products(uncal_path, out_dir, config, refs)
+        paths = expected_products(uncal_path, out_dir, config, refs, exposure.instrument)
 
         def has_hash(path):
             got = fits.getheader(path).get(products.INPUT_HASH_KEYWORD)

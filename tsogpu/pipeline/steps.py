@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .. import dq
 from ..algorithms import (
     dark_current,
     dq_init,
@@ -73,6 +74,8 @@ def run_prejump(segment, refs, config=None, on_step=None, ops=NumpyOps):
             f"(supported: {', '.join(INSTRUMENTS)})"
         )
     seg = replace(segment, step_status={})
+    if exp.instrument.upper() == "MIRI":
+        seg.removed = {}
     for step in ramp_steps(exp.instrument):
         if step in config.skip:
             seg.step_status[step] = "SKIPPED"
@@ -237,6 +240,16 @@ def int_start(seg):
     return (seg.exposure.intstart or 1) - 1 + seg.first_integration
 
 
+def _record(seg, step, per_integration, ops):
+    seg.removed[step] = np.asarray(ops.to_host(per_integration), np.float64)
+
+
+def _newly_unusable(before, after, ops):
+    """Per integration, the groups x pixels DO_NOT_USE in ``after`` and not in ``before``."""
+    dnu = np.uint8(dq.DO_NOT_USE)
+    return ops.xp.count_nonzero((after & dnu) > (before & dnu), axis=(1, 2, 3))
+
+
 def _emicorr(seg, refs, params, ops):
     """jwst pools every integration of a segment: chunked runs keep the segment whole
     (``driver.run_plan``)."""
@@ -245,6 +258,8 @@ def _emicorr(seg, refs, params, ops):
     )
     if data is None:
         return "SKIPPED"  # not a case jwst corrects (read pattern, groups, frequencies)
+    diff = ops.xp.square(seg.data - data)
+    _record(seg, "emicorr", ops.xp.sqrt(diff.mean(axis=(1, 2, 3), dtype=np.float64)), ops)
     seg.data = data
     return "COMPLETE"
 
@@ -252,24 +267,34 @@ def _emicorr(seg, refs, params, ops):
 def _firstframe(seg, refs, params, ops):
     if not firstframe.applies(seg.data.shape[1], params.ngroups):
         return "SKIPPED"
+    before = seg.groupdq
     seg.groupdq, seg.pixeldq = ops.flag_first_groups(
         seg.groupdq, seg.pixeldq, params.ngroups, params.bright_use_group1
     )
+    _record(seg, "firstframe", _newly_unusable(before, seg.groupdq, ops), ops)
     return "COMPLETE"
 
 
 def _lastframe(seg, refs, params, ops):
     if not lastframe.applies(seg.data.shape[1], params.ngroups):
         return "SKIPPED"
+    before = seg.groupdq
     seg.groupdq = ops.flag_last_groups(seg.groupdq, params.ngroups)
+    _record(seg, "lastframe", _newly_unusable(before, seg.groupdq, ops), ops)
     return "COMPLETE"
 
 
 def _reset(seg, refs, params, ops):
     ref = refs["reset"]
+    reset = ref.arrays["data"]
     seg.data, seg.pixeldq = ops.subtract_reset(
-        seg.data, seg.pixeldq, ref.arrays["data"], ref.arrays["dq"], int_start(seg)
+        seg.data, seg.pixeldq, reset, ref.arrays["dq"], int_start(seg)
     )
+    # the reset integration each integration got (reset.subtract_reset's), over its groups
+    ngroups = min(seg.data.shape[1], reset.shape[1])
+    means = ops.to_host(reset[:, :ngroups].mean(axis=(1, 2, 3), dtype=np.float64))
+    which = np.minimum(np.arange(seg.data.shape[0]) + int_start(seg), reset.shape[0] - 1)
+    seg.removed["reset"] = means[which]
     return "COMPLETE"
 
 
@@ -278,7 +303,9 @@ def _rscd(seg, refs, params, ops):
     skips = rscd.skip_groups(table, seg.exposure, params.skip_int1, params.skip_int2p)
     if skips is None:
         return "SKIPPED"
+    before = seg.groupdq
     seg.groupdq, seg.pixeldq = ops.flag_rscd(seg.groupdq, seg.pixeldq, *skips, int_start(seg))
+    _record(seg, "rscd", _newly_unusable(before, seg.groupdq, ops), ops)
     return "COMPLETE"
 
 

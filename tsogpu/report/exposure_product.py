@@ -33,6 +33,9 @@ variable                dims                   units     content
                                                          (``_oneoverf`` OFFSETS, ``roeba``)
 ``bias_scale``          (time,)                1         mean superbias factor applied
                                                          (``_biasscale`` APPLIED)
+``miri_<step>``         (time,)                DN or 1   MIRI: what emicorr, reset (DN) removed;
+                                                         groups x pixels firstframe, lastframe,
+                                                         rscd marked DO_NOT_USE (``_removed``)
 ``n_jump``,             (time,)                pixel     pixels with JUMP_DET / SATURATED /
 ``n_saturated``,                                         DO_NOT_USE in DQ
 ``n_do_not_use``
@@ -63,6 +66,7 @@ import numpy as np
 
 from .. import __version__, dq
 from ..errors import ConfigError, InputError
+from ..segment import REMOVED
 from . import require_report_extra
 from .read_times import group_read_times, pixel_read_offsets, write_read_offsets
 from .segments import read_exposure_segments, usable_groups
@@ -305,7 +309,8 @@ def _time_series(rate, err, dq_cube, axis, half_width, smooth):
 
 
 def _side_series(segments):
-    """``one_over_f_amplitude``, ``bias_offset`` and ``bias_scale`` from the side products."""
+    """``one_over_f_amplitude``, ``bias_offset``, ``bias_scale`` and (MIRI) ``miri_<step>``
+    from the side products."""
 
     def gather(suffix, ext, reduce):
         parts = []
@@ -318,7 +323,13 @@ def _side_series(segments):
         return np.concatenate(parts).astype(np.float64)
 
     time = ("time",)
-    return {
+    miri = {  # what each MIRI step removed, where the segments have _removed
+        f"miri_{step}": (time, gather("removed", step.upper(), np.asarray), _attrs(
+            unit, f"{what}, per integration (_removed {step.upper()}); NaN: step not run"))
+        for step, (unit, what) in REMOVED.items()
+        if any(step.upper() in s.side.get("removed", {}) for s in segments)
+    }  # fmt: skip
+    return miri | {
         "one_over_f_amplitude": (time, gather("oneoverf", "LINES", one_over_f_amplitude), _attrs(
             "DN", "1/f amplitude: rms over the fast-read lines of the levels refpix.sky_method "
             "subtracted (_oneoverf LINES), over groups and outputs in quadrature; NaN: none")),

@@ -59,6 +59,11 @@ SERIES = {
     "one_over_f_amplitude": ("1/f amplitude", "DN/s"),
     "bias_offset": ("bias offset", "DN"),
     "n_usable_groups": ("usable groups", "groups"),
+    "miri_reset": ("reset removed", "DN"),
+    "miri_emicorr": ("EMI removed", "DN"),
+    "miri_rscd": ("rscd flags", "1"),
+    "miri_firstframe": ("firstframe flags", "1"),
+    "miri_lastframe": ("lastframe flags", "1"),
 }
 
 FLAG_COLOURS = {"JUMP_DET": "tab:blue", "SATURATED": "tab:orange", "DO_NOT_USE": "tab:red"}

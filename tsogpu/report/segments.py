@@ -20,6 +20,7 @@ import numpy as np
 from ..algorithms.dq_init import flagged_groups
 from ..algorithms.ramp_fit import group_range
 from ..errors import InputError
+from ..segment import REMOVED
 
 # the keywords every segment of one exposure shares
 SAME_KEYWORDS = (
@@ -44,7 +45,11 @@ SAME_KEYWORDS = (
     "EXSEGTOT",
 )
 # the side products read, and the extensions taken from each (see PRODUCT_KINDS)
-SIDE_PRODUCTS = {"oneoverf": ("LINES", "OFFSETS"), "biasscale": ("APPLIED", "MEASURED")}
+SIDE_PRODUCTS = {
+    "oneoverf": ("LINES", "OFFSETS"),
+    "biasscale": ("APPLIED", "MEASURED"),
+    "removed": tuple(step.upper() for step in REMOVED),
+}
 # TSOPARS entries that say how a segment was run, not how it was calibrated
 RUN_OPTIONS = ("backend", "threads", "max_memory", "save_ramp", "ref")
 RATEINTS_NAME = re.compile(r"_rateints\.fits(\.gz)?$", re.I)
