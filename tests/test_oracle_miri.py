@@ -4,7 +4,8 @@ Each MIRI step before jump (jwst's MIRI order: dq_init, emicorr, saturation, fir
 lastframe, reset, linearity, rscd, dark_current, refpix), on every CPU backend: DQ identical,
 data equal to float32 rounding. Then the rateints and rate products of ``process_file``, whole
 and in chunks of integrations: SCI, ERR, VAR_POISSON, VAR_RNOISE to a relative 1e-5, DQ
-identical. jwst's default skips (emicorr, firstframe) are compared skipped and run.
+identical. jwst's default skips (emicorr, firstframe) are compared skipped and run. Chunks
+against the whole segment: tests/test_miri_pipeline.py.
 """
 
 import numpy as np
@@ -14,10 +15,8 @@ from astropy.io import fits
 from tsogpu.backends import backend_ops
 from tsogpu.config import PipelineConfig
 from tsogpu.io.reffiles import segment_references
-from tsogpu.io.uncal import inspect_uncal, read_uncal
-from tsogpu.pipeline import process_file, run_prejump, run_segment
-from tsogpu.pipeline.chunked import run_chunked
-from tsogpu.pipeline.planning import Plan
+from tsogpu.io.uncal import read_uncal
+from tsogpu.pipeline import process_file, run_prejump
 from tsogpu.pipeline.steps import ramp_steps
 from tsogpu.simulate import simulate
 
@@ -105,24 +104,3 @@ def test_miri_rates_match_jwst(miri, backend, tmp_path):
     np.testing.assert_array_equal(
         (fits.getdata(written["rateints.fits"], "DQ") & 4) != 0, (fit["ints"]["dq"] & 4) != 0
     )
-
-
-@pytest.mark.parametrize("backend", ["numpy", "native"])
-@pytest.mark.parametrize("ints, rows, cols", [(1, 7, 1000), (2, 1000, 5)])
-def test_miri_chunked_equals_whole(miri, backend, ints, rows, cols, tmp_path):
-    """Chunks of integrations (reset, rscd and the dark by the integration's number) and
-    tiles (stcal's MIRI group discard over the whole segment) give the whole segment's
-    products, bit for bit."""
-    config = PipelineConfig(refs={k: str(v) for k, v in miri.refs.items()}, backend=backend)
-    exposure, shape, _ = inspect_uncal(miri.uncal)
-    refs, _ = segment_references(miri.uncal, config)
-    whole = run_segment(read_uncal(miri.uncal), refs, config)
-    plan = Plan(0, ints=ints, rows=rows, cols=cols, halo=1, in_memory=False, threads=1)
-    chunked = run_chunked(
-        miri.uncal, exposure, shape, refs, config, plan, tmp_path, lambda *a: None,
-        ops=backend_ops(backend),
-    )  # fmt: skip
-    assert chunked.step_status == whole.step_status
-    for product in ("rateints", "rate"):
-        for a, b in zip(getattr(chunked, product), getattr(whole, product), strict=True):
-            np.testing.assert_array_equal(a, b, err_msg=product)
