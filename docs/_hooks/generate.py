@@ -42,6 +42,35 @@ MARKER = re.compile(r"^<!-- tsogpu:([a-z-]+)(?: (\S+))? -->$", re.MULTILINE)
 
 # One line per parameter: what it does. The types and defaults come from tsogpu/config.py.
 PARAM_HELP = {
+    "emicorr": {
+        "algorithm": "joint: the EMI of every frequency fitted at once (one median and one "
+        "chi-square fit over the segment); sequential: one frequency after another, from "
+        "phase-folded, sigma-clipped bins (MIRI; jwst's default joint).",
+        "nints_to_phase": "sequential: the integrations phased together; none: jwst's rule.",
+        "nbins": "sequential: bins of one phased wave; none: from the reference's waveform.",
+        "scale_reference": "Scale the reference waveform to the amplitude phased in the data.",
+        "onthefly_corr_freq": "Frequencies [Hz] to fit instead of the reference file's (jwst's "
+        "on-the-fly correction); empty: the reference's.",
+        "use_n_cycles": "joint: cycles of the slowest frequency used to phase; none: every "
+        "integration.",
+        "fit_ints_separately": "joint: fit each integration on its own.",
+    },
+    "firstframe": {
+        "bright_use_group1": "Keep the first group of pixels saturated by group 3 "
+        "(FLUX_ESTIMATED in PIXELDQ), where the first-frame effect is small against the signal.",
+        "ngroups": "Option: mark the first N groups DO_NOT_USE (1: jwst); the step runs only "
+        "where NGROUPS > N + 2.",
+    },
+    "lastframe": {
+        "ngroups": "Option: mark the last N groups DO_NOT_USE (1: jwst); the step runs only "
+        "where NGROUPS > N + 1.",
+    },
+    "rscd": {
+        "skip_int1": "Option: groups marked DO_NOT_USE at the start of the exposure's first "
+        "integration instead of the RSCD reference's; none: the reference's. jwst's rules for "
+        "short ramps and saturated pixels apply to it.",
+        "skip_int2p": "Option: the same for the later integrations.",
+    },
     "dq_init": {
         "flag_first": "Option (docs/options.md): the first N groups get DO_NOT_USE in every "
         "pixel and integration (exoTEDRF's miri_drop_groups); 0: off, as jwst.",
