@@ -104,3 +104,29 @@ def test_miri_rates_match_jwst(miri, backend, tmp_path):
     np.testing.assert_array_equal(
         (fits.getdata(written["rateints.fits"], "DQ") & 4) != 0, (fit["ints"]["dq"] & 4) != 0
     )
+
+
+@pytest.mark.slow
+def test_simulate_command_writes_what_jwst_processes(tmp_path, capsys):
+    """``tsogpu simulate --mode miri_lrs --nints 25 --ngroups 10``: jwst 3.0 runs every MIRI
+    step on its files (emicorr and firstframe too), and tsogpu's products equal jwst's."""
+    from tsogpu.cli import main
+
+    args = ["--mode", "miri_lrs", "--nints", "25", "--ngroups", "10", "--seed", "5"]
+    assert main(["simulate", *args, "--out", str(tmp_path / "in")]) == 0
+    printed = capsys.readouterr().out.split()
+    uncal = printed[0]
+    refs = dict(a.split("=", 1) for a in printed if "=" in a)
+    fitsfiles = {t: p for t, p in refs.items() if p.endswith(".fits")}
+    assert {fits.getval(p, "REFTYPE").lower() for p in fitsfiles.values()} == set(fitsfiles)
+    theirs = jwst_oracle.run_jwst_detector1(
+        uncal, refs, tmp_path / "jwst", steps_to_compare=("jump", "ramp_fit"), skip=(),
+        step_params=RUN_DEFAULT_SKIPPED,
+    )  # fmt: skip
+    fit = theirs["ramp_fit"]
+    for key in ("S_MIREMI", "S_FRSTFR", "S_LASTFR", "S_RESET", "S_RSCD", "S_DARK", "S_JUMP"):
+        assert fits.getval(fit["path"], key) == "COMPLETE", key
+    config = PipelineConfig(refs=refs).with_overrides(run=tuple(RUN_DEFAULT_SKIPPED))
+    written = {p.name.rsplit("_", 1)[1]: p for p in process_file(uncal, tmp_path / "ours", config)}
+    compare(written["rateints.fits"], fit["ints"], "rateints")
+    compare(written["rate.fits"], fit, "rate")
