@@ -157,5 +157,5 @@ def test_simulate_command(tmp_path):
     uncal = res.stdout.splitlines()[0]
     assert uncal.endswith("_uncal.fits") and fits.getdata(uncal, "SCI").shape[:2] == (2, 3)
     assert res.stdout.count("--ref ") == 7
-    res = tsogpu("simulate", "--mode", "miri_lrs", "--out", tmp_path)
-    assert res.returncode == 2 and "miri_lrs" in res.stderr and "Traceback" not in res.stderr
+    res = tsogpu("simulate", "--mode", "miri_mrs", "--out", tmp_path)
+    assert res.returncode == 2 and "miri_mrs" in res.stderr and "Traceback" not in res.stderr
