@@ -22,6 +22,7 @@ from .errors import ConfigError, TsogpuError
 from .io.describe import demo_summary, describe
 from .report import require_report_extra
 from .report.command import add_report_options, add_report_parser, cmd_report, report_products
+from .sweep_command import add_sweep_parser, cmd_sweep
 
 log = logging.getLogger("tsogpu")
 
@@ -86,6 +87,7 @@ def build_parser():
 
     _add_batch_parser(sub)
     _add_compare_parser(sub)
+    add_sweep_parser(sub, _add_run_options)
     return parser
 
 
@@ -560,6 +562,7 @@ COMMANDS = {
     "batch": cmd_batch,
     "compare": cmd_compare,
     "report": cmd_report,
+    "sweep": lambda args: cmd_sweep(args, make_config),
 }
 
 

@@ -46,6 +46,13 @@ STEP_ORDER = (
     "gain_scale",
 )
 
+
+def step_order(instrument=None):
+    """The steps in the order they run on a segment of ``instrument`` (the exposure's
+    INSTRUME; None: the near-infrared order, :data:`STEP_ORDER`)."""
+    return STEP_ORDER
+
+
 # Reference-file types each step reads, in jwst's names.
 STEP_REFTYPES = {
     "group_scale": (),

@@ -48,7 +48,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
         ``config.save_ramp`` or when ramp fitting is skipped; ``_oneoverf`` with
         ``refpix.sky_method`` and ``_biasscale`` with ``superbias.scale``.
     """
-    from ..io import atomic, products, reffiles, uncal
+    from ..io import products, reffiles, uncal
 
     config = config or PipelineConfig()
     backend = select_backend(config.backend)
@@ -124,36 +124,51 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
             planning,
             zeroframe,
         )
-        prov = products.Provenance(
-            version=__version__,
-            backend=backend,
-            params=config.as_dict(),
-            refs={t: (r.name if r is not None else "N/A") for t, r in refs.items()},
-            crds_context=context,
-            step_status=result.step_status,
-            primary_cosmic_rays=result.primary_cosmic_rays,
-            extended_emission_events=result.extended_emission_events,
-            kernel_hash=ops.kernel_hash or "",
-            device=ops.device,
-            input_hash=inputs,
-            shared_file=None if shared is None else shared.file_name,
-            shared_hash=None if shared is None else shared.hash,
-        )
         meta.result()  # its errors, if any, surface here
-        with atomic.product_set():  # all of the segment's products, or none
-            written = [
-                kind.write(
-                    out_dir / products.product_name(uncal_path, suffix), uncal_path, result, prov
-                )
-                for suffix, kind in products.PRODUCT_KINDS.items()
-                if suffix in products_of(result, config)
-            ]
+        written = write_products(
+            uncal_path, out_dir, result, config, backend, refs, context, ops, inputs, shared
+        )
     except Exception as exc:
         if no_space(exc):
             raise OutputError(space_message(out_dir, needed)) from None
         raise
     log.info("%s: done in %.2f s", uncal_path, time.perf_counter() - t0)
     return written
+
+
+def write_products(
+    uncal_path, out_dir, result, config, backend, refs, context, ops, inputs, shared=None
+):
+    """Every product ``result`` gives (:func:`products_of`), with its provenance, written
+    atomically and renamed together into ``out_dir``; the paths written.
+
+    ``refs``: the segment's references (reftype -> Reference or None), ``context``: the CRDS
+    context, ``inputs``: the input hash (:func:`.resume.input_hash`).
+    """
+    from ..io import atomic, products
+
+    prov = products.Provenance(
+        version=__version__,
+        backend=backend,
+        params=config.as_dict(),
+        refs={t: (r.name if r is not None else "N/A") for t, r in refs.items()},
+        crds_context=context,
+        step_status=result.step_status,
+        primary_cosmic_rays=result.primary_cosmic_rays,
+        extended_emission_events=result.extended_emission_events,
+        kernel_hash=ops.kernel_hash or "",
+        device=ops.device,
+        input_hash=inputs,
+        shared_file=None if shared is None else shared.file_name,
+        shared_hash=None if shared is None else shared.hash,
+    )
+    wanted = products_of(result, config)
+    with atomic.product_set():  # all of the segment's products, or none
+        return [
+            kind.write(out_dir / products.product_name(uncal_path, sfx), uncal_path, result, prov)
+            for sfx, kind in products.PRODUCT_KINDS.items()
+            if sfx in wanted
+        ]
 
 
 def run_with_retries(
