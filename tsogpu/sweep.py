@@ -14,6 +14,7 @@ ramp has a status for) and writes its products with the driver's writer into
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import logging
@@ -313,6 +314,7 @@ class _Chunked:
         self.run = ChunkedRun(*self.args, cache_config, plan, self.scratch, ops, None)
         first = self.run.pass_one(_quiet)
         self.status = {s: v for s, v in first.step_status.items() if s in done}
+        self.prejump = list(first.step_status)  # pass 1's steps
         self.first = first
 
     def segment(self, ints):
@@ -350,6 +352,12 @@ class _Chunked:
         return Factors(applied=f.applied[ints], measured=f.measured[ints])
 
     def run_point(self, point):
+        if set(self.status) == set(self.prejump) and not _keeps_ramp(point.config):
+            # nothing before jump to redo: pass 2 straight on the cached ramp (which it only
+            # reads where the point keeps no ramp), with what pass 1 gathered
+            run = copy.copy(self.run)
+            run.config = point.config
+            return run.pass_two(self.first, _quiet)
         run = _FromCache(*self.args, point.config, self.plan, self.scratch, self.ops, None)
         run.cache = self  # from here on, pass 1 reads the cached ramp
         try:
@@ -359,6 +367,12 @@ class _Chunked:
 
     def close(self):
         self.run.ramp.close()
+
+
+def _keeps_ramp(config):
+    """Whether a run of ``config`` writes the _ramp product (its pass 2 writes GROUPDQ into
+    the scratch ramp then)."""
+    return config.save_ramp or "ramp_fit" in config.skip
 
 
 def _quiet(stage, done, total):
