@@ -52,7 +52,7 @@ def cmd_sweep(args, make_config):
     from .errors import ConfigError
     from .memory import keep_freed_memory
     from .sweep import parse_grid, sweep_file
-    from .sweep_summary import summarise, write_csv
+    from .sweep_summary import Summary, write_csv
 
     if args.exposure_wide:
         raise ConfigError("sweep: --exposure-wide is not supported by sweep")
@@ -61,10 +61,10 @@ def cmd_sweep(args, make_config):
     check_distinct(args.uncal)
     keep_freed_memory()
     out = Path(args.out)
-    rows = []
+    summary = Summary()
 
     def done(point):
-        rows.append(summarise(point))
+        summary.add(point)
         for path in point.written:
             print(path, flush=True)
 
@@ -72,6 +72,6 @@ def cmd_sweep(args, make_config):
         for path in args.uncal:
             sweep_file(path, out, points, on_point=done)
     finally:
-        if rows:  # what was done, even when a segment failed
-            print(write_csv(out / "sweep.csv", rows), file=sys.stdout)
+        if summary.rows:  # what was done, even when a segment failed
+            print(write_csv(out / "sweep.csv", summary.rows), file=sys.stdout)
     return 0

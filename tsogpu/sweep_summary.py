@@ -32,7 +32,8 @@ COLUMNS = {
     "primary_cosmic_rays": "PRIMECRS: jump's primary cosmic rays per cm2 per second",
     "median_rate": "median of the usable rateints SCI values, DN/s",
     "robust_scatter": "1.4826 x their median absolute deviation, DN/s",
-    "white_light_p2p_ppm": "point-to-point scatter of the white light, ppm (blank: no trace "
+    "white_light_p2p_ppm": "point-to-point scatter of the white light, ppm, in the aperture of "
+    "the segment's first point (blank: no trace "
     "found, or fewer than 3 integrations)",
     "seconds": "the point's own time (the later steps and the writing)",
 }
@@ -52,52 +53,75 @@ def group_fractions(groupdq):
     }
 
 
-def rate_figures(sci, err, dq_cube, exp_type):
+def rate_figures(sci, err, dq_cube, exp_type, aperture=None):
     """The rateints' figures: DO_NOT_USE fraction, median and robust scatter of the usable
-    SCI values, the white light's point-to-point scatter (blank where there is no trace)."""
+    SCI values, the white light's point-to-point scatter (blank where there is no trace).
+
+    ``aperture``: (aperture, median image) of an earlier point (:class:`Summary`), else found
+    here from these rates. Returns (the figures, the aperture used or None).
+    """
     from .report.time_series import (
         DISPERSION_AXIS,
         aperture_light_curve,
         point_to_point_ppm,
         usable_pixels,
+        white_light,
     )
 
     flags = np.asarray(dq_cube, np.uint32)
     row = {"do_not_use": float(np.count_nonzero(flags & np.uint32(dq.DO_NOT_USE)) / flags.size)}
     usable = usable_pixels(sci, flags)
-    values = np.asarray(sci, np.float64)[usable]
+    values = np.asarray(sci, np.float32)[usable]
     median = float(np.median(values)) if values.size else float("nan")
-    mad = float(np.median(np.abs(values - median))) if values.size else float("nan")
+    mad = float(np.median(np.abs(values - np.float32(median)))) if values.size else float("nan")
     row.update(median_rate=median, robust_scatter=1.4826 * mad, white_light_p2p_ppm="")
     axis = DISPERSION_AXIS.get(exp_type)
     if axis is None or sci.shape[0] < 3:
-        return row
+        return row, None
     flip = (lambda a: a.transpose(0, 2, 1)) if axis == "y" else (lambda a: a)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            curve = aperture_light_curve(flip(sci), flip(err), flip(usable))
-    except InputError as exc:  # no trace in these rates
-        log.debug("no white light: %s", exc)
-        return row
-    ppm = point_to_point_ppm(curve.flux)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if aperture is None:
+            try:
+                curve = aperture_light_curve(flip(sci), flip(err), flip(usable))
+            except InputError as exc:  # no trace in these rates
+                log.debug("no white light: %s", exc)
+                return row, None
+            flux, aperture = curve.flux, (curve.aperture, curve.median)
+        else:
+            flux = white_light(flip(sci), flip(err), flip(usable), *aperture)[0]
+    ppm = point_to_point_ppm(flux)
     row["white_light_p2p_ppm"] = "" if not np.isfinite(ppm) else ppm
-    return row
+    return row, aperture
 
 
-def summarise(done):
-    """The row of one point of one segment (a :class:`tsogpu.sweep.Done`)."""
-    result = done.result
-    row = {"point": done.point.name, "segment": done.uncal.name}
-    row.update({f"{s}.{p}": v for s, p, v in done.point.settings})
-    row.update(group_fractions(result.segment.groupdq))
-    if result.rateints is not None:
-        sci, err, dq_cube = result.rateints[:3]
-        row.update(rate_figures(sci, err, dq_cube, result.segment.exposure.exp_type))
-    pcr = result.primary_cosmic_rays
-    row["primary_cosmic_rays"] = "" if pcr is None else pcr
-    row["seconds"] = round(done.seconds, 3)
-    return row
+class Summary:
+    """The rows of a sweep, a point at a time (:meth:`add`). Each segment's white-light
+    aperture is found on its first point and kept for the others, so that the points'
+    scatters compare the same pixels (and the trace is looked for once)."""
+
+    def __init__(self):
+        self.rows, self.apertures = [], {}
+
+    def add(self, done):
+        """The row of one point of one segment (a :class:`tsogpu.sweep.Done`)."""
+        result, segment = done.result, done.uncal.name
+        row = {"point": done.point.name, "segment": segment}
+        row.update({f"{s}.{p}": v for s, p, v in done.point.settings})
+        row.update(group_fractions(result.segment.groupdq))
+        if result.rateints is not None:
+            sci, err, dq_cube = result.rateints[:3]
+            exp_type = result.segment.exposure.exp_type
+            figures, aperture = rate_figures(
+                sci, err, dq_cube, exp_type, self.apertures.get(segment)
+            )
+            row.update(figures)
+            self.apertures.setdefault(segment, aperture)
+        pcr = result.primary_cosmic_rays
+        row["primary_cosmic_rays"] = "" if pcr is None else pcr
+        row["seconds"] = round(done.seconds, 3)
+        self.rows.append(row)
+        return row
 
 
 def write_csv(path, rows):
