@@ -32,6 +32,7 @@ from .errors import ConfigError, TsogpuError
 from .io.describe import demo_summary, describe
 from .report import require_report_extra
 from .report.command import add_report_options, add_report_parser, cmd_report, report_products
+from .sweep_command import add_sweep_parser, cmd_sweep
 
 log = logging.getLogger("tsogpu")
 
@@ -96,6 +97,7 @@ def build_parser():
 
     _add_batch_parser(sub)
     add_compare_parser(sub, _add_common)
+    add_sweep_parser(sub, _add_run_options)
     return parser
 
 
@@ -533,6 +535,7 @@ COMMANDS = {
     "batch": cmd_batch,
     "compare": cmd_compare,
     "report": cmd_report,
+    "sweep": lambda args: cmd_sweep(args, make_config),
 }
 
 

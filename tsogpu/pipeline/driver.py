@@ -57,7 +57,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
         ``refpix.sky_method``, ``_biasscale`` with ``superbias.scale``, and ``_removed`` for MIRI
         (what each MIRI step removed from each integration).
     """
-    from ..io import atomic, products, reffiles, uncal
+    from ..io import products, reffiles, uncal
 
     config = config or PipelineConfig()
     backend = select_backend(config.backend)
@@ -133,36 +133,51 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
             planning,
             zeroframe,
         )
-        prov = products.Provenance(
-            version=__version__,
-            backend=backend,
-            params=config.as_dict(),
-            refs={t: (r.name if r is not None else "N/A") for t, r in refs.items()},
-            crds_context=context,
-            step_status=result.step_status,
-            primary_cosmic_rays=result.primary_cosmic_rays,
-            extended_emission_events=result.extended_emission_events,
-            kernel_hash=ops.kernel_hash or "",
-            device=ops.device,
-            input_hash=inputs,
-            shared_file=None if shared is None else shared.file_name,
-            shared_hash=None if shared is None else shared.hash,
-        )
         meta.result()  # its errors, if any, surface here
-        with atomic.product_set():  # all of the segment's products, or none
-            written = [
-                kind.write(
-                    out_dir / products.product_name(uncal_path, suffix), uncal_path, result, prov
-                )
-                for suffix, kind in products.PRODUCT_KINDS.items()
-                if suffix in products_of(result, config)
-            ]
+        written = write_products(
+            uncal_path, out_dir, result, config, backend, refs, context, ops, inputs, shared
+        )
     except Exception as exc:
         if no_space(exc):
             raise OutputError(space_message(out_dir, needed)) from None
         raise
     log.info("%s: done in %.2f s", uncal_path, time.perf_counter() - t0)
     return written
+
+
+def write_products(
+    uncal_path, out_dir, result, config, backend, refs, context, ops, inputs, shared=None
+):
+    """Every product ``result`` gives (:func:`products_of`), with its provenance, written
+    atomically and renamed together into ``out_dir``; the paths written.
+
+    ``refs``: the segment's references (reftype -> Reference or None), ``context``: the CRDS
+    context, ``inputs``: the input hash (:func:`.resume.input_hash`).
+    """
+    from ..io import atomic, products
+
+    prov = products.Provenance(
+        version=__version__,
+        backend=backend,
+        params=config.as_dict(),
+        refs={t: (r.name if r is not None else "N/A") for t, r in refs.items()},
+        crds_context=context,
+        step_status=result.step_status,
+        primary_cosmic_rays=result.primary_cosmic_rays,
+        extended_emission_events=result.extended_emission_events,
+        kernel_hash=ops.kernel_hash or "",
+        device=ops.device,
+        input_hash=inputs,
+        shared_file=None if shared is None else shared.file_name,
+        shared_hash=None if shared is None else shared.hash,
+    )
+    wanted = products_of(result, config)
+    with atomic.product_set():  # all of the segment's products, or none
+        return [
+            kind.write(out_dir / products.product_name(uncal_path, sfx), uncal_path, result, prov)
+            for sfx, kind in products.PRODUCT_KINDS.items()
+            if sfx in wanted
+        ]
 
 
 def run_with_retries(
@@ -200,10 +215,9 @@ def run_with_retries(
             log.warning("%s; retrying in smaller chunks (a budget of %s)", what, gib(plan.budget))
 
 
-def run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops, shared):
-    """The steps over the whole segment as ``plan`` says: in memory, or chunked."""
-    from ..io import uncal
-
+def check_whole_segment(uncal_path, exposure, shape, config, plan):
+    """Raise ConfigError where a step that needs the whole segment at once would run on a
+    chunked ``plan``: MIRI's emicorr, which jwst fits over every integration of a segment."""
     emicorr = "emicorr" in ramp_steps(exposure.instrument) and "emicorr" not in config.skip
     if emicorr and not plan.in_memory:
         need = gib(BYTES_PER_SAMPLE_IN_MEMORY * math.prod(shape))
@@ -212,6 +226,13 @@ def run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress,
             f"the segment must fit in memory (about {need} for it; the budget is "
             f"{gib(plan.budget)}): raise --max-memory, or skip emicorr"
         )
+
+
+def run_plan(uncal_path, exposure, shape, refs, config, plan, scratch, progress, ops, shared):
+    """The steps over the whole segment as ``plan`` says: in memory, or chunked."""
+    from ..io import uncal
+
+    check_whole_segment(uncal_path, exposure, shape, config, plan)
     if plan.in_memory:
         log.info("memory budget %s: whole segment in memory", gib(plan.budget))
         steps = (*ramp_steps(exposure.instrument), "jump", "ramp_fit")

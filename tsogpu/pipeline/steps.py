@@ -65,6 +65,9 @@ def run_prejump(segment, refs, config=None, on_step=None, ops=NumpyOps):
     -------
     Segment
         A new segment; ``step_status`` maps each step to COMPLETE or SKIPPED.
+
+    A step that already has a status on ``segment`` is done and is not run again: the ramp
+    given is one calibrated up to there (``tsogpu.sweep``'s cached ramp).
     """
     config = config or PipelineConfig()
     exp = segment.exposure
@@ -73,10 +76,12 @@ def run_prejump(segment, refs, config=None, on_step=None, ops=NumpyOps):
             f"{segment.source}: instrument {exp.instrument} is not supported "
             f"(supported: {', '.join(INSTRUMENTS)})"
         )
-    seg = replace(segment, step_status={})
+    seg = replace(segment, step_status=dict(segment.step_status))
     if exp.instrument.upper() == "MIRI":
-        seg.removed = {}
+        seg.removed = dict(segment.removed or {})
     for step in ramp_steps(exp.instrument):
+        if step in seg.step_status:
+            continue
         if step in config.skip:
             seg.step_status[step] = "SKIPPED"
             log.debug("%s: skipped by request", step)

@@ -72,18 +72,14 @@ from .read_times import group_read_times, pixel_read_offsets, write_read_offsets
 from .segments import read_exposure_segments, usable_groups
 from .time_series import (
     DISPERSION_AXIS,
+    aperture_light_curve,
     background,
     count_flag,
-    default_half_width,
     mean_over_groups,
-    median_image,
     one_over_f_amplitude,
     trace_aperture,
-    trace_center,
-    trace_fwhm,
     trace_position,
     usable_pixels,
-    white_light,
 )
 
 SUFFIX = "tso"  # <exposure>_tso.nc
@@ -267,14 +263,10 @@ def _time_series(rate, err, dq_cube, axis, half_width, smooth):
     e = err.transpose(0, 2, 1) if flip else err
     q = dq_cube.transpose(0, 2, 1) if flip else dq_cube
     usable = usable_pixels(r, q)
-    median = median_image(r, usable)
-    centre, on_trace = trace_center(median, smooth=smooth)
-    if half_width is None:
-        half_width = default_half_width(trace_fwhm(median, on_trace))
-    half_width = float(half_width)
-    aperture = trace_aperture(centre, r.shape[1], half_width)
-    flux, flux_err, filled, pixels = white_light(r, e, usable, aperture, median)
-    centroid, width = trace_position(filled, pixels, centre, r.shape[1:])
+    curve = aperture_light_curve(r, e, usable, half_width, smooth)
+    median, centre, half_width = curve.median, curve.centre, curve.half_width
+    aperture, flux, flux_err = curve.aperture, curve.flux, curve.flux_err
+    centroid, width = trace_position(curve.filled, curve.pixels, centre, r.shape[1:])
     outside = ~trace_aperture(centre, r.shape[1], 2.0 * half_width)
     sky = background(r, usable, outside)
 

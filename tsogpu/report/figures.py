@@ -18,6 +18,7 @@ from matplotlib.patches import Patch
 from .. import __version__
 from ..io.atomic import write_atomically
 from .maps import FLAGS, cube, pixel_maps, time_mjd
+from .time_series import point_to_point_ppm
 
 DPI = 100
 WIDTH = 11.0  # inches: 1100-pixel-wide PNGs
@@ -222,7 +223,7 @@ def _light_curve(ds, name, hours, t_label):
         title = "white-light curve"
     else:
         axes[0].errorbar(hours, flux, yerr=err, fmt=".", ms=3, lw=0.6, color="k", ecolor="0.6")
-        scatter = _scatter_ppm(flux)
+        scatter = point_to_point_ppm(flux)
         title = f"white-light curve (point-to-point scatter {scatter:.0f} ppm)"
     axes[0].set_title(title, fontsize="medium")
     axes[0].set_ylabel(f"white light\n[{unit}]")
@@ -235,16 +236,6 @@ def _light_curve(ds, name, hours, t_label):
     axes[-1].set_xlabel(t_label)
     fig.suptitle(f"{name}: white-light curve and time series")
     return fig
-
-
-def _scatter_ppm(flux):
-    """Point-to-point scatter of a light curve in ppm of its median (robust to a transit)."""
-    good = flux[np.isfinite(flux)]
-    if good.size < 3 or np.median(good) == 0:
-        return float("nan")
-    diff = np.diff(good)
-    mad = 1.4826 * np.median(np.abs(diff - np.median(diff)))
-    return float(mad / np.sqrt(2.0) / abs(np.median(good)) * 1e6)
 
 
 def _flags(ds, name, maps, hours, t_label):

@@ -26,6 +26,7 @@ level.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -239,6 +240,63 @@ def white_light(rateints, err, usable, aperture, median):
     flux_err = np.sqrt(np.where(good, sigma * sigma, 0.0).sum(axis=1)) * factor
     filled = np.where(good, rate, template[None, :] * scale[:, None])
     return flux, flux_err, filled, pixels
+
+
+@dataclass(frozen=True)
+class LightCurve:
+    """The white light through an aperture on the trace, and what it is made from (the arrays
+    of :func:`median_image`, :func:`trace_center`, :func:`trace_aperture`, :func:`white_light`)."""
+
+    median: np.ndarray
+    centre: np.ndarray
+    half_width: float
+    aperture: np.ndarray
+    flux: np.ndarray
+    flux_err: np.ndarray
+    filled: np.ndarray
+    pixels: np.ndarray
+
+
+def aperture_light_curve(rateints, err, usable, half_width=None, smooth=15):
+    """The white light of each integration through the trace's aperture, both found from the
+    rates: the trace centre from the median image, the half-width (rows) given or
+    :func:`default_half_width` of the trace's FWHM.
+
+    Parameters
+    ----------
+    rateints, err : float32 (nints, ny, nx), DN/s, dispersion along x
+    usable : bool (nints, ny, nx), from :func:`usable_pixels`
+    half_width : float, rows, optional
+    smooth : int, columns (:func:`trace_center`)
+
+    Returns
+    -------
+    LightCurve
+
+    Raises
+    ------
+    InputError
+        No column holds a trace.
+    """
+    median = median_image(rateints, usable)
+    centre, on_trace = trace_center(median, smooth=smooth)
+    if half_width is None:
+        half_width = default_half_width(trace_fwhm(median, on_trace))
+    half_width = float(half_width)
+    aperture = trace_aperture(centre, rateints.shape[1], half_width)
+    flux, flux_err, filled, pixels = white_light(rateints, err, usable, aperture, median)
+    return LightCurve(median, centre, half_width, aperture, flux, flux_err, filled, pixels)
+
+
+def point_to_point_ppm(flux):
+    """Point-to-point scatter of a light curve in ppm of its median (robust to a transit):
+    1.4826 MAD of the successive differences over sqrt(2); NaN with fewer than 3 points."""
+    good = flux[np.isfinite(flux)]
+    if good.size < 3 or np.median(good) == 0:
+        return float("nan")
+    diff = np.diff(good)
+    mad = 1.4826 * np.median(np.abs(diff - np.median(diff)))
+    return float(mad / np.sqrt(2.0) / abs(np.median(good)) * 1e6)
 
 
 def trace_position(filled, pixels, centre, shape):
