@@ -203,3 +203,15 @@ def test_gpu_backend(sim, tmp_path):
     points = {f"jump.rejection_threshold={r}": [f"jump.rejection_threshold={r}"] for r in (3, 5)}
     grids = ["jump.rejection_threshold=3,5"]
     sweep_and_compare(sim, tmp_path, grids, ["--backend", "cupy"], points)
+
+
+@pytest.mark.parametrize("small", [False, True], ids=["memory", "scratch"])
+def test_miri_rscd_points(simulated, tmp_path, small):
+    """MIRI: an rscd parameter reruns from rscd (the ramp after linearity is shared, its
+    _removed records kept); each point equals a full run, its _removed too."""
+    miri = simulated("miri_image", nints=4, ngroups=7, seed=9)
+    points = {f"rscd.skip_int1={n}": [f"rscd.skip_int1={n}"] for n in (0, 2)}
+    budget = small_budget() if small else ()
+    sweep_and_compare(miri, tmp_path, ["rscd.skip_int1=0,2"], [], points, budget)
+    kinds = {p.name.rsplit("_", 1)[1] for p in (tmp_path / "sweep/rscd.skip_int1=2").iterdir()}
+    assert kinds == {"rateints.fits", "rate.fits", "removed.fits"}
