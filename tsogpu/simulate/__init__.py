@@ -66,7 +66,7 @@ from .modes import (
     resolve_readout,
     subarray_geometry,
 )
-from .ramps import integer_ramps
+from .ramps import integer_ramps, saturated_pixels
 from .scene import draw_cosmic_rays, light_curve, scene_rates
 from .times import int_times_table
 
@@ -290,13 +290,6 @@ def simulate(
 
     ys, xs = geo.ys, geo.xs
     truth = out_dir / f"{stem}_truth.npz"
-    sat_idx = np.argwhere(sat_group >= 0)
-    sat_pixels = np.zeros(
-        len(sat_idx), dtype=[("int", "i4"), ("group", "i4"), ("y", "i4"), ("x", "i4")]
-    )
-    if len(sat_idx):
-        sat_pixels["int"], sat_pixels["y"], sat_pixels["x"] = sat_idx.T
-        sat_pixels["group"] = sat_group[tuple(sat_idx.T)]
     np.savez(
         truth,
         mode=np.array(mode),
@@ -308,7 +301,7 @@ def simulate(
         int_mid_bjd=times["int_mid_BJD_TDB"],
         cr=crs,
         sat_group=sat_group,
-        sat_pixels=sat_pixels,
+        sat_pixels=saturated_pixels(sat_group),
         one_over_f=onef,
         bias=det["bias"][ys, xs].astype(np.float32),
         gain=det["gain"][ys, xs].astype(np.float32),

@@ -17,6 +17,7 @@ from .files import write_uncal
 from .miri_files import write_miri_references
 from .miri_modes import MIRI_MODES, READ_PATTERNS, miri_detector, miri_geometry
 from .miri_ramps import EMI_COMPONENTS, miri_ramps, miri_scene
+from .ramps import saturated_pixels
 from .scene import draw_cosmic_rays, light_curve
 from .times import int_times_table
 
@@ -100,13 +101,6 @@ def simulate_miri(
     )
 
     ys, xs = geo.ys, geo.xs
-    sat_idx = np.argwhere(sat_group >= 0)
-    sat_pixels = np.zeros(
-        len(sat_idx), dtype=[("int", "i4"), ("group", "i4"), ("y", "i4"), ("x", "i4")]
-    )
-    if len(sat_idx):
-        sat_pixels["int"], sat_pixels["y"], sat_pixels["x"] = sat_idx.T
-        sat_pixels["group"] = sat_group[tuple(sat_idx.T)]
     truth = out_dir / f"{stem}_truth.npz"
     np.savez(
         truth,
@@ -119,7 +113,7 @@ def simulate_miri(
         int_mid_bjd=times["int_mid_BJD_TDB"],
         cr=crs,
         sat_group=sat_group,
-        sat_pixels=sat_pixels,
+        sat_pixels=saturated_pixels(sat_group),
         bias=det["bias"][ys, xs].astype(np.float32),
         gain=det["gain"][ys, xs].astype(np.float32),
         refpix=geo.refpix,

@@ -120,3 +120,14 @@ def integer_ramps(
             sums = raw.reshape(ngroups, nf, ny, nx).astype(np.float64).sum(axis=1)
             data[i] = np.clip(np.floor(sums / divisor), 0.0, 65535.0)
     return data, zframe, onef_out
+
+
+def saturated_pixels(sat_group):
+    """The truth's table of saturated ramps: (int, group, y, x) of each pixel and integration
+    whose ramp saturates, ``group`` its first saturated group (``sat_group`` >= 0 there)."""
+    where = np.argwhere(sat_group >= 0)
+    table = np.zeros(len(where), dtype=[("int", "i4"), ("group", "i4"), ("y", "i4"), ("x", "i4")])
+    if len(where):
+        table["int"], table["y"], table["x"] = where.T
+        table["group"] = sat_group[tuple(where.T)]
+    return table
