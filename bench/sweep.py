@@ -1,7 +1,7 @@
 """An 8-point ``jump.rejection_threshold`` sweep against one full run of the same segment.
 
     python bench/sweep.py [--work DIR] [--case nrs_bots:200x20] [--backend numpy]
-                          [--values 3,4,5,6,7,8,9,10]
+                          [--values 3,4,5,6,7,8,9,10] [--results JSON]
 
 Each is a fresh process (``bench/segments.py``'s runner) on the same simulated segment and
 reference files: ``tsogpu run`` once, then ``tsogpu sweep --grid
@@ -32,6 +32,7 @@ def main():
     ap.add_argument("--case", default="nrs_bots:200x20")
     ap.add_argument("--backend", default="numpy")
     ap.add_argument("--values", default="3,4,5,6,7,8,9,10")
+    ap.add_argument("--results", default=str(Path(__file__).parent / "results" / "sweep.json"))
     args = ap.parse_args()
     if args.backend == "native":
         from tsogpu.launchers import host_build
@@ -80,8 +81,7 @@ def main():
         "load_average_before_after": [[round(x, 2) for x in la] for la in load],
         "uptime_before_after": uptime,
     }
-    path = Path(__file__).parent / "results" / "sweep.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.results).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
