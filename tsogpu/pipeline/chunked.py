@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -120,6 +121,7 @@ class ChunkedRun:
         self.all_saturated = np.zeros((nints, ngroups), bool)
         self.zeroframe = None
         self.lock = threading.Lock()
+        self.pass_two_busy = dict.fromkeys(("read", "jump", "fit"), 0.0)  # summed over tiles
         self.sky_levels = SkyLevels(nints)
         self.removed = None  # MIRI: Segment.removed of the whole segment, chunk by chunk
         self.fixed_map = segment_wide.fixed_map_mode(config)
@@ -270,6 +272,7 @@ class ChunkedRun:
         frame = jump.frame_stats(self.all_dnu, gain.arrays["data"]) if gain is not None else None
         tiles = [(r0, c0) for r0 in range(0, ny, plan.rows) for c0 in range(0, nx, plan.cols)]
         planes = {}
+        t_start = time.perf_counter()
         # tiles write disjoint parts of the outputs; NumPy releases the GIL in its loops
         with ThreadPoolExecutor(plan.threads) as pool:
             done = pool.map(lambda t: self.tile(*t, frame, first, out), tiles)
@@ -285,6 +288,11 @@ class ChunkedRun:
             for (r0, c0), own in planes.items():
                 if not np.array_equal(own, whole):
                     self.tile(r0, c0, replace(frame, sigclip_planes=whole), first, out)
+        busy = {s: round(v, 3) for s, v in self.pass_two_busy.items()}
+        busy["wall"] = round(time.perf_counter() - t_start, 3)
+        log.info(
+            "%s: pass 2, %d tiles, busy seconds: %s", self.uncal_path, len(tiles), json.dumps(busy)
+        )
         return self.result(first, out, status_out)
 
     def tile(self, r0, c0, frame, first, out):
@@ -297,7 +305,9 @@ class ChunkedRun:
         xlo, xhi = max(0, c0 - plan.halo), min(nx, c1 + plan.halo)
         window = np.s_[ylo:yhi, xlo:xhi]
         core = np.s_[r0 - ylo : r1 - ylo, c0 - xlo : c1 - xlo]
+        t0 = time.perf_counter()
         data, groupdq = self.ramp.read(np.s_[ylo:yhi], np.s_[xlo:xhi])
+        t1 = time.perf_counter()
         avg_dark = first.average_dark_current
         seg = Segment(
             data=data,
@@ -315,6 +325,7 @@ class ChunkedRun:
             segment_wide.apply_saturation_map(seg, sat_map, ops)
         found = run_jump(seg, cut_references(self.dev_refs, window, ops), self.config, frame, ops)
         seg = segment_to_host(without_halo(seg, core), ops)
+        t2 = time.perf_counter()
         out.counts.add((r0, c0), found, seg.groupdq, core)
         if out.keep_ramp:
             self.ramp.write(np.s_[:, :, r0:r1, c0:c1], None, seg.groupdq)
@@ -327,6 +338,10 @@ class ChunkedRun:
                 whole[:, r0:r1, c0:c1] = part
             for whole, part in zip(out.rate, product_to_host(rate, ops), strict=True):
                 whole[r0:r1, c0:c1] = part
+        spent = {"read": t1 - t0, "jump": t2 - t1, "fit": time.perf_counter() - t2}
+        with self.lock:
+            for stage, seconds in spent.items():
+                self.pass_two_busy[stage] += seconds
         return found, seg.step_status
 
     def result(self, first, out, status):

@@ -25,6 +25,7 @@ from .chunked import run_chunked
 from .in_memory import run_segment
 from .planning import (
     BYTES_PER_SAMPLE_IN_MEMORY,
+    HOST_KERNEL_SAMPLES,
     STREAMED_CHUNKS,
     default_memory_budget,
     gib,
@@ -111,7 +112,10 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
     if limit is not None and limit < budget:
         log.info("%s: the device has %s free: the budget is that", uncal_path, gib(limit))
         planning = replace(config, max_memory=limit)
-    plan = plan_chunks(shape, planning, zeroframe, source=str(uncal_path), threads=threads)
+    most = HOST_KERNEL_SAMPLES if ops.name == "native" else None
+    plan = plan_chunks(
+        shape, planning, zeroframe, source=str(uncal_path), threads=threads, most=most
+    )
     needed = bytes_needed(shape, config, plan)
     check_space(out_dir, needed)
     # the products' metadata (stdatamodels' schemas: seconds) is read while the steps run
@@ -134,6 +138,7 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
             zeroframe,
         )
         meta.result()  # its errors, if any, surface here
+        t_write = time.perf_counter()
         written = write_products(
             uncal_path, out_dir, result, config, backend, refs, context, ops, inputs, shared
         )
@@ -141,7 +146,12 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
         if no_space(exc):
             raise OutputError(space_message(out_dir, needed)) from None
         raise
-    log.info("%s: done in %.2f s", uncal_path, time.perf_counter() - t0)
+    log.info(
+        "%s: products written in %.2f s; done in %.2f s",
+        uncal_path,
+        time.perf_counter() - t_write,
+        time.perf_counter() - t0,
+    )
     return written
 
 
@@ -207,7 +217,8 @@ def run_with_retries(
                 raise
             ops.release_memory()
             what = f"{uncal_path}: out of {'GPU ' if ops.name == 'cupy' else ''}memory ({exc})"
-            plan = smaller_plan(plan, shape, planning, zeroframe, threads)
+            most = HOST_KERNEL_SAMPLES if ops.name == "native" else None
+            plan = smaller_plan(plan, shape, planning, zeroframe, threads, most)
             if plan is None:
                 raise BackendError(
                     f"{what}, even in the smallest chunks; free memory or use a machine with more"

@@ -24,6 +24,11 @@ BYTES_PER_SAMPLE_IN_MEMORY = 72
 # so that reading, copies, kernels and writing overlap for most of it (a GPU machine's budget
 # would often take a segment in two or three)
 STREAMED_CHUNKS = 8
+# The native kernels' chunks and tiles hold at most this many samples whatever the budget:
+# their working set then stays small, so that the temporaries of one chunk or tile are
+# reused by the next instead of being page-faulted anew (fresh pages cost about 3 s per GiB
+# on the development VM), and the peak stays far below the budget
+HOST_KERNEL_SAMPLES = 2**24
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,12 @@ def default_memory_budget():
     return max(machine_memory() // 8, 2**30)
 
 
-def plan_chunks(shape, config, zeroframe=False, source="segment", threads=None):
+def plan_chunks(shape, config, zeroframe=False, source="segment", threads=None, most=None):
     """Chunk sizes that keep the peak resident memory within ``config.max_memory``.
 
-    ``threads``: chunks and tiles at once (default ``config.threads`` or the CPU cores).
+    ``threads``: chunks and tiles at once (default ``config.threads`` or the CPU cores);
+    ``most``: the most samples a chunk or a tile holds (``HOST_KERNEL_SAMPLES`` for the
+    native kernels; default no limit but the budget's).
     """
     nints, ngroups, ny, nx = shape
     budget = config.max_memory or default_memory_budget()
@@ -68,12 +75,15 @@ def plan_chunks(shape, config, zeroframe=False, source="segment", threads=None):
     threads = 1 if params.expand_large_events else threads
     ints = free // (BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx)  # all chunks at once
     pixels = free // (BYTES_PER_SAMPLE_PASS2 * nints * ngroups)  # all tiles, halo included
-    rows, cols = _tile(ny, nx, pixels // threads, halo)
+    most_pixels = pixels if most is None else max(1, most // (nints * ngroups))
+    rows, cols = _tile(ny, nx, min(pixels // threads, most_pixels), halo)
     if threads > 1 and (rows * cols < 1024 or ints < threads):  # too small to share
         threads = 1
-        rows, cols = _tile(ny, nx, pixels, halo)
+        rows, cols = _tile(ny, nx, min(pixels, most_pixels), halo)
     # enough integrations per chunk to keep every thread busy, no more than its share
     ints = min(nints, ints // threads, -(-nints // threads))
+    if most is not None:
+        ints = min(ints, max(1, most // (ngroups * ny * nx)))
     if params.expand_large_events:
         rows, cols = (ny, nx) if pixels >= ny * nx else (0, 0)
     if ints < 1 or rows < 1:
@@ -134,14 +144,16 @@ def gib(n):
     return f"{n / 2**30:.2f} GiB"
 
 
-def smaller_plan(plan, shape, config, zeroframe, threads):
+def smaller_plan(plan, shape, config, zeroframe, threads, most=None):
     """A chunked plan with smaller chunks or tiles than ``plan`` (its budget halved until it
     has), or None where there is none."""
     budget = plan.budget
     while True:
         budget //= 2
         try:
-            new = plan_chunks(shape, replace(config, max_memory=budget), zeroframe, threads=threads)
+            new = plan_chunks(
+                shape, replace(config, max_memory=budget), zeroframe, threads=threads, most=most
+            )
         except ConfigError:
             return None
         if not new.in_memory and (
