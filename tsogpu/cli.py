@@ -176,7 +176,8 @@ def _add_run_options(p):
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="compute backend (default numpy, or the config file's)",
+        help="compute backend (default auto: the GPU, else the native CPU build, else numpy; "
+        "or the config file's)",
     )
     p.add_argument(
         "--save-ramp", action="store_true", help="also write <name>_ramp.fits (after jump)"

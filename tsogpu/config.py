@@ -3,7 +3,7 @@ reference files, backend and memory; TOML in and out, ``--set`` overrides.
 
 A configuration file looks like::
 
-    backend = "numpy"
+    backend = "auto"
     save_ramp = true
     skip = ["dark_current"]
 
@@ -70,7 +70,7 @@ class PipelineConfig:
     steps: dict = field(default_factory=lambda: {n: cls() for n, cls in STEP_PARAMS.items()})
     skip: frozenset = DEFAULT_SKIP
     refs: dict = field(default_factory=dict)
-    backend: str = "numpy"
+    backend: str = "auto"  # the GPU, else the native build, else NumPy
     save_ramp: bool = False
     max_memory: int | None = None  # bytes; None: a fraction of the machine's memory
     threads: int | None = None  # tiles processed at once; None: the usable CPU cores
@@ -211,7 +211,7 @@ def from_dict(doc, source="config"):
         steps=steps,
         skip=(DEFAULT_SKIP | frozenset(skip)) - frozenset(run),
         refs={str(k): str(v) for k, v in refs.items()},
-        backend=doc.get("backend", "numpy"),
+        backend=doc.get("backend", "auto"),
         save_ramp=bool(doc.get("save_ramp", False)),
         max_memory=None
         if doc.get("max_memory") is None

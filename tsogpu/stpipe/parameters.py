@@ -164,7 +164,7 @@ JWST_ONLY = {
 
 # Pipeline parameters of tsogpu (the TOML file's top-level keys), as configobj specs.
 PIPELINE_OPTIONS = {
-    "backend": "option('numpy', 'native', 'cupy', 'auto', default='numpy')"
+    "backend": "option('numpy', 'native', 'cupy', 'auto', default='auto')"
     "  # tsogpu: compute backend",
     "max_memory": "pass(default=None)  # tsogpu: memory budget, 4G or 500M or bytes",
     "threads": "integer(default=None, min=1)  # tsogpu: pixel tiles processed at once",
