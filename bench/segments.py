@@ -4,6 +4,7 @@ The simulator keeps a whole segment's float64 model in memory, so a large segmen
 from consecutive simulated segments of one exposure, concatenated into one file.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -61,25 +62,31 @@ PEAK = (
 )
 
 
-def measure(code, args):
-    """Run ``python -c code args`` in a fresh process: (wall seconds, peak RSS bytes, stdout).
+def measure(code, args, env=None, log=False):
+    """Run ``python -c code args`` in a fresh process: (wall seconds, peak RSS bytes, stdout;
+    stdout and then stderr with ``log``). ``env``: variables added to this process's.
 
     The peak is the process's own VmHWM (ru_maxrss would include the parent's)."""
     t0 = time.perf_counter()
     res = subprocess.run(
-        [sys.executable, "-c", code + PEAK, *map(str, args)], capture_output=True, text=True
+        [sys.executable, "-c", code + PEAK, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=None if env is None else {**os.environ, **env},
     )
     wall = time.perf_counter() - t0
     if res.returncode:
         raise RuntimeError(res.stderr[-3000:])
     peak = int(re.search(r"VMHWM (\d+)", res.stdout).group(1)) * 1024
-    return wall, peak, res.stdout
+    return wall, peak, res.stdout + (res.stderr if log else "")
 
 
 TSOGPU = "import re, sys; from tsogpu.cli import main; rc = main(sys.argv[1:])"
 
 
-def run_tsogpu(uncal, refs, out, *extra):
-    args = ["run", uncal, "--out", out, "-q", *extra]
+def run_tsogpu(uncal, refs, out, *extra, env=None, log=False):
+    """``tsogpu run`` in a fresh process, as :func:`measure`; ``log``: with ``-v``, its log
+    returned with stdout (else ``-q``)."""
+    args = ["run", uncal, "--out", out, "-v" if log else "-q", *extra]
     args += [a for t, p in refs.items() for a in ("--ref", f"{t}={p}")]
-    return measure(TSOGPU, args)
+    return measure(TSOGPU, args, env=env, log=log)

@@ -223,7 +223,7 @@ def make_config(args):
 
 def cmd_run(args):
     from .batch import check_distinct
-    from .memory import keep_freed_memory
+    from .memory import freeze_imported, keep_freed_memory
     from .pipeline import process_file
     from .pipeline.resume import say_if_overwritten
 
@@ -233,6 +233,9 @@ def cmd_run(args):
         require_report_extra()
     if not keep_freed_memory():
         log.debug("could not tune malloc (not glibc); large temporaries are mapped anew")
+    from .io import products, reffiles, uncal  # noqa: F401  (their imports, then frozen)
+
+    freeze_imported()
     failed, rateints, timings = 0, [], {}
     for path, shared in _with_shared(args, config):
         t0 = time.perf_counter()

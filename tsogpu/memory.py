@@ -42,6 +42,17 @@ def keep_freed_memory():
         return False
 
 
+def freeze_imported():
+    """Keep the objects alive now (the modules imported so far) out of the garbage
+    collector's full passes (``gc.freeze``). A run imports astropy and stdatamodels (about
+    100k objects) and then parses schemas and runs tiles, whose allocations trigger full
+    collections that walked all of them again: 0.8 s of a NIRISS SOSS 100x9 run, 0.3 s with
+    them frozen. A process-wide setting, for the command line once its imports are done."""
+    import gc
+
+    gc.freeze()
+
+
 def current_rss():
     """Resident memory of this process now, in bytes (Linux; 0 where unknown)."""
     try:
