@@ -176,8 +176,7 @@ def _add_run_options(p):
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="compute backend (default auto: the GPU, else the native CPU build, else numpy; "
-        "or the config file's)",
+        help="compute backend (default auto: the GPU, else native, else numpy; or the config's)",
     )
     p.add_argument(
         "--save-ramp", action="store_true", help="also write <name>_ramp.fits (after jump)"
@@ -223,6 +222,7 @@ def make_config(args):
 
 def cmd_run(args):
     from .batch import check_distinct
+    from .io import products, reffiles, uncal  # noqa: F401  (imported before freeze_imported)
     from .memory import freeze_imported, keep_freed_memory
     from .pipeline import process_file
     from .pipeline.resume import say_if_overwritten
@@ -233,8 +233,6 @@ def cmd_run(args):
         require_report_extra()
     if not keep_freed_memory():
         log.debug("could not tune malloc (not glibc); large temporaries are mapped anew")
-    from .io import products, reffiles, uncal  # noqa: F401  (their imports, then frozen)
-
     freeze_imported()
     failed, rateints, timings = 0, [], {}
     for path, shared in _with_shared(args, config):
