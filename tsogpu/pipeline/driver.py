@@ -25,10 +25,10 @@ from .chunked import run_chunked
 from .in_memory import run_segment
 from .planning import (
     BYTES_PER_SAMPLE_IN_MEMORY,
-    HOST_KERNEL_SAMPLES,
     STREAMED_CHUNKS,
     default_memory_budget,
     gib,
+    most_samples,
     plan_chunks,
     smaller_plan,
 )
@@ -112,9 +112,13 @@ def process_file(uncal_path, out_dir, config=None, progress=None, shared=None):
     if limit is not None and limit < budget:
         log.info("%s: the device has %s free: the budget is that", uncal_path, gib(limit))
         planning = replace(config, max_memory=limit)
-    most = HOST_KERNEL_SAMPLES if ops.name == "native" else None
     plan = plan_chunks(
-        shape, planning, zeroframe, source=str(uncal_path), threads=threads, most=most
+        shape,
+        planning,
+        zeroframe,
+        source=str(uncal_path),
+        threads=threads,
+        most=most_samples(ops.name),
     )
     needed = bytes_needed(shape, config, plan)
     check_space(out_dir, needed)
@@ -217,8 +221,7 @@ def run_with_retries(
                 raise
             ops.release_memory()
             what = f"{uncal_path}: out of {'GPU ' if ops.name == 'cupy' else ''}memory ({exc})"
-            most = HOST_KERNEL_SAMPLES if ops.name == "native" else None
-            plan = smaller_plan(plan, shape, planning, zeroframe, threads, most)
+            plan = smaller_plan(plan, shape, planning, zeroframe, threads, most_samples(ops.name))
             if plan is None:
                 raise BackendError(
                     f"{what}, even in the smallest chunks; free memory or use a machine with more"

@@ -31,6 +31,12 @@ STREAMED_CHUNKS = 8
 HOST_KERNEL_SAMPLES = 2**24
 
 
+def most_samples(backend):
+    """The most samples a chunk or tile of ``backend`` (its name) holds: ``most`` of
+    :func:`plan_chunks`."""
+    return HOST_KERNEL_SAMPLES if backend == "native" else None
+
+
 @dataclass(frozen=True)
 class Plan:
     """How a segment is cut: integrations per pass-1 chunk, a rows x cols tile for pass 2."""
