@@ -20,5 +20,6 @@ def test_prejump(benchmark, tmp_path, mode, nints, ngroups):
     sim = simulate(mode, tmp_path, nints=nints, ngroups=ngroups, seed=3)
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
     segment = read_uncal(sim.uncal)
-    refs, _ = load_references(segment.exposure, required_reftypes(config, segment.exposure.instrument), config.refs)
+    reftypes = required_reftypes(config, segment.exposure.instrument)
+    refs, _ = load_references(segment.exposure, reftypes, config.refs)
     benchmark.pedantic(run_prejump, args=(segment, refs, config), rounds=3, warmup_rounds=1)

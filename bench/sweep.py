@@ -30,11 +30,11 @@ def main():
     ap.add_argument("--work", default="/tmp/tsogpu-bench", help="where the segments are built")
     ap.add_argument("--out", default=None, help="products (default: WORK/sweep)")
     ap.add_argument("--case", default="nrs_bots:200x20")
-    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--backend", default="auto", help="default: tsogpu run's (auto)")
     ap.add_argument("--values", default="3,4,5,6,7,8,9,10")
     ap.add_argument("--results", default=str(Path(__file__).parent / "results" / "sweep.json"))
     args = ap.parse_args()
-    if args.backend == "native":
+    if args.backend in ("native", "auto"):
         from tsogpu.launchers import host_build
 
         host_build.kernels()  # compiled once, outside the timings
