@@ -53,7 +53,7 @@ def main():
         uncal, refs = build(args.work, mode, nints, ngroups)
         out = Path(args.work) / f"out-{mode}-{size}"
         (out / "jwst").mkdir(parents=True, exist_ok=True)
-        j_wall, j_peak, _ = measure(JWST, [uncal, json.dumps(refs), out / "jwst", TESTS])
+        j_wall, j_peak, _ = measure(JWST, [uncal, json.dumps(refs), out / "jwst", TESTS, "{}"])
         row = {
             "case": f"{mode} {nints}x{ngroups}",
             "uncal_mib": round(os.path.getsize(uncal) / 2**20, 1),
