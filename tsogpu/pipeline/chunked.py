@@ -249,7 +249,7 @@ class ChunkedRun:
         """Jump and ramp fitting over every tile; the segment's :class:`Result`."""
         nints, ngroups, ny, nx = self.shape
         plan, config = self.plan, self.config
-        groups = fitted_groups(self.exposure, config, self.all_dnu)
+        groups = fitted_groups(self.exposure, config, ngroups, lambda: self.all_dnu)
         g0 = first_fitted(groups)
         saturated = first.saturated if g0 == 0 else bool(np.all(self.all_saturated[:, g0]))
         saturated = warn_if_saturated(

@@ -82,7 +82,12 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None)
     counts.add(0, run_jump(seg, refs, config, ops=ops), seg.groupdq)
     if on_step is not None and "jump" not in config.skip:
         on_step("jump", seg)
-    groups = fitted_groups(seg.exposure, config, ops.to_host(ops.all_dnu_planes(seg.groupdq)))
+    groups = fitted_groups(
+        seg.exposure,
+        config,
+        seg.data.shape[1],
+        lambda: ops.to_host(ops.all_dnu_planes(seg.groupdq)),
+    )
     g0 = first_fitted(groups)
     saturated = warn_if_saturated(
         seg.source,

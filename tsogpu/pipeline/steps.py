@@ -441,18 +441,17 @@ def fits_likely(config, ngroups):
 NO_FIT = "no fit"  # fitted_groups: stcal fits nothing (MIRI); jwst writes no rate products
 
 
-def fitted_groups(exposure, config, all_dnu):
+def fitted_groups(exposure, config, ngroups, all_dnu):
     """The groups OLS_C fits, by stcal's MIRI rule (``ramp_fit.miri_groups``).
 
-    ``all_dnu``: bool (nints, ngroups), the planes DO_NOT_USE in every pixel of the whole
-    segment after jump. Returns ``(first, stop)``; None where every group is fitted (not
-    MIRI, LIKELY or ramp fitting skipped); or :data:`NO_FIT`.
+    ``all_dnu()`` gives bool (nints, ngroups), the planes DO_NOT_USE in every pixel of the
+    whole segment after jump (asked for MIRI only). Returns ``(first, stop)``; None where
+    every group is fitted (not MIRI, LIKELY or ramp fitting skipped); or :data:`NO_FIT`.
     """
-    ngroups = all_dnu.shape[1]
     skipped = "ramp_fit" in config.skip or fits_likely(config, ngroups)
     if exposure.instrument.upper() != "MIRI" or skipped:
         return None
-    groups = ramp_fit.miri_groups(all_dnu, config.params("ramp_fit"))
+    groups = ramp_fit.miri_groups(all_dnu(), config.params("ramp_fit"))
     if groups is None:
         log.warning(
             "MIRI: fewer than 2 groups are left to fit where whole planes are DO_NOT_USE; "
