@@ -16,7 +16,7 @@ from tsogpu.backends import backend_ops
 from tsogpu.config import PipelineConfig
 from tsogpu.io.reffiles import segment_references
 from tsogpu.io.uncal import read_uncal
-from tsogpu.pipeline import process_file, run_prejump
+from tsogpu.pipeline import run_prejump
 from tsogpu.pipeline.steps import ramp_steps
 from tsogpu.simulate import simulate
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.jwst
 pytest.importorskip("jwst")
 import jwst_oracle  # noqa: E402  (tests/jwst_oracle.py: runs jwst offline)
 from test_oracle_prejump import assert_same  # noqa: E402
-from test_oracle_rates import compare  # noqa: E402
+from test_oracle_rates import compare, rates_with_jwst  # noqa: E402
 
 MIRI_STEPS = ramp_steps("MIRI")
 CASES = {
@@ -89,13 +89,7 @@ def test_each_miri_step_matches_jwst(miri, run_all, tmp_path):
 @pytest.mark.parametrize("backend", ["numpy", "native"])
 def test_miri_rates_match_jwst(miri, backend, tmp_path):
     config = PipelineConfig(refs={k: str(v) for k, v in miri.refs.items()}, backend=backend)
-    written = {
-        p.name.rsplit("_", 1)[1]: p for p in process_file(miri.uncal, tmp_path / "ours", config)
-    }
-    theirs = jwst_oracle.run_jwst_detector1(
-        miri.uncal, miri.refs, tmp_path / "jwst", steps_to_compare=("jump", "ramp_fit"), skip=()
-    )
-    fit = theirs["ramp_fit"]
+    written, fit = rates_with_jwst(miri.uncal, miri.refs, config, tmp_path)
     compare(written["rateints.fits"], fit["ints"], "rateints")
     compare(written["rate.fits"], fit, "rate")
     ours_h, theirs_h = fits.getheader(written["rate.fits"]), fits.getheader(fit["path"])
@@ -119,14 +113,9 @@ def test_simulate_command_writes_what_jwst_processes(tmp_path, capsys):
     refs = dict(a.split("=", 1) for a in printed if "=" in a)
     fitsfiles = {t: p for t, p in refs.items() if p.endswith(".fits")}
     assert {fits.getval(p, "REFTYPE").lower() for p in fitsfiles.values()} == set(fitsfiles)
-    theirs = jwst_oracle.run_jwst_detector1(
-        uncal, refs, tmp_path / "jwst", steps_to_compare=("jump", "ramp_fit"), skip=(),
-        step_params=RUN_DEFAULT_SKIPPED,
-    )  # fmt: skip
-    fit = theirs["ramp_fit"]
+    config = PipelineConfig(refs=refs).with_overrides(run=tuple(RUN_DEFAULT_SKIPPED))
+    written, fit = rates_with_jwst(uncal, refs, config, tmp_path, RUN_DEFAULT_SKIPPED)
     for key in ("S_MIREMI", "S_FRSTFR", "S_LASTFR", "S_RESET", "S_RSCD", "S_DARK", "S_JUMP"):
         assert fits.getval(fit["path"], key) == "COMPLETE", key
-    config = PipelineConfig(refs=refs).with_overrides(run=tuple(RUN_DEFAULT_SKIPPED))
-    written = {p.name.rsplit("_", 1)[1]: p for p in process_file(uncal, tmp_path / "ours", config)}
     compare(written["rateints.fits"], fit["ints"], "rateints")
     compare(written["rate.fits"], fit, "rate")

@@ -52,18 +52,23 @@ def compare(ours_path, theirs, label):
     )
 
 
+def rates_with_jwst(uncal, refs, config, tmp_path, step_params=None):
+    """``process_file`` and jwst's Detector1Pipeline (every step up to gain_scale) on the same
+    segment: (our products by suffix, e.g. ``rateints.fits``; jwst's ramp_fit product)."""
+    written = {p.name.rsplit("_", 1)[1]: p for p in process_file(uncal, tmp_path / "ours", config)}
+    theirs = jwst_oracle.run_jwst_detector1(
+        uncal, refs, tmp_path / "jwst", steps_to_compare=("jump", "ramp_fit"), skip=(),
+        step_params=step_params,
+    )  # fmt: skip
+    return written, theirs["ramp_fit"]
+
+
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_rates_match_jwst(case, tmp_path):
     kw = dict(CASES[case])
     sim = simulate(kw.pop("mode"), tmp_path / "in", **kw)
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
-    written = {
-        p.name.rsplit("_", 1)[1]: p for p in process_file(sim.uncal, tmp_path / "ours", config)
-    }
-    theirs = jwst_oracle.run_jwst_detector1(
-        sim.uncal, sim.refs, tmp_path / "jwst", steps_to_compare=("jump", "ramp_fit"), skip=()
-    )
-    fit = theirs["ramp_fit"]
+    written, fit = rates_with_jwst(sim.uncal, sim.refs, config, tmp_path)
     compare(written["rateints.fits"], fit["ints"], "rateints")
     compare(written["rate.fits"], fit, "rate")
     ours_h, theirs_h = fits.getheader(written["rate.fits"]), fits.getheader(fit["path"])

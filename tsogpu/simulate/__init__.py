@@ -66,7 +66,7 @@ from .modes import (
     resolve_readout,
     subarray_geometry,
 )
-from .ramps import integer_ramps, saturated_pixels
+from .ramps import integer_ramps, write_truth
 from .scene import draw_cosmic_rays, light_curve, scene_rates
 from .times import int_times_table
 
@@ -288,23 +288,17 @@ def simulate(
         out_dir, m, geo, det, exposure, full_frame_refs, inv_coeffs, dark_ngroups, seed
     )
 
-    ys, xs = geo.ys, geo.xs
-    truth = out_dir / f"{stem}_truth.npz"
-    np.savez(
-        truth,
-        mode=np.array(mode),
-        seed=np.array(seed),
-        rate=(scene["flux"][None] * lc[:, None, None]).astype(np.float32),
-        flux=scene["flux"].astype(np.float32),
-        dark_rate=scene["dark"].astype(np.float32),
-        light_curve=lc,
-        int_mid_bjd=times["int_mid_BJD_TDB"],
-        cr=crs,
-        sat_group=sat_group,
-        sat_pixels=saturated_pixels(sat_group),
+    truth = write_truth(
+        out_dir / f"{stem}_truth.npz",
+        mode,
+        seed,
+        scene,
+        lc,
+        times,
+        crs,
+        sat_group,
+        det,
+        geo,
         one_over_f=onef,
-        bias=det["bias"][ys, xs].astype(np.float32),
-        gain=det["gain"][ys, xs].astype(np.float32),
-        refpix=geo.refpix,
     )
     return Simulation(uncal=uncal, refs=refs, truth=truth, mode=mode, shape=data.shape)

@@ -178,7 +178,9 @@ def dq_def_table(rows):
     )
 
 
-def _ref_meta(model, m, geo, reftype, full, description, e, *, readpatt=True, exp_type=True):
+def describe_reference(model, reftype, description, instrument, detector, geo, full_size):
+    """A simulated reference file's meta every mode sets alike: its type, pedigree and the
+    subarray it covers (``full_size`` (xsize, ysize) for a full-frame file, else ``geo``'s)."""
     meta = model.meta
     meta.reftype = reftype
     meta.author = "tsogpu.simulate"
@@ -186,16 +188,22 @@ def _ref_meta(model, m, geo, reftype, full, description, e, *, readpatt=True, ex
     meta.useafter = "2022-01-01T00:00:00"
     meta.description = description
     meta.telescope = "JWST"
-    meta.instrument.name = m.instrument
-    meta.instrument.detector = m.detector
-    if full:
+    meta.instrument.name = instrument
+    meta.instrument.detector = detector
+    if full_size is not None:
         meta.subarray.name = "FULL"
         meta.subarray.xstart, meta.subarray.ystart = 1, 1
-        meta.subarray.xsize, meta.subarray.ysize = FULL, FULL
+        meta.subarray.xsize, meta.subarray.ysize = full_size
     else:
         meta.subarray.name = geo.subarray
         meta.subarray.xstart, meta.subarray.ystart = geo.substrt1, geo.substrt2
         meta.subarray.xsize, meta.subarray.ysize = geo.nx, geo.ny
+
+
+def _ref_meta(model, m, geo, reftype, full, description, e, *, readpatt=True, exp_type=True):
+    full_size = (FULL, FULL) if full else None
+    describe_reference(model, reftype, description, m.instrument, m.detector, geo, full_size)
+    meta = model.meta
     meta.subarray.fastaxis = m.fastaxis
     meta.subarray.slowaxis = m.slowaxis
     if readpatt:

@@ -17,7 +17,7 @@ from .files import write_uncal
 from .miri_files import write_miri_references
 from .miri_modes import MIRI_MODES, READ_PATTERNS, miri_detector, miri_geometry
 from .miri_ramps import EMI_COMPONENTS, miri_ramps, miri_scene
-from .ramps import saturated_pixels
+from .ramps import write_truth
 from .scene import draw_cosmic_rays, light_curve
 from .times import int_times_table
 
@@ -101,22 +101,17 @@ def simulate_miri(
     )
 
     ys, xs = geo.ys, geo.xs
-    truth = out_dir / f"{stem}_truth.npz"
-    np.savez(
-        truth,
-        mode=np.array(mode),
-        seed=np.array(seed),
-        rate=(scene["flux"][None] * lc[:, None, None]).astype(np.float32),
-        flux=scene["flux"].astype(np.float32),
-        dark_rate=scene["dark"].astype(np.float32),
-        light_curve=lc,
-        int_mid_bjd=times["int_mid_BJD_TDB"],
-        cr=crs,
-        sat_group=sat_group,
-        sat_pixels=saturated_pixels(sat_group),
-        bias=det["bias"][ys, xs].astype(np.float32),
-        gain=det["gain"][ys, xs].astype(np.float32),
-        refpix=geo.refpix,
+    truth = write_truth(
+        out_dir / f"{stem}_truth.npz",
+        mode,
+        seed,
+        scene,
+        lc,
+        times,
+        crs,
+        sat_group,
+        det,
+        geo,
         reset_amp=det["reset_amp"][:, ys, xs],
         first_frame=det["first_frame"][ys, xs],
         last_frame=det["last_frame"][ys, xs],

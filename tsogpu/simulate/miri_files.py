@@ -14,6 +14,7 @@ from .files import (
     LINEARITY_DQ_DEF,
     MASK_DQ_DEF,
     SATURATION_DQ_DEF,
+    describe_reference,
     dq_def_table,
     save_model,
 )
@@ -27,23 +28,9 @@ EMI_BINS = 500  # samples of one period in the EMICORR file's phase amplitudes
 
 
 def _meta(model, reftype, geo, full, description, *, readpatt=None):
+    full_size = FULL_MIRI[::-1] if full else None  # (xsize, ysize)
+    describe_reference(model, reftype, description, "MIRI", "MIRIMAGE", geo, full_size)
     meta = model.meta
-    meta.reftype = reftype
-    meta.author = "tsogpu.simulate"
-    meta.pedigree = "DUMMY"
-    meta.useafter = "2022-01-01T00:00:00"
-    meta.description = description
-    meta.telescope = "JWST"
-    meta.instrument.name = "MIRI"
-    meta.instrument.detector = "MIRIMAGE"
-    if full:
-        meta.subarray.name = "FULL"
-        meta.subarray.xstart, meta.subarray.ystart = 1, 1
-        meta.subarray.ysize, meta.subarray.xsize = FULL_MIRI
-    else:
-        meta.subarray.name = geo.subarray
-        meta.subarray.xstart, meta.subarray.ystart = geo.substrt1, geo.substrt2
-        meta.subarray.xsize, meta.subarray.ysize = geo.nx, geo.ny
     meta.subarray.fastaxis, meta.subarray.slowaxis = 1, 2
     if readpatt is not None:
         meta.exposure.readpatt = readpatt

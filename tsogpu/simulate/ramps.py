@@ -131,3 +131,27 @@ def saturated_pixels(sat_group):
         table["int"], table["y"], table["x"] = where.T
         table["group"] = sat_group[tuple(where.T)]
     return table
+
+
+def write_truth(path, mode, seed, scene, lc, times, crs, sat_group, det, geo, **more):
+    """The ``*_truth.npz`` of a simulated segment: what every mode has (rates, light curve,
+    cosmic rays, saturation, bias, gain, reference pixels), then the mode's own ``more``."""
+    ys, xs = geo.ys, geo.xs
+    np.savez(
+        path,
+        mode=np.array(mode),
+        seed=np.array(seed),
+        rate=(scene["flux"][None] * lc[:, None, None]).astype(np.float32),
+        flux=scene["flux"].astype(np.float32),
+        dark_rate=scene["dark"].astype(np.float32),
+        light_curve=lc,
+        int_mid_bjd=times["int_mid_BJD_TDB"],
+        cr=crs,
+        sat_group=sat_group,
+        sat_pixels=saturated_pixels(sat_group),
+        bias=det["bias"][ys, xs].astype(np.float32),
+        gain=det["gain"][ys, xs].astype(np.float32),
+        refpix=geo.refpix,
+        **more,
+    )
+    return path
