@@ -46,7 +46,7 @@ TSO_KERNEL void tso_rf_fit_pixels(
     TSO_FOR_EACH_RUN(p0, p1, npix) {
         RfPixel pxs[TSO_RUN];
         RfExposure exs[TSO_RUN];
-        double buf[RF_MAX_GROUPS];
+        RfGroups G;
         for (long long p = p0; p < p1; ++p) {
             RfPixel* px = &pxs[p - p0];
             px->data = data + p;
@@ -81,7 +81,7 @@ TSO_KERNEL void tso_rf_fit_pixels(
         for (long long i = 0; i < nints; ++i) {
             for (long long p = p0; p < p1; ++p) {
                 RfPixel* px = &pxs[p - p0];
-                px->mrate += rf_median_rate_term(px, i, buf);
+                px->mrate += rf_median_rate_term(px, i, &G);
             }
         }
         for (long long p = p0; p < p1; ++p) {
@@ -103,11 +103,12 @@ TSO_KERNEL void tso_rf_fit_pixels(
                 RfExposure* e = &exs[p - p0];
                 RfRamp r;
                 rf_ramp_info(px, i, &r);
+                rf_load(px, &r, i, &G);
                 unsigned int idq = e->pdq | ((unsigned int)r.flags & jump_pers);
                 e->rate_dq |= (unsigned int)r.flags & jump_pers;
                 double sci = 0., vp = 0., vr = 0., err = 0.;
                 // compute_integration_segments: group 0 SATURATED -> no segments
-                int sat0 = (rf_gdq(px, &r, i, 0) & px->sat) != 0;
+                int sat0 = (G.f[0] & px->sat) != 0;
                 if (sat0) {
                     idq |= dnu | sat;
                     sci = TSO_NAN;
@@ -117,7 +118,7 @@ TSO_KERNEL void tso_rf_fit_pixels(
                     if (r.cnt_sat == ngroups) idq |= sat;
                 } else if (!sat0) {
                     RfIntSums t;
-                    rf_fit_integration(px, &r, i, &t);
+                    rf_fit_integration(px, &r, &G, &t);
                     if (t.nseg > 0) {  // ramp_fit_pixel_integration_fit_slope
                         if (t.invvar_p > 0.) vp = 1. / t.invvar_p;
                         if (vp >= thr) vp = 0.;
@@ -151,11 +152,11 @@ TSO_KERNEL void tso_rf_fit_pixels(
                     idq |= sat;
                     e->set_rate_sat = 1;
                 }
-                if (chi2) ri_chi2[i * npix + p] = (float)rf_reduced_chi2(px, &r, i, sci);
+                if (chi2) ri_chi2[i * npix + p] = (float)rf_reduced_chi2(px, &G, sci);
                 // ramp_fit_pixel_rnoise_chargeloss, this integration's term
                 if (r.flags & px->cl) {
                     e->any_cl = 1;
-                    double inv = rf_chargeloss_invvar(px, &r, i);
+                    double inv = rf_chargeloss_invvar(px, &r, &G, i);
                     vr = 1. / inv;
                     if (vr >= thr) vr = 0.;
                     e->evar_r += inv;

@@ -19,7 +19,7 @@
 // (rf_gdq_orig: the uncleared flags, also stcal's orig_gdq).
 #pragma once
 
-// Groups per integration the median-rate buffer holds (the launcher checks NGROUPS against
+// Groups per integration RfGroups holds (the launcher checks NGROUPS against
 // it: tsogpu/launchers/ramp_fit.py RF_MAX_GROUPS).
 #define RF_MAX_GROUPS 512
 // slope_fitter.c: LARGE_VARIANCE_THRESHOLD
@@ -139,6 +139,33 @@ TSO_HD void rf_ramp_info(const RfPixel* px, long long i, RfRamp* r) {
     r->cnt_dnu_sat = cnt_dnu_sat;
 }
 
+// One integration's groups as the C code sees them (pr->groupdq, pr->data), read once from the
+// strided arrays (rf_load) and shared by the median rate, the segments and the fits.
+struct RfGroups {
+    unsigned char f[RF_MAX_GROUPS];  // rf_gdq
+    double y[RF_MAX_GROUPS];         // rf_data
+};
+
+// rf_gdq and rf_data of every group of integration i (after rf_ramp_info). A ramp without any
+// flag (r->flags == 0, the common case) has every rf_gdq 0: no suppression, no ZEROFRAME.
+TSO_HD void rf_load(const RfPixel* px, const RfRamp* r, long long i, RfGroups* G) {
+    const float* d = px->data + (i * px->gstride + px->g0) * px->npix;
+    if (r->flags == 0) {
+        for (long long g = 0; g < px->ngroups; ++g) {
+            G->f[g] = 0;
+            G->y[g] = (double)d[g * px->npix];
+        }
+        return;
+    }
+    for (long long g = 0; g < px->ngroups; ++g) {
+        unsigned char f = rf_gdq(px, r, i, g);
+        G->f[g] = f;
+        G->y[g] = (g == 0 && r->is_zframe) ? r->zf
+                  : (f & px->sat)          ? rf_nan()
+                                           : (double)d[g * px->npix];
+    }
+}
+
 // real_nan_median of the n non-NaN values in a (their order does not matter). The selection
 // (tso_select) returns only values; equal values (0.0 and -0.0) may come out in any order,
 // which can only flip the sign of a zero median: the caller adds the median to a sum that
@@ -156,22 +183,24 @@ TSO_HD double rf_nan_median(double* a, long long n) {
 }
 
 // median_rate_default, one integration (NGROUPS > 1), NaN -> 0: median_rate_integration and
-// median_rate_integration_sort. buf: RF_MAX_GROUPS doubles.
-TSO_HD double rf_median_rate_int(const RfPixel* px, const RfRamp* r, long long i, double* buf) {
+// median_rate_integration_sort. The differences overwrite G->y (each group is read before its
+// place is written).
+TSO_HD double rf_median_rate_int(const RfPixel* px, const RfRamp* r, RfGroups* G) {
+    double* buf = G->y;
     double mrate;
     if (r->is_0th) {
-        mrate = rf_data(px, r, i, 0) / px->t0;
+        mrate = G->y[0] / px->t0;
     } else if (r->is_zframe) {
         mrate = r->zf / px->tf;
     } else {
         // loc_integ[k]: NaN for DO_NOT_USE, else data / TGROUP (SATURATED data is NaN);
         // first differences, NaN where the later group has JUMP_DET; only non-NaN kept.
         long long n = 0;
-        double prev = (rf_gdq(px, r, i, 0) & px->dnu) ? rf_nan() : rf_data(px, r, i, 0) / px->tg;
+        double prev = (G->f[0] & px->dnu) ? rf_nan() : G->y[0] / px->tg;
         double loc0 = prev;
         for (long long g = 1; g < px->ngroups; ++g) {
-            unsigned char f = rf_gdq(px, r, i, g);
-            double cur = (f & px->dnu) ? rf_nan() : rf_data(px, r, i, g) / px->tg;
+            unsigned char f = G->f[g];
+            double cur = (f & px->dnu) ? rf_nan() : G->y[g] / px->tg;
             double d = (f & px->jump) ? rf_nan() : cur - prev;
             if (!isnan(d)) buf[n++] = d;
             prev = cur;
@@ -184,12 +213,13 @@ TSO_HD double rf_median_rate_int(const RfPixel* px, const RfRamp* r, long long i
 }
 
 // compute_median_rate: integration i's term of the pixel's rate (the caller sums the terms in
-// integration order and divides by nints).
-TSO_HD double rf_median_rate_term(const RfPixel* px, long long i, double* buf) {
+// integration order and divides by nints). G: scratch.
+TSO_HD double rf_median_rate_term(const RfPixel* px, long long i, RfGroups* G) {
     RfRamp r;
     rf_ramp_info(px, i, &r);
     if (px->ngroups == 1) return rf_data(px, &r, i, 0) / px->t0;  // median_rate_1ngroup: NaN kept
-    return rf_median_rate_int(px, &r, i, buf);
+    rf_load(px, &r, i, G);
+    return rf_median_rate_int(px, &r, G);
 }
 
 // segment_len1_timing (is_0th and is_zframe are only set without suppression)
@@ -249,23 +279,20 @@ TSO_HD double rf_var_p(const RfPixel* px, double pden) {
 }
 
 // ramp_fit_pixel_integration_fit_slope_seg: one segment [start, start + len) of integration i.
-TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, long long i, long long start,
-                           long long len, RfSeg* s) {
+TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, const RfGroups* G,
+                           long long start, long long len, RfSeg* s) {
+    const double* y = G->y;
     if (len == 1) {  // _seg_len1
         double timing = rf_len1_timing(px, r);
-        s->slope = rf_data(px, r, i, start) / timing;
+        s->slope = y[start] / timing;
         s->var_p = rf_var_p(px, timing * px->gain);
         s->var_r = rf_rnoise_short(px, timing);
     } else if (len == 2) {  // _seg_len2
-        double data0 = rf_data(px, r, i, start);
-        double data1 = rf_data(px, r, i, start + 1);
-        s->slope = (data1 - data0) / px->tg;
+        s->slope = (y[start + 1] - y[start]) / px->tg;
         s->var_p = rf_var_p(px, px->tg * px->gain);
         s->var_r = rf_rnoise_short(px, px->tg);
     } else {  // _seg_default: segment_snr, snr_power, _weighted_ols, _weighted_seg
-        double y0 = rf_data(px, r, i, start);
-        double yend = rf_data(px, r, i, start + len - 1);
-        double diff = yend - y0;
+        double diff = y[start + len - 1] - y[start];
         double den = px->rnoise * px->rnoise + diff * px->gain;
         double snr;
         if ((den <= 0.) || (px->gain == 0.)) {
@@ -283,14 +310,14 @@ TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, long long i, long
         for (long long k = 0; k < len; ++k) {
             double weight = wt[k] * invrn2;
             double xval = (double)k + (double)start;
-            double y = rf_data(px, r, i, start + k);
-            y = isnan(y) ? 0. : y;
+            double yk = y[start + k];
+            yk = isnan(yk) ? 0. : yk;
             double xwt = xval * weight;
             sumw += weight;
             sumx += xwt;
             sumxx += (xval * xwt);
-            sumy += (y * weight);
-            sumxy += (y * xwt);
+            sumy += (yk * weight);
+            sumxy += (yk * xwt);
         }
         double dden = (sumw * sumxx - sumx * sumx);
         double num = (sumw * sumxy - sumx * sumy);
@@ -306,9 +333,9 @@ TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, long long i, long
 // The DQ compute_integration_segments reads: pr->groupdq, or for the CHARGELOSS pass
 // orig_gdq with CHARGELOSS|DO_NOT_USE toggled in CHARGELOSS groups
 // (ramp_fit_pixel_rnoise_chargeloss_remove: a CHARGELOSS group without DNU gains DNU).
-TSO_HD unsigned char rf_seg_flag(const RfPixel* px, const RfRamp* r, long long i, long long g,
+TSO_HD unsigned char rf_seg_flag(const RfPixel* px, const RfGroups* G, long long i, long long g,
                                  int chargeloss) {
-    if (!chargeloss) return rf_gdq(px, r, i, g);
+    if (!chargeloss) return G->f[g];
     unsigned char f = rf_gdq_orig(px, i, g);
     if (f & px->cl) f = (unsigned char)(f ^ (px->cl | px->dnu));
     return f;
@@ -317,14 +344,14 @@ TSO_HD unsigned char rf_seg_flag(const RfPixel* px, const RfRamp* r, long long i
 // compute_integration_segments: the next run of groups with gdq & ~PERSISTENCE == 0 at or
 // after group g, [*start, *end); it starts one group earlier when that group's flags are
 // exactly JUMP_DET (ignoring PERSISTENCE). Returns 0 when there is none.
-TSO_HD int rf_next_run(const RfPixel* px, const RfRamp* r, long long i, int chargeloss,
+TSO_HD int rf_next_run(const RfPixel* px, const RfGroups* G, long long i, int chargeloss,
                        long long g, long long* start, long long* end) {
     unsigned char npers = (unsigned char)~px->pers;
-    while (g < px->ngroups && (rf_seg_flag(px, r, i, g, chargeloss) & npers) != 0) g++;
+    while (g < px->ngroups && (rf_seg_flag(px, G, i, g, chargeloss) & npers) != 0) g++;
     if (g >= px->ngroups) return 0;
     *start = g;
-    if (g > 0 && (rf_seg_flag(px, r, i, g - 1, chargeloss) & npers) == px->jump) *start = g - 1;
-    while (g < px->ngroups && (rf_seg_flag(px, r, i, g, chargeloss) & npers) == 0) g++;
+    if (g > 0 && (rf_seg_flag(px, G, i, g - 1, chargeloss) & npers) == px->jump) *start = g - 1;
+    while (g < px->ngroups && (rf_seg_flag(px, G, i, g, chargeloss) & npers) == 0) g++;
     *end = g;
     return 1;
 }
@@ -337,7 +364,8 @@ struct RfIntSums {
 
 // The segments stcal keeps (add_segment_to_list + prune_segment_list): every run of length
 // >= 2 in order or, when there is none, only the first run of length 1.
-TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, long long i, RfIntSums* t) {
+TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, const RfGroups* G,
+                               RfIntSums* t) {
     t->invvar_r = 0.;
     t->invvar_p = 0.;
     t->invvar_e = 0.;
@@ -345,9 +373,9 @@ TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, long long i, 
     t->nseg = 0;
     long long g = 0, start, end, first1 = -1;
     RfSeg s;
-    while (rf_next_run(px, r, i, 0, g, &start, &end)) {
+    while (rf_next_run(px, G, 0, 0, g, &start, &end)) {
         if (end - start >= 2) {
-            rf_fit_segment(px, r, i, start, end - start, &s);
+            rf_fit_segment(px, r, G, start, end - start, &s);
             t->nseg++;
             t->invvar_r += (1. / s.var_r);
             if (s.var_p > 0.) t->invvar_p += (1. / s.var_p);
@@ -359,7 +387,7 @@ TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, long long i, 
         g = end;
     }
     if (t->nseg == 0 && first1 >= 0) {
-        rf_fit_segment(px, r, i, first1, 1, &s);
+        rf_fit_segment(px, r, G, first1, 1, &s);
         t->nseg = 1;
         t->invvar_r += (1. / s.var_r);
         if (s.var_p > 0.) t->invvar_p += (1. / s.var_p);
@@ -370,11 +398,12 @@ TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, long long i, 
 
 // ramp_fit_pixel_rnoise_chargeloss_segs: the integration's 1 / var_r sum on the segments of
 // orig_gdq with CHARGELOSS|DNU toggled (no group-0 SATURATED shortcut); positive only.
-TSO_HD double rf_chargeloss_invvar(const RfPixel* px, const RfRamp* r, long long i) {
+TSO_HD double rf_chargeloss_invvar(const RfPixel* px, const RfRamp* r, const RfGroups* G,
+                                   long long i) {
     double invvar_r = 0.;
     long long g = 0, start, end, first1 = -1;
     int nlong = 0;
-    while (rf_next_run(px, r, i, 1, g, &start, &end)) {
+    while (rf_next_run(px, G, i, 1, g, &start, &end)) {
         long long len = end - start;
         if (len >= 2) {
             double svar = (len == 2) ? rf_rnoise_short(px, px->tg)
@@ -397,14 +426,14 @@ TSO_HD double rf_chargeloss_invvar(const RfPixel* px, const RfRamp* r, long long
 // r = (y[g+1] - y[g]) - slope * TGROUP of the first differences in the fitted runs of two
 // groups or more (in run and group order), over var_d = 2 (rnoise / gain)^2 + step / gain
 // (step > 0), divided by N - 1; NaN where the slope is NaN, N < 2, var_d <= 0 or NaN data.
-TSO_HD double rf_reduced_chi2(const RfPixel* px, const RfRamp* r, long long i, double slope) {
+TSO_HD double rf_reduced_chi2(const RfPixel* px, const RfGroups* G, double slope) {
     if (isnan(slope)) return rf_nan();
     double step = slope * px->tg;
     double ssr = 0.;
     long long ndiff = 0, g = 0, start, end;
-    while (rf_next_run(px, r, i, 0, g, &start, &end)) {
+    while (rf_next_run(px, G, 0, 0, g, &start, &end)) {
         for (long long k = start; k < end - 1; ++k) {
-            double res = (rf_data(px, r, i, k + 1) - rf_data(px, r, i, k)) - step;
+            double res = (G->y[k + 1] - G->y[k]) - step;
             ssr += (res * res);
             ndiff++;
         }

@@ -80,6 +80,35 @@ def test_jump_and_saturation_points_in_memory(sim, tmp_path, caplog):
         assert float(row["white_light_p2p_ppm"]) > 0  # the simulated trace is found
 
 
+def test_a_failing_point_keeps_the_points_before(sim, tmp_path, monkeypatch, caplog, capsys):
+    """The point before a failing one (its products written while the failing one ran) is
+    complete and in the summary; the error is the failing point's."""
+    from tsogpu import sweep
+
+    caplog.set_level(logging.INFO, "tsogpu.sweep")
+    run_point = sweep._InMemory.run_point
+    calls = []
+
+    def fail_second(self, point):
+        calls.append(point.name)
+        if len(calls) == 2:
+            raise RuntimeError("injected failure of the second point")
+        return run_point(self, point)
+
+    monkeypatch.setattr(sweep._InMemory, "run_point", fail_second)
+    argv = ["sweep", str(sim.uncal), "--out", str(tmp_path / "sweep"), *ref_args(sim)]
+    assert main([*argv, "--grid", "jump.rejection_threshold=3,5", "-q"]) != 0
+    assert "injected failure of the second point" in capsys.readouterr().err
+    assert "written while the next point runs" in caplog.text
+    rows = list(csv.DictReader(open(tmp_path / "sweep" / "sweep.csv")))
+    assert [r["point"] for r in rows] == ["jump.rejection_threshold=3"]
+    full = tmp_path / "full"
+    run = ["run", str(sim.uncal), "--out", str(full), *ref_args(sim), "-q"]
+    assert main([*run, "--set", "jump.rejection_threshold=3"]) == 0
+    assert digests(tmp_path / "sweep" / "jump.rejection_threshold=3") == digests(full)
+    assert not (tmp_path / "sweep" / "jump.rejection_threshold=5").exists()
+
+
 @pytest.mark.parametrize("save_ramp", [True, False], ids=["ramp", "rates"])
 def test_scratch_ramp_with_the_options(sim, tmp_path, caplog, save_ramp):
     """Under a small budget the shared ramp is a scratch file; the options' side products

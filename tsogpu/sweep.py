@@ -20,6 +20,7 @@ import itertools
 import logging
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -158,7 +159,8 @@ def first_changed_step(points, instrument=None):
 
 @dataclass
 class Done:
-    """A point of one segment done: its products and the seconds it took."""
+    """A point of one segment done: its products and the seconds it took (its steps, then
+    its writing, which may overlap the next point's steps)."""
 
     point: Point
     uncal: Path
@@ -175,7 +177,7 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
     from .io import reffiles, uncal
     from .parameter_ranges import check_against_segment
     from .pipeline.driver import check_whole_segment
-    from .pipeline.planning import default_memory_budget, gib, plan_chunks
+    from .pipeline.planning import gib
     from .pipeline.preflight import bytes_needed, check_space, check_writable
 
     out_dir = Path(out_dir)
@@ -201,18 +203,9 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
     )
     # the cached ramp (float32 data, uint8 GROUPDQ) besides what one run needs
     cache_bytes = 5 * int(np.prod(shape, dtype=np.int64))
-    budget = base.max_memory or default_memory_budget()
-    limit = ops.memory_limit()
-    budget = budget if limit is None else min(budget, limit)
-    threads = 1 if ops.one_chunk_at_a_time else None
-    in_memory = False
-    if budget > cache_bytes:
-        try:
-            planning = replace(base, max_memory=budget - cache_bytes)
-            in_memory = plan_chunks(shape, planning, zeroframe, name, threads).in_memory
-        except ConfigError:
-            pass
-    plan = plan_chunks(shape, replace(base, max_memory=budget), zeroframe, name, threads)
+    in_memory, plan, budget, overlap = _memory_plan(
+        shape, zeroframe, name, points, ops, cache_bytes
+    )
     check_writable(out_dir)
     needed = sum(bytes_needed(shape, p.config, plan) for p in points) + cache_bytes
     check_space(out_dir, needed)
@@ -221,28 +214,90 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
             check_whole_segment(uncal_path, exposure, shape, config, plan)
     where = "in memory" if in_memory else f"in a scratch file (budget {gib(budget)})"
     log.info("%s: the ramp after %s is kept %s", name, done[-1] if done else "reading", where)
+    if overlap:
+        log.info("%s: each point's products are written while the next point runs", name)
     if in_memory:
         sweep = _InMemory(uncal_path, exposure, shape, refs, cache_config, done, ops, points)
     else:
         sweep = _Chunked(uncal_path, exposure, shape, refs, cache_config, done, ops, plan, out_dir)
-    try:
-        for k, point in enumerate(points, 1):
-            t0 = time.perf_counter()
-            result = sweep.run_point(point)
-            written = _write(
-                uncal_path, out_dir / point.name, result, point, backend, refs, context, ops
-            )
-            seconds = time.perf_counter() - t0
-            log.info("%s: point %d/%d %s in %.2f s", name, k, len(points), point.name, seconds)
-            if on_point is not None:
-                on_point(Done(point, Path(uncal_path), written, result, seconds))
-    finally:
-        sweep.close()
+
+    def finish(pending):  # a point's products written: log it and call on_point
+        k, point, result, run_seconds, writing = pending
+        written, write_seconds = writing.result()
+        seconds = run_seconds + write_seconds
+        log.info("%s: point %d/%d %s in %.2f s", name, k, len(points), point.name, seconds)
+        if on_point is not None:
+            on_point(Done(point, Path(uncal_path), written, result, seconds))
+
+    pending = None  # the point being written
+    with ThreadPoolExecutor(1, thread_name_prefix="sweep-write") as writer:
+        try:
+            for k, point in enumerate(points, 1):
+                t0 = time.perf_counter()
+                try:
+                    result = sweep.run_point(point)
+                finally:  # the point before this one is written even if this one fails
+                    if pending is not None:
+                        finish(pending)
+                        pending = None
+                out = out_dir / point.name
+                args = (uncal_path, out, result, point, backend, refs, context, ops)
+                pending = (k, point, result, time.perf_counter() - t0, writer.submit(_write, *args))
+                del result
+                if not overlap:
+                    finish(pending)
+                    pending = None
+            if pending is not None:
+                finish(pending)
+        finally:
+            sweep.close()
     return len(points)
 
 
+def _memory_plan(shape, zeroframe, name, points, ops, cache_bytes):
+    """(in_memory, plan, budget, overlap): whether the cached ramp (``cache_bytes``) and a
+    run of the whole segment fit the memory budget together, else the chunked plan the ramp
+    is kept on disk for; the budget the runs get; whether a point's products (its Result)
+    are written while the next point runs, which the budget holds one more Result for
+    without changing how the ramp is kept."""
+    from .pipeline.planning import default_memory_budget, plan_chunks
+    from .pipeline.preflight import product_bytes
+
+    base = points[0].config
+    budget = base.max_memory or default_memory_budget()
+    limit = ops.memory_limit()
+    budget = budget if limit is None else min(budget, limit)
+    threads = 1 if ops.one_chunk_at_a_time else None
+
+    def whole_fits(room):  # a run of the whole segment fits in room beside the cached ramp
+        if room <= cache_bytes:
+            return False
+        try:
+            planning = replace(base, max_memory=room - cache_bytes)
+            return plan_chunks(shape, planning, zeroframe, name, threads).in_memory
+        except ConfigError:
+            return False
+
+    def plan_for(room):
+        return plan_chunks(shape, replace(base, max_memory=room), zeroframe, name, threads)
+
+    in_memory = whole_fits(budget)
+    plan = plan_for(budget)
+    result_bytes = max(product_bytes(shape, p.config) for p in points)
+    overlap = budget > result_bytes and whole_fits(budget - result_bytes) == in_memory
+    if overlap:
+        try:
+            plan = plan_for(budget - result_bytes)
+            budget -= result_bytes
+        except ConfigError:
+            overlap = False
+    return in_memory, plan, budget, overlap
+
+
 def _write(uncal_path, out, result, point, backend, refs, context, ops):
-    """A point's products in ``out``, as ``tsogpu run --out out`` writes them."""
+    """A point's products in ``out``, as ``tsogpu run --out out`` writes them; (the paths
+    written, the seconds it took)."""
+    t0 = time.perf_counter()
     from .pipeline.driver import write_products
     from .pipeline.preflight import check_writable
     from .pipeline.resume import input_hash, remove_leftovers
@@ -253,9 +308,10 @@ def _write(uncal_path, out, result, point, backend, refs, context, ops):
         log.info("%s: removed what a killed run left: %s", out, ", ".join(removed))
     ref_paths = {t: "N/A" if r is None else r.path for t, r in refs.items()}
     inputs = input_hash(uncal_path, point.config, ref_paths)
-    return write_products(
+    written = write_products(
         uncal_path, out, result, point.config, backend, refs, context, ops, inputs
     )
+    return written, time.perf_counter() - t0
 
 
 class _InMemory:

@@ -13,7 +13,7 @@ import numpy as np
 from ..algorithms.ramp_fit import RampFitResult, RateProduct, group_range
 from .marshal import contiguous, dqv
 
-# kernels/ramp_fit.cuh: RF_MAX_GROUPS, the per-thread buffer of the median rate.
+# kernels/ramp_fit.cuh: RF_MAX_GROUPS, the groups of the per-thread buffer (RfGroups).
 RF_MAX_GROUPS = 512
 
 
@@ -43,7 +43,8 @@ def fit_ramps(
     one-good-group suppression are applied inside the kernel as it reads GROUPDQ, and so are
     MIRI's ``groups`` (the thread reads only those, and clears group ``first``'s JUMP_DET).
 
-    Raises ValueError when NGROUPS exceeds RF_MAX_GROUPS (the kernel's median buffer).
+    Raises ValueError when NGROUPS exceeds RF_MAX_GROUPS (the kernel's per-thread buffer of
+    one integration's groups).
     """
     del groupgap, dropframes1  # pedestal only (fitopt product)
     xp = k.xp

@@ -31,13 +31,20 @@ def bytes_needed(shape, config, plan):
     """About how many bytes the segment's products and scratch take in the output folder:
     the rate products (and chi2 where asked), the ramp where saved or not fitted, the
     chunked runner's scratch ramp (float32 data, uint8 GROUPDQ)."""
+    total = product_bytes(shape, config)
+    if not plan.in_memory:
+        nints, ngroups, ny, nx = (int(n) for n in shape)
+        total += nints * ngroups * ny * nx * (4 + 1)
+    return total
+
+
+def product_bytes(shape, config):
+    """About how many bytes the segment's products take (on disk, and as a Result in
+    memory): the rate products (and chi2 where asked), the ramp where saved or not fitted."""
     nints, ngroups, ny, nx = (int(n) for n in shape)
-    ramp = nints * ngroups * ny * nx * (4 + 1)
     total = (nints + 1) * ny * nx * (_RATE_BYTES + 4)  # + chi2 or a side product at most
     if config.save_ramp or "ramp_fit" in config.skip:
-        total += ramp
-    if not plan.in_memory:
-        total += ramp
+        total += nints * ngroups * ny * nx * (4 + 1)
     return total
 
 
