@@ -26,6 +26,12 @@ struct RfExposure {
 // ramp_fit.weighting fixes the exponent (the table's RF_FIXED_CLASS). Outputs: the rateints
 // arrays (nints, npix) and the rate arrays (npix); with chi2 (ramp_fit.goodness_of_fit),
 // ri_chi2 (nints, npix), each integration's reduced chi-square (rf_reduced_chi2).
+//
+// memo: what an integration without flags (r.flags == 0) gives depends on its data only, not
+// on the other integrations' flags: its median-rate term and its slope are kept in
+// memo_term / memo_slope (nints, npix) and reused by a later launch on the same data, params
+// and references with other JUMP flags (a sweep's points). memo_have (nints, npix, zeroed
+// before the first launch) records which are kept (RF_MEMO_TERM, RF_MEMO_SLOPE).
 TSO_KERNEL void tso_rf_fit_pixels(
     const float* __restrict__ data, const unsigned char* __restrict__ gdq,
     const unsigned int* __restrict__ pixeldq, const float* __restrict__ gain,
@@ -34,10 +40,12 @@ TSO_KERNEL void tso_rf_fit_pixels(
     unsigned int* __restrict__ ri_dq, float* __restrict__ ri_vp, float* __restrict__ ri_vr,
     float* __restrict__ r_sci, float* __restrict__ r_err, unsigned int* __restrict__ r_dq,
     float* __restrict__ r_vp, float* __restrict__ r_vr, float* __restrict__ ri_chi2,
+    double* __restrict__ memo_term, double* __restrict__ memo_slope,
+    unsigned char* __restrict__ memo_have,
     const double* __restrict__ wtab,
     const unsigned int* __restrict__ dqv,
     long long nints, long long ngroups, long long npix, long long first, long long last,
-    long long gstride, long long g0, int clear_jump, int suppress, int has_zf, double sqrt2n, double tg, double tf, double t0, int fixed, int chi2) {
+    long long gstride, long long g0, int clear_jump, int suppress, int has_zf, double sqrt2n, double tg, double tf, double t0, int fixed, int chi2, int memo) {
     const unsigned int dnu = dqv[DQ_DO_NOT_USE];
     const unsigned int sat = dqv[DQ_SATURATED];
     const unsigned int invalid = dnu | sat;
@@ -81,7 +89,21 @@ TSO_KERNEL void tso_rf_fit_pixels(
         for (long long i = 0; i < nints; ++i) {
             for (long long p = p0; p < p1; ++p) {
                 RfPixel* px = &pxs[p - p0];
-                px->mrate += rf_median_rate_term(px, i, &G);
+                RfRamp r;
+                rf_ramp_info(px, i, &r);
+                long long o = i * npix + p;
+                int kept = memo && r.flags == 0;
+                double term;
+                if (kept && (memo_have[o] & RF_MEMO_TERM)) {
+                    term = memo_term[o];
+                } else {
+                    term = rf_median_rate_term(px, &r, i, &G);
+                    if (kept) {
+                        memo_term[o] = term;
+                        memo_have[o] |= RF_MEMO_TERM;
+                    }
+                }
+                px->mrate += term;
             }
         }
         for (long long p = p0; p < p1; ++p) {
@@ -103,12 +125,15 @@ TSO_KERNEL void tso_rf_fit_pixels(
                 RfExposure* e = &exs[p - p0];
                 RfRamp r;
                 rf_ramp_info(px, i, &r);
-                rf_load(px, &r, i, &G);
+                long long o = i * npix + p;
+                int kept = memo && r.flags == 0 && !chi2;  // chi2 reads the groups
+                int known = kept && (memo_have[o] & RF_MEMO_SLOPE);
+                if (!known) rf_load(px, &r, i, &G);
                 unsigned int idq = e->pdq | ((unsigned int)r.flags & jump_pers);
                 e->rate_dq |= (unsigned int)r.flags & jump_pers;
                 double sci = 0., vp = 0., vr = 0., err = 0.;
                 // compute_integration_segments: group 0 SATURATED -> no segments
-                int sat0 = (G.f[0] & px->sat) != 0;
+                int sat0 = !known && (G.f[0] & px->sat) != 0;  // no flags: group 0 unsaturated
                 if (sat0) {
                     idq |= dnu | sat;
                     sci = TSO_NAN;
@@ -118,7 +143,15 @@ TSO_KERNEL void tso_rf_fit_pixels(
                     if (r.cnt_sat == ngroups) idq |= sat;
                 } else if (!sat0) {
                     RfIntSums t;
-                    rf_fit_integration(px, &r, &G, &t);
+                    if (known) {
+                        rf_fit_known_slope(px, &r, memo_slope[o], &t);
+                    } else {
+                        rf_fit_integration(px, &r, &G, &t);
+                        if (kept) {
+                            memo_slope[o] = t.slope;
+                            memo_have[o] |= RF_MEMO_SLOPE;
+                        }
+                    }
                     if (t.nseg > 0) {  // ramp_fit_pixel_integration_fit_slope
                         if (t.invvar_p > 0.) vp = 1. / t.invvar_p;
                         if (vp >= thr) vp = 0.;
@@ -163,7 +196,6 @@ TSO_KERNEL void tso_rf_fit_pixels(
                 } else if (vr > 0.) {
                     e->evar_r += 1. / vr;
                 }
-                long long o = i * npix + p;
                 ri_sci[o] = (float)sci;
                 ri_err[o] = (float)err;
                 ri_dq[o] = idq;

@@ -24,6 +24,9 @@
 #define RF_MAX_GROUPS 512
 // slope_fitter.c: LARGE_VARIANCE_THRESHOLD
 #define RF_LARGE_VARIANCE_THRESHOLD 1.0e6
+// tso_rf_fit_pixels' memo_have bits: the median-rate term, the slope kept
+#define RF_MEMO_TERM 1
+#define RF_MEMO_SLOPE 2
 // Power classes of the weight table: snr_power's six, then ramp_fit.weighting's fixed P.
 #define RF_NCLASS 7
 #define RF_FIXED_CLASS 6
@@ -213,13 +216,11 @@ TSO_HD double rf_median_rate_int(const RfPixel* px, const RfRamp* r, RfGroups* G
 }
 
 // compute_median_rate: integration i's term of the pixel's rate (the caller sums the terms in
-// integration order and divides by nints). G: scratch.
-TSO_HD double rf_median_rate_term(const RfPixel* px, long long i, RfGroups* G) {
-    RfRamp r;
-    rf_ramp_info(px, i, &r);
-    if (px->ngroups == 1) return rf_data(px, &r, i, 0) / px->t0;  // median_rate_1ngroup: NaN kept
-    rf_load(px, &r, i, G);
-    return rf_median_rate_int(px, &r, G);
+// integration order and divides by nints); r: rf_ramp_info's. G: scratch.
+TSO_HD double rf_median_rate_term(const RfPixel* px, const RfRamp* r, long long i, RfGroups* G) {
+    if (px->ngroups == 1) return rf_data(px, r, i, 0) / px->t0;  // median_rate_1ngroup: NaN kept
+    rf_load(px, r, i, G);
+    return rf_median_rate_int(px, r, G);
 }
 
 // segment_len1_timing (is_0th and is_zframe are only set without suppression)
@@ -278,19 +279,32 @@ TSO_HD double rf_var_p(const RfPixel* px, double pden) {
     return px->dark / pden;
 }
 
+// The variances of a segment of len groups (the _seg_len1, _seg_len2 and _seg_default
+// branches of ramp_fit_pixel_integration_fit_slope_seg), beside its slope.
+TSO_HD void rf_seg_variances(const RfPixel* px, const RfRamp* r, long long len, RfSeg* s) {
+    if (len == 1) {
+        double timing = rf_len1_timing(px, r);
+        s->var_p = rf_var_p(px, timing * px->gain);
+        s->var_r = rf_rnoise_short(px, timing);
+    } else if (len == 2) {
+        s->var_p = rf_var_p(px, px->tg * px->gain);
+        s->var_r = rf_rnoise_short(px, px->tg);
+    } else {
+        double seglen = (double)len;
+        s->var_p = rf_var_p(px, px->tg * px->gain * (seglen - 1.));
+        s->var_r = rf_rnoise_long(px, seglen);
+    }
+    s->var_e = s->var_p + s->var_r;
+}
+
 // ramp_fit_pixel_integration_fit_slope_seg: one segment [start, start + len) of integration i.
 TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, const RfGroups* G,
                            long long start, long long len, RfSeg* s) {
     const double* y = G->y;
     if (len == 1) {  // _seg_len1
-        double timing = rf_len1_timing(px, r);
-        s->slope = y[start] / timing;
-        s->var_p = rf_var_p(px, timing * px->gain);
-        s->var_r = rf_rnoise_short(px, timing);
+        s->slope = y[start] / rf_len1_timing(px, r);
     } else if (len == 2) {  // _seg_len2
         s->slope = (y[start + 1] - y[start]) / px->tg;
-        s->var_p = rf_var_p(px, px->tg * px->gain);
-        s->var_r = rf_rnoise_short(px, px->tg);
     } else {  // _seg_default: segment_snr, snr_power, _weighted_ols, _weighted_seg
         double diff = y[start + len - 1] - y[start];
         double den = px->rnoise * px->rnoise + diff * px->gain;
@@ -323,11 +337,8 @@ TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, const RfGroups* G
         double num = (sumw * sumxy - sumx * sumy);
         double invden = 1. / dden;
         s->slope = (num * invden) / px->tg;
-        double seglen = (double)len;
-        s->var_p = rf_var_p(px, px->tg * px->gain * (seglen - 1.));
-        s->var_r = rf_rnoise_long(px, seglen);
     }
-    s->var_e = s->var_p + s->var_r;
+    rf_seg_variances(px, r, len, s);
 }
 
 // The DQ compute_integration_segments reads: pr->groupdq, or for the CHARGELOSS pass
@@ -360,27 +371,40 @@ TSO_HD int rf_next_run(const RfPixel* px, const RfGroups* G, long long i, int ch
 struct RfIntSums {
     double invvar_r, invvar_p, invvar_e, slope_num;
     long long nseg;
+    double slope;  // the slope of the last segment added (of a ramp without flags: its only one)
 };
 
-// The segments stcal keeps (add_segment_to_list + prune_segment_list): every run of length
-// >= 2 in order or, when there is none, only the first run of length 1.
-TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, const RfGroups* G,
-                               RfIntSums* t) {
+// An integration's sums with no segment yet.
+TSO_HD void rf_no_segments(RfIntSums* t) {
     t->invvar_r = 0.;
     t->invvar_p = 0.;
     t->invvar_e = 0.;
     t->slope_num = 0.;
     t->nseg = 0;
+    t->slope = 0.;
+}
+
+// Segment s added to the integration's sums (in segment order).
+TSO_HD void rf_add_segment(RfIntSums* t, const RfSeg* s) {
+    t->nseg++;
+    t->invvar_r += (1. / s->var_r);
+    if (s->var_p > 0.) t->invvar_p += (1. / s->var_p);
+    t->invvar_e += (1. / s->var_e);
+    t->slope_num += (s->slope / s->var_r);  // JP-4318
+    t->slope = s->slope;
+}
+
+// The segments stcal keeps (add_segment_to_list + prune_segment_list): every run of length
+// >= 2 in order or, when there is none, only the first run of length 1.
+TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, const RfGroups* G,
+                               RfIntSums* t) {
+    rf_no_segments(t);
     long long g = 0, start, end, first1 = -1;
     RfSeg s;
     while (rf_next_run(px, G, 0, 0, g, &start, &end)) {
         if (end - start >= 2) {
             rf_fit_segment(px, r, G, start, end - start, &s);
-            t->nseg++;
-            t->invvar_r += (1. / s.var_r);
-            if (s.var_p > 0.) t->invvar_p += (1. / s.var_p);
-            t->invvar_e += (1. / s.var_e);
-            t->slope_num += (s.slope / s.var_r);  // JP-4318
+            rf_add_segment(t, &s);
         } else if (first1 < 0) {
             first1 = start;
         }
@@ -388,12 +412,18 @@ TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, const RfGroup
     }
     if (t->nseg == 0 && first1 >= 0) {
         rf_fit_segment(px, r, G, first1, 1, &s);
-        t->nseg = 1;
-        t->invvar_r += (1. / s.var_r);
-        if (s.var_p > 0.) t->invvar_p += (1. / s.var_p);
-        t->invvar_e += (1. / s.var_e);
-        t->slope_num += (s.slope / s.var_r);
+        rf_add_segment(t, &s);
     }
+}
+
+// rf_fit_integration of a ramp without flags (r->flags == 0: one segment, all NGROUPS groups)
+// whose slope is known.
+TSO_HD void rf_fit_known_slope(const RfPixel* px, const RfRamp* r, double slope, RfIntSums* t) {
+    RfSeg s;
+    s.slope = slope;
+    rf_seg_variances(px, r, px->ngroups, &s);
+    rf_no_segments(t);
+    rf_add_segment(t, &s);
 }
 
 // ramp_fit_pixel_rnoise_chargeloss_segs: the integration's 1 / var_r sum on the segments of

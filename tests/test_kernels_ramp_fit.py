@@ -291,6 +291,51 @@ def test_random_ramps_weighting_and_chi2(kernels, case, weighting):
     )
 
 
+@pytest.mark.parametrize("case", CASES[::3], ids=[f"c{i}" for i in range(0, len(CASES), 3)])
+def test_memo_between_flag_sets(kernels, case):
+    """fit_ramps' memo (a sweep's points): the same ramps fitted with other JUMP flags, then
+    with goodness_of_fit and another weighting (a new key), equal fits without it bit for
+    bit; integrations without flags are kept."""
+    nints, ngroups, suppress, use_zf, use_dark, range_i = case
+    seed = 900 + CASES.index(case)
+    arrays, dark, zeroframe, timing = _random_case(seed, nints, ngroups)
+    data, gdq, *rest = arrays
+    first, last = RANGES[range_i]
+    rng = np.random.default_rng(seed)
+    put, memo = kernels.put, {}
+    extra = dict(
+        average_dark_current=put(dark) if use_dark else None,
+        zeroframe=put(zeroframe) if use_zf else None,
+        **timing,
+    )
+    for k, (weighting, chi2) in enumerate(
+        (("optimal", False), ("optimal", False), ("optimal", True), ("unweighted", False))
+    ):
+        flags = gdq.copy()
+        if k:  # other jumps: some cleared, some added
+            jumps = (flags & JUMP) != 0
+            flags[jumps & (rng.random(flags.shape) < 0.5)] &= np.uint8(~JUMP & 0xFF)
+            flags[rng.random(flags.shape) < 0.03] |= JUMP
+            flags[:, :, 2, 6] = 0  # one pixel without flags throughout
+        params = unchecked_ramp_fit(
+            suppress_one_group=suppress, firstgroup=first, lastgroup=last,
+            weighting=weighting, goodness_of_fit=chi2,
+        )  # fmt: skip
+        dev = [put(a) for a in (data, flags, *rest)]
+        got = cu_rf.fit_ramps(kernels, *dev, params, memo=memo, **extra)
+        want = cu_rf.fit_ramps(kernels, *dev, params, **extra)
+        for product in ("rateints", "rate"):
+            pairs = zip(FIELDS, getattr(got, product), getattr(want, product), strict=True)
+            for name, g, w in pairs:
+                assert kernels.get(g).tobytes() == kernels.get(w).tobytes(), (k, product, name)
+        if chi2:
+            assert kernels.get(got.chi2).tobytes() == kernels.get(want.chi2).tobytes()
+    have = kernels.get(memo["ramp_fit"][3])
+    assert have.shape == (nints, 9 * 14)
+    if range_i == 0:  # pixel (2, 6) never has a flag: its terms and slopes are kept
+        assert (have.reshape(nints, 9, 14)[:, 2, 6] == 3).all()
+
+
 def test_bit_patterns_chi2(kernels):
     """chi2 on every GROUPDQ pattern of 4 groups over a few flags (segments, NaN cases)."""
     values = np.array([0, DNU, SAT, JUMP, PERS, JUMP | PERS, CL, CL | DNU], np.uint8)

@@ -221,6 +221,21 @@ def test_native_backend(sim, tmp_path):
     sweep_and_compare(sim, tmp_path, grids, ["--backend", "native"], points)
 
 
+@pytest.mark.parametrize("small", [False, True], ids=["memory", "scratch"])
+def test_jump_points_reuse_ramp_fits(sim, tmp_path, caplog, small):
+    """A jump-only grid: every point fits the same ramp with its own flags, and the kernels
+    keep what an integration without flags gives (its median-rate term and slope) from one
+    point to the next; each point still equals a full run of it."""
+    caplog.set_level(logging.INFO, "tsogpu.sweep")
+    values = (3, 8, 4, 5)
+    points = {f"jump.rejection_threshold={r}": [f"jump.rejection_threshold={r}"] for r in values}
+    grids = ["jump.rejection_threshold=" + ",".join(map(str, values))]
+    budget = small_budget() if small else []
+    sweep_and_compare(sim, tmp_path, grids, ["--backend", "native"], points, budget)
+    assert "ramp fitting keeps what the jump flags do not change" in caplog.text
+    assert ("kept in a scratch file" in caplog.text) == small
+
+
 @pytest.mark.gpu
 def test_gpu_backend(sim, tmp_path):
     """On a GPU the shared ramp stays on the device; the products equal a full run's there."""

@@ -203,9 +203,14 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
     )
     # the cached ramp (float32 data, uint8 GROUPDQ) besides what one run needs
     cache_bytes = 5 * int(np.prod(shape, dtype=np.int64))
-    in_memory, plan, budget, overlap = _memory_plan(
-        shape, zeroframe, name, points, ops, cache_bytes
+    # ramp fitting's memo (tsogpu/launchers/ramp_fit.py: float64 term and slope, uint8 flags
+    # per integration and pixel) where every point fits the same ramp, with its own flags
+    same_ramp = done == prejump and ops.keeps_fit_memo
+    memo_bytes = 17 * int(np.prod(shape, dtype=np.int64)) // shape[1] if same_ramp else 0
+    in_memory, plan, budget, extras = _memory_plan(
+        shape, zeroframe, name, points, ops, cache_bytes, memo_bytes
     )
+    memo, overlap = extras
     check_writable(out_dir)
     needed = sum(bytes_needed(shape, p.config, plan) for p in points) + cache_bytes
     check_space(out_dir, needed)
@@ -214,12 +219,15 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
             check_whole_segment(uncal_path, exposure, shape, config, plan)
     where = "in memory" if in_memory else f"in a scratch file (budget {gib(budget)})"
     log.info("%s: the ramp after %s is kept %s", name, done[-1] if done else "reading", where)
+    if memo:
+        log.info("%s: ramp fitting keeps what the jump flags do not change", name)
     if overlap:
         log.info("%s: each point's products are written while the next point runs", name)
     if in_memory:
         sweep = _InMemory(uncal_path, exposure, shape, refs, cache_config, done, ops, points)
     else:
         sweep = _Chunked(uncal_path, exposure, shape, refs, cache_config, done, ops, plan, out_dir)
+    sweep.keep_fit_memo(memo)
 
     def finish(pending):  # a point's products written: log it and call on_point
         k, point, result, run_seconds, writing = pending
@@ -254,12 +262,13 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
     return len(points)
 
 
-def _memory_plan(shape, zeroframe, name, points, ops, cache_bytes):
-    """(in_memory, plan, budget, overlap): whether the cached ramp (``cache_bytes``) and a
-    run of the whole segment fit the memory budget together, else the chunked plan the ramp
-    is kept on disk for; the budget the runs get; whether a point's products (its Result)
-    are written while the next point runs, which the budget holds one more Result for
-    without changing how the ramp is kept."""
+def _memory_plan(shape, zeroframe, name, points, ops, cache_bytes, memo_bytes):
+    """(in_memory, plan, budget, (memo, overlap)): whether the cached ramp (``cache_bytes``)
+    and a run of the whole segment fit the memory budget together, else the chunked plan the
+    ramp is kept on disk for; the budget the runs get. Then, each where the rest of the
+    budget holds it without changing how the ramp is kept: ramp fitting's memo
+    (``memo_bytes``, 0: none), and writing a point's products (its Result) while the next
+    point runs."""
     from .pipeline.planning import default_memory_budget, plan_chunks
     from .pipeline.preflight import product_bytes
 
@@ -284,14 +293,17 @@ def _memory_plan(shape, zeroframe, name, points, ops, cache_bytes):
     in_memory = whole_fits(budget)
     plan = plan_for(budget)
     result_bytes = max(product_bytes(shape, p.config) for p in points)
-    overlap = budget > result_bytes and whole_fits(budget - result_bytes) == in_memory
-    if overlap:
-        try:
-            plan = plan_for(budget - result_bytes)
-            budget -= result_bytes
-        except ConfigError:
-            overlap = False
-    return in_memory, plan, budget, overlap
+    extras = []
+    for nbytes in (memo_bytes, result_bytes):
+        fits = 0 < nbytes < budget and whole_fits(budget - nbytes) == in_memory
+        if fits:
+            try:
+                plan = plan_for(budget - nbytes)
+                budget -= nbytes
+            except ConfigError:
+                fits = False
+        extras.append(fits)
+    return in_memory, plan, budget, tuple(extras)
 
 
 def _write(uncal_path, out, result, point, backend, refs, context, ops):
@@ -345,6 +357,11 @@ class _InMemory:
         cached = run_prejump(seg, dev_refs, cache_config, ops=ops)
         cached.step_status = {s: v for s, v in cached.step_status.items() if s in done}
         self.cached = cached
+        self.memo = None
+
+    def keep_fit_memo(self, keep):
+        """Whether ramp fitting keeps a memo between the points (each fits the same ramp)."""
+        self.memo = {} if keep else None
 
     def run_point(self, point):
         from .pipeline import run_segment
@@ -354,10 +371,10 @@ class _InMemory:
             trace_mask=self.masks[point.name],
             step_status=dict(self.cached.step_status),
         )
-        return run_segment(seg, self.refs, point.config, ops=self.ops)
+        return run_segment(seg, self.refs, point.config, ops=self.ops, memo=self.memo)
 
     def close(self):
-        self.cached = None
+        self.cached = self.memo = None
 
 
 class _Chunked:
@@ -377,6 +394,11 @@ class _Chunked:
         self.status = {s: v for s, v in first.step_status.items() if s in done}
         self.prejump = list(first.step_status)  # pass 1's steps
         self.first = first
+
+    def keep_fit_memo(self, keep):
+        """Whether ramp fitting keeps a memo per tile between the points that run pass 2
+        straight on the cached ramp (each fits the same ramp)."""
+        self.run.fit_memos = {} if keep else None
 
     def segment(self, ints):
         """The cached ramp's integrations ``ints`` as a Segment, as pass 1 left them."""
@@ -428,6 +450,7 @@ class _Chunked:
 
     def close(self):
         self.run.ramp.close()
+        self.run.fit_memos = None
 
 
 def _keeps_ramp(config):

@@ -290,6 +290,7 @@ def fit_ramps(
     average_dark_current=None,
     zeroframe=None,
     groups=None,
+    memo=None,
 ):
     """Fit every pixel's ramps as jwst 3.0 RampFitStep does with OLS_C (stcal 1.20).
 
@@ -313,6 +314,11 @@ def fit_ramps(
         group range and the suppression, and JUMP_DET is cleared in group ``first`` where
         ``first > 0``, as stcal's ``discard_miri_groups``; the copy kept for CHARGELOSS keeps it.
 
+    memo : dict or None
+        A dict kept between calls on the same ramp and references with other JUMP flags
+        (``tsogpu sweep``'s points), where an implementation may keep what an integration
+        without flags gives (its data alone decide it). This specification and the NumPy
+        backend compute everything; the kernels (``tsogpu/launchers/ramp_fit.py``) use it.
     Returns
     -------
     RampFitResult
@@ -321,6 +327,7 @@ def fit_ramps(
         whole exposure: where it is true jwst writes no products.
     """
     del groupgap, dropframes1  # pedestal only (fitopt product)
+    del memo  # everything is computed
     nints, ngroups, ny, nx = data.shape
     # jwst ramp_fit_step.py and stcal ramp_fit.py, on the whole arrays
     gdq = flag_group_range(groupdq, params.firstgroup, params.lastgroup)

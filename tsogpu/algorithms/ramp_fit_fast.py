@@ -410,6 +410,7 @@ def fit_ramps(
     average_dark_current=None,
     zeroframe=None,
     groups=None,
+    memo=None,
 ):
     """``tsogpu.algorithms.ramp_fit.fit_ramps``, bit for bit, vectorised over blocks of ramps.
 
@@ -422,6 +423,7 @@ def fit_ramps(
     in integration order, so the sums over integrations are sequential as in the C code.
     """
     del groupgap, dropframes1  # pedestal only (fitopt product)
+    del memo  # everything is computed
     nints, ngroups, ny, nx = data.shape
     npix = ny * nx
     suppress = bool(params.suppress_one_group) and ngroups > 1

@@ -72,6 +72,9 @@ class Backend(Protocol):
     # whether to_device takes the file's raw counts (2 bytes a sample to move, converted
     # there) rather than float32 read on the host
     wants_raw_counts: bool
+    # whether fit_ramps reuses its memo (what an integration without flags gives) between
+    # calls on the same ramp, rather than computing everything each time
+    keeps_fit_memo: bool
 
     # ---- the steps, in jwst's order (signatures: the mirrored NumPy functions)
     def group_scale(self, data, nframes, frame_divisor):
@@ -185,10 +188,13 @@ class Backend(Protocol):
         average_dark_current=None,
         zeroframe=None,
         groups=None,
+        memo=None,
     ):
         """-> ramp_fit.RampFitResult (rateints (nints, ny, nx), rate (ny, nx) products; chi2
         float32 (nints, ny, nx) with ``params.goodness_of_fit``, else None); ``groups``: MIRI's
-        (first, stop) from ``ramp_fit.miri_groups``, None for all."""
+        (first, stop) from ``ramp_fit.miri_groups``, None for all; ``memo``: a dict kept
+        between calls on the same ramp with other JUMP flags (the kernels reuse what an
+        integration without flags gives)."""
 
     def fit_ramps_likely(
         self,

@@ -34,6 +34,7 @@ def fit_ramps(
     average_dark_current=None,
     zeroframe=None,
     groups=None,
+    memo=None,
 ):
     """Fit every pixel's ramps as jwst 3.0 RampFitStep does with OLS_C (stcal 1.20).
 
@@ -42,6 +43,11 @@ def fit_ramps(
     ``get_pixel_ramp``, ``ramp_fit_pixel`` and the CHARGELOSS pass; the group range and the
     one-good-group suppression are applied inside the kernel as it reads GROUPDQ, and so are
     MIRI's ``groups`` (the thread reads only those, and clears group ``first``'s JUMP_DET).
+
+    ``memo``: a dict kept between calls on the same ramp and references (a sweep's points):
+    the kernel keeps there what each integration without flags gives (its median-rate term
+    and slope, which its data alone decide) and reuses it where the integration still has
+    none; the products are those of a call without it, bit for bit.
 
     Raises ValueError when NGROUPS exceeds RF_MAX_GROUPS (the kernel's per-thread buffer of
     one integration's groups).
@@ -94,6 +100,8 @@ def fit_ramps(
         np.int64(ngroups),
         np.float64(0.0 if fixed_power is None else fixed_power),
     )
+    key = (params, data.shape, nframes, float(tgroup), float(tframe), g0, g1, dark.shape)
+    kept = _memo(k, memo, key, (nints, npix))
     # kernel order: sci, err, dq, var_poisson, var_rnoise (the RateProduct order)
     k.launch(
         "tso_rf_fit_pixels",
@@ -108,6 +116,7 @@ def fit_ramps(
         *ri,
         *rt,
         chi2,
+        *kept,
         weights,
         dqv(k),
         np.int64(nints),
@@ -126,9 +135,24 @@ def fit_ramps(
         np.float64(one_group_time),
         np.int32(fixed_power is not None),
         np.int32(params.goodness_of_fit),
+        np.int32(memo is not None),
     )
     return RampFitResult(
         rateints=RateProduct(*ri),
         rate=RateProduct(*rt),
         chi2=chi2 if params.goodness_of_fit else None,
     )
+
+
+def _memo(k, memo, key, shape):
+    """The kernel's memo arrays (term, slope, have) held in ``memo`` for ``key``: made, with
+    nothing kept, on first use or when the key changed; stand-ins without a memo."""
+    xp = k.xp
+    if memo is None:
+        return xp.empty(1, xp.float64), xp.empty(1, xp.float64), xp.empty(1, xp.uint8)
+    held = memo.get("ramp_fit")
+    if held is None or held[0] != key:
+        arrays = (xp.empty(shape, xp.float64), xp.empty(shape, xp.float64))
+        held = (key, *arrays, xp.zeros(shape, xp.uint8))
+        memo["ramp_fit"] = held
+    return held[1:]

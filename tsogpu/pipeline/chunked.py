@@ -122,6 +122,9 @@ class ChunkedRun:
         self.zeroframe = None
         self.lock = threading.Lock()
         self.pass_two_busy = dict.fromkeys(("read", "jump", "fit"), 0.0)  # summed over tiles
+        # tile (r0, c0) -> ramp fitting's memo, kept between runs of pass 2 over the same
+        # scratch ramp (tsogpu sweep's points; None: none kept)
+        self.fit_memos = None
         self.sky_levels = SkyLevels(nints)
         self.removed = None  # MIRI: Segment.removed of the whole segment, chunk by chunk
         self.fixed_map = segment_wide.fixed_map_mode(config)
@@ -332,7 +335,11 @@ class ChunkedRun:
         out.pixeldq[r0:r1, c0:c1] = seg.pixeldq
         seg = ops.to_device(seg, {})[0]
         core_refs = cut_references(self.dev_refs, np.s_[r0:r1, c0:c1], ops)
-        rateints, rate = fit_and_scale(seg, core_refs, self.config, out.saturated, ops, out.groups)
+        memo = None if self.fit_memos is None else self.fit_memos.setdefault((r0, c0), {})
+        groups = out.groups
+        rateints, rate = fit_and_scale(
+            seg, core_refs, self.config, out.saturated, ops, groups, memo
+        )
         if out.rateints is not None:
             for whole, part in zip(out.rateints, product_to_host(rateints, ops), strict=True):
                 whole[:, r0:r1, c0:c1] = part

@@ -45,14 +45,16 @@ class Result:
     removed: dict | None = None  # MIRI: what each MIRI step removed (Segment.removed)
 
 
-def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None):
+def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None, memo=None):
     """All steps on a segment held in memory (the unchunked reference for ``process_file``).
 
     With ``config.backend`` cupy (or auto on a GPU machine) the segment goes to the device
     once, every step runs there, and the result comes back as NumPy arrays. ``ops`` overrides
     the backend (the tests pass the host build of the kernels). ``shared``: the exposure's
     :class:`tsogpu.exposure.Shared` (``exposure_wide``), whose saturation map replaces the
-    segment's own with ``saturation.fixed_map``.
+    segment's own with ``saturation.fixed_map``. ``memo``: a dict kept between runs of the
+    steps from jump on over the same ramp (``tsogpu sweep``'s points), where ramp fitting
+    keeps what the jump flags do not change.
     """
     config = config or PipelineConfig()
     ops = ops or backend_ops(select_backend(config.backend), config.threads)
@@ -94,7 +96,7 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None)
         ramp_fit.exposure_fully_saturated(ops.to_host(seg.groupdq[:, g0 : g0 + 1]))
         and not fits_likely(config, seg.data.shape[1]),
     )
-    rateints, rate = fit_and_scale(seg, refs, config, saturated, ops, groups)
+    rateints, rate = fit_and_scale(seg, refs, config, saturated, ops, groups, memo)
     if on_step is not None and "ramp_fit" not in config.skip:
         on_step("ramp_fit + gain_scale", seg)
     return Result(

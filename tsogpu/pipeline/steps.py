@@ -466,7 +466,7 @@ def first_fitted(groups):
     return groups[0] if isinstance(groups, tuple) else 0
 
 
-def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps, groups=None):
+def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps, groups=None, memo=None):
     """Ramp fitting then gain_scale; (rateints, rate), or (None, None) when skipped.
 
     With ``ramp_fit.goodness_of_fit`` ``rateints`` has a sixth array, CHI2 (dimensionless,
@@ -474,7 +474,8 @@ def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps, groups
 
     ``fully_saturated``: the first group fitted is SATURATED in every pixel of the whole
     exposure; stcal then fits nothing and jwst writes no rate products. ``groups``:
-    :func:`fitted_groups` of the whole segment (MIRI).
+    :func:`fitted_groups` of the whole segment (MIRI). ``memo``: ``fit_ramps``' (OLS_C), a
+    dict kept between fits of the same ramp with other JUMP flags.
     """
     if "ramp_fit" in config.skip or fully_saturated or groups == NO_FIT:
         seg.step_status["ramp_fit"] = seg.step_status["gain_scale"] = "SKIPPED"
@@ -485,6 +486,8 @@ def fit_and_scale(seg, refs, config, fully_saturated=False, ops=NumpyOps, groups
     if params.algorithm == "LIKELY" and not likely:
         log.info("LIKELY needs %d groups or more: fitting OLS_C, as jwst", LIKELY_MIN_NGROUPS)
     fit_kw = {} if likely or groups is None else {"groups": groups}
+    if memo is not None and not likely:
+        fit_kw["memo"] = memo
     with annotate("ramp_fit"):
         fit = (ops.fit_ramps_likely if likely else ops.fit_ramps)(
             seg.data,
