@@ -116,28 +116,46 @@ TSO_KERNEL void tso_jp_median(const float* __restrict__ diffs, const double* __r
 // (a value within JP_SIGCLIP_TOL of a bound: ties, constant columns) is packed again and
 // clipped by jp_sigclip_bounds, astropy's exact arithmetic. lo/hi: the final bounds, which
 // decide every value as astropy's would (the NumPy path's _sigma_clip_mask argument).
+//
+// memo: a column's first iteration does not depend on nsigma (its median and std; JpClipStats,
+// kept in stats[c] by a launch on the same differences, stats[c].kept != 0 once kept): where
+// it clips nothing at this nsigma, its bounds are final and jp_sigclip_from_stats gives them
+// without reading the column (a sweep of rejection thresholds).
 TSO_KERNEL void tso_jp_sigclip_bounds(const float* __restrict__ diffs, double* __restrict__ lo,
                                       double* __restrict__ hi, long long nrows, long long ncols,
                                       double nsigma, long long maxiters, long long c0,
-                                      long long nb, float* __restrict__ scratch) {
+                                      long long nb, float* __restrict__ scratch,
+                                      JpClipStats* __restrict__ stats, int memo) {
     const long long st = TSO_SCRATCH_STRIDE(nb);
     TSO_FOR_EACH_RUN(t0, t1, nb) {
         long long count[TSO_RUN];
-        for (long long t = t0; t < t1; ++t) count[t - t0] = 0;
+        bool done[TSO_RUN], any = false;
+        for (long long t = t0; t < t1; ++t) {
+            long long c = c0 + t;
+            count[t - t0] = 0;
+            done[t - t0] = memo && stats[c].kept &&
+                           jp_sigclip_from_stats(&stats[c], nsigma, &lo[c], &hi[c]);
+            any |= !done[t - t0];
+        }
+        if (!any) continue;
         for (long long r = 0; r < nrows; ++r) {
             for (long long t = t0; t < t1; ++t) {
                 float v = diffs[r * ncols + c0 + t];
-                if (jp_finitef(v)) {
+                if (!done[t - t0] && jp_finitef(v)) {
                     scratch[TSO_SCRATCH_AT(t, nb, nrows) + count[t - t0] * st] = v;
                     count[t - t0]++;
                 }
             }
         }
         for (long long t = t0; t < t1; ++t) {
+            if (done[t - t0]) continue;
             double l, h;
             float* buf = scratch + TSO_SCRATCH_AT(t, nb, nrows);
             const float* col = diffs + c0 + t;
-            int unsure = jp_sigclip_bounds_fast(buf, st, count[t - t0], nsigma, maxiters, &l, &h);
+            JpClipStats* keep = (memo && !stats[c0 + t].kept) ? &stats[c0 + t] : 0;
+            if (keep) jp_clip_extremes(buf, st, count[t - t0], keep);
+            int unsure =
+                jp_sigclip_bounds_fast(buf, st, count[t - t0], nsigma, maxiters, &l, &h, keep);
             if (!unsure && count[t - t0] > 0) unsure = jp_sigclip_near(col, ncols, nrows, l, h);
             if (unsure) {  // the exact clip, on the column packed again
                 long long c = 0;

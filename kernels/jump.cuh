@@ -128,15 +128,79 @@ TSO_HD void jp_sigclip_bounds(float* buf, long long s, long long count, double n
 // decide every value of the kept set as the exact bounds would (jp_sigclip_near checks the
 // values clipped on the way).
 #define JP_SIGCLIP_TOL 1e-9
+
+// What a column's first iteration of jp_sigclip_bounds_fast computes whatever nsigma (its
+// median and std), with its extremes and count of finite values: a sweep's memo.
+struct JpClipStats {
+    double median, std;
+    float vmin, vmax;
+    long long count;
+    long long kept;
+};
+// JpClipStats in float64 words (the launcher's arrays: zeros = nothing kept)
+#define JP_CLIP_STATS_WORDS 5
+static_assert(sizeof(JpClipStats) == JP_CLIP_STATS_WORDS * sizeof(double), "JpClipStats");
+
+// The extremes and count of the n values in buf (strided by s) into st.
+TSO_HD void jp_clip_extremes(const float* buf, long long s, long long n, JpClipStats* st) {
+    float lo = 0.0f, hi = 0.0f;
+    for (long long r = 0; r < n; ++r) {
+        float v = buf[r * s];
+        if (r == 0 || v < lo) lo = v;
+        if (r == 0 || v > hi) hi = v;
+    }
+    st->vmin = lo;
+    st->vmax = hi;
+    st->count = n;
+}
+
+// Whether x (the smallest or the largest value of a column, all of them inside
+// [lower, upper]) lies within tol of a bound. Rounding is monotonic, so no other value of
+// the column is nearer a bound than these two.
+TSO_HD bool jp_near_bounds(double x, double lower, double upper, double tol) {
+    return (fabs(x - lower) <= tol) | (fabs(x - upper) <= tol);
+}
+
+// The bounds jp_sigclip_bounds_fast and jp_sigclip_near would decide from the column's kept
+// first iteration st at nsigma, when that iteration clips nothing and no value lies near its
+// bounds (then it is the last one); returns false (the column is clipped in full) otherwise.
+TSO_HD bool jp_sigclip_from_stats(const JpClipStats* st, double nsigma, double* lo, double* hi) {
+    if (st->count <= 0) {
+        *lo = JP_NAN;
+        *hi = JP_NAN;
+        return true;
+    }
+    double lower = st->median - nsigma * st->std;
+    double upper = st->median + nsigma * st->std;
+    double a = (double)st->vmin, b = (double)st->vmax;
+    if (!(a >= lower && a <= upper && b >= lower && b <= upper)) return false;  // clips
+    double tol = JP_SIGCLIP_TOL * (fabs(st->median) + nsigma * st->std);
+    if (jp_near_bounds(a, lower, upper, tol) || jp_near_bounds(b, lower, upper, tol)) return false;
+    double tol2 = JP_SIGCLIP_TOL * (fabs(0.5 * (lower + upper)) + 0.5 * (upper - lower));
+    if (jp_near_bounds(a, lower, upper, tol2) || jp_near_bounds(b, lower, upper, tol2)) {
+        return false;
+    }
+    *lo = lower;
+    *hi = upper;
+    return true;
+}
+
+// keep: where not 0, the first iteration's median and std are stored there (kept = 1).
 TSO_HD int jp_sigclip_bounds_fast(float* buf, long long s, long long count, double nsigma,
-                                  long long maxiters, double* lo, double* hi) {
+                                  long long maxiters, double* lo, double* hi,
+                                  JpClipStats* keep) {
     *lo = JP_NAN;
     *hi = JP_NAN;
+    if (keep) keep->kept = 1;
     if (count <= 0) return 0;
     long long iteration = 0;
     while (1) {
         double median = jp_median_packed(buf, s, count);
         double std = jp_std(buf, s, count);
+        if (keep && iteration == 0) {
+            keep->median = median;
+            keep->std = std;
+        }
         double lower = median - nsigma * std;
         double upper = median + nsigma * std;
         double tol = JP_SIGCLIP_TOL * (fabs(median) + nsigma * std);

@@ -119,6 +119,48 @@ def _clip_values(rng, n, ncol):
     return values
 
 
+def _no_memo(kernels):
+    """tso_jp_sigclip_bounds' memo arguments without a memo."""
+    return kernels.put(np.zeros(cj.CLIP_STATS_WORDS)), np.int32(0)
+
+
+def _clip_bounds(kernels, values, nsigma, stats=None):
+    """tso_jp_sigclip_bounds on the columns of ``values``; (lo, hi) on the host. ``stats``:
+    the memo's array (a launch with the memo), None: none."""
+    n, ncol = values.shape
+    lo, hi = kernels.put(np.zeros(ncol)), kernels.put(np.zeros(ncol))
+    memo = _no_memo(kernels) if stats is None else (stats, np.int32(1))
+    v = kernels.put(values)
+    for c0, nb, scratch in cj._batches(kernels.xp, ncol, n):
+        kernels.launch(
+            "tso_jp_sigclip_bounds", nb, v, lo, hi, np.int64(n), np.int64(ncol),
+            np.float64(nsigma), np.int64(5), c0, nb, scratch, *memo,
+        )  # fmt: skip
+    return _host(lo), _host(hi)
+
+
+@pytest.mark.parametrize("nsigma", [4.0, 3.0, 2.0, 0.5])
+def test_sigma_clip_bounds_with_a_memo(kernels, nsigma):
+    """The memo kept by a launch at another nsigma (a sweep's first point) gives the bounds
+    of a launch without it, bit for bit; the columns whose first iteration clips nothing are
+    decided from it without reading their values."""
+    rng = np.random.default_rng(int(nsigma * 10) + 3)
+    for n in (1, 2, 5, 17, 200):
+        noise = rng.normal(0, 1, (n, 300)) * 10.0 ** rng.uniform(-2, 4, 300)
+        values = np.concatenate([_clip_values(rng, n, 150), noise.astype(np.float32)], axis=1)
+        stats = kernels.put(np.zeros((values.shape[1], cj.CLIP_STATS_WORDS)))
+        _clip_bounds(kernels, values, 3.7, stats)  # kept
+        want = _clip_bounds(kernels, values, nsigma)
+        for got in (_clip_bounds(kernels, values, nsigma, stats),) * 2:
+            for g, w in zip(got, want, strict=True):
+                np.testing.assert_array_equal(g.view(np.uint64), w.view(np.uint64))
+        # the values poisoned: the columns decided from the memo keep their bounds
+        poisoned = _clip_bounds(kernels, np.full_like(values, np.nan), nsigma, stats)
+        from_memo = (poisoned[0].view(np.uint64) == want[0].view(np.uint64)) & np.isfinite(want[0])
+        if n >= 17 and nsigma >= 3.0:  # noise clips nothing at these thresholds, mostly
+            assert from_memo[150:].mean() > 0.5, from_memo[150:].mean()
+
+
 @pytest.mark.parametrize("scratch_words", [cj.SCRATCH_WORDS, 300])
 @pytest.mark.parametrize("nsigma", [4.0, 2.0, 0.5])
 def test_sigma_clip_bounds_decide_as_astropy(kernels, monkeypatch, nsigma, scratch_words):
@@ -136,7 +178,7 @@ def test_sigma_clip_bounds_decide_as_astropy(kernels, monkeypatch, nsigma, scrat
         for c0, nb, scratch in cj._batches(kernels.xp, ncol, n):
             kernels.launch(
                 "tso_jp_sigclip_bounds", nb, v, lo, hi, np.int64(n), np.int64(ncol),
-                np.float64(nsigma), np.int64(5), c0, nb, scratch,
+                np.float64(nsigma), np.int64(5), c0, nb, scratch, *_no_memo(kernels),
             )  # fmt: skip
         elo, ehi = ref._sigma_clip_bounds(values.astype(np.float64), ok, nsigma, 5)
         got_lo, got_hi = _host(lo), _host(hi)
@@ -158,9 +200,13 @@ def test_sigma_clip_bounds_decide_as_astropy(kernels, monkeypatch, nsigma, scrat
         np.testing.assert_array_equal(got_hi[near].view(np.uint64), ehi[near].view(np.uint64))
 
 
-def test_sigma_clip_bounds_on_a_value(kernels):
-    """nsigma chosen so that a column's first upper bound falls on one of its values (to the
-    rounding of the sums): the kernel must notice and give astropy's bounds to the bit."""
+@pytest.mark.parametrize("rank", [-3, -1, 0], ids=["clips", "largest", "smallest"])
+@pytest.mark.parametrize("memo", [False, True], ids=["alone", "memo"])
+def test_sigma_clip_bounds_on_a_value(kernels, rank, memo):
+    """nsigma chosen so that a column's first bound falls on one of its values (to the
+    rounding of the sums): the kernel must notice and give astropy's bounds to the bit; also
+    from a memo kept at another nsigma, when that value is the largest or the smallest (the
+    first iteration clips nothing, yet its bounds are not the memo's to give)."""
     rng = np.random.default_rng(12)
     n = 200
     for trial in range(20):
@@ -169,17 +215,15 @@ def test_sigma_clip_bounds_on_a_value(kernels):
         x = values[:, 0].astype(np.float64)
         lo1, hi1 = ref._sigma_clip_bounds(values.astype(np.float64), ok, 1.0, 1)
         med, std = 0.5 * (lo1[0] + hi1[0]), 0.5 * (hi1[0] - lo1[0])
-        target = np.sort(x)[-3]
-        nsigma = (target - med) / std
-        lo, hi = kernels.put(np.zeros(1)), kernels.put(np.zeros(1))
-        for c0, nb, scratch in cj._batches(kernels.xp, 1, n):
-            kernels.launch(
-                "tso_jp_sigclip_bounds", nb, kernels.put(values), lo, hi, np.int64(n),
-                np.int64(1), np.float64(nsigma), np.int64(5), c0, nb, scratch,
-            )  # fmt: skip
+        nsigma = abs(np.sort(x)[rank] - med) / std
+        stats = None
+        if memo:
+            stats = kernels.put(np.zeros((1, cj.CLIP_STATS_WORDS)))
+            _clip_bounds(kernels, values, nsigma + 0.5, stats)
+        lo, hi = _clip_bounds(kernels, values, nsigma, stats)
         elo, ehi = ref._sigma_clip_bounds(values.astype(np.float64), ok, nsigma, 5)
-        assert _host(lo).view(np.uint64)[0] == elo.view(np.uint64)[0], trial
-        assert _host(hi).view(np.uint64)[0] == ehi.view(np.uint64)[0], trial
+        assert lo.view(np.uint64)[0] == elo.view(np.uint64)[0], trial
+        assert hi.view(np.uint64)[0] == ehi.view(np.uint64)[0], trial
 
 
 # --------------------------------------------------------------------------------------------

@@ -203,10 +203,12 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
     )
     # the cached ramp (float32 data, uint8 GROUPDQ) besides what one run needs
     cache_bytes = 5 * int(np.prod(shape, dtype=np.int64))
-    # ramp fitting's memo (tsogpu/launchers/ramp_fit.py: float64 term and slope, uint8 flags
-    # per integration and pixel) where every point fits the same ramp, with its own flags
-    same_ramp = done == prejump and ops.keeps_fit_memo
-    memo_bytes = 17 * int(np.prod(shape, dtype=np.int64)) // shape[1] if same_ramp else 0
+    # the memos of jump and ramp fitting where every point runs them on the same ramp (ramp
+    # fitting's float64 term and slope and uint8 flags per integration and pixel; at most 5
+    # float64 words per sigma-clip column of jump's)
+    nints, ngroups, ny, nx = (int(n) for n in shape)
+    same_ramp = done == prejump and ops.keeps_memo
+    memo_bytes = (17 * nints + 40 * (ngroups - 1)) * ny * nx if same_ramp else 0
     in_memory, plan, budget, extras = _memory_plan(
         shape, zeroframe, name, points, ops, cache_bytes, memo_bytes
     )
@@ -220,14 +222,18 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
     where = "in memory" if in_memory else f"in a scratch file (budget {gib(budget)})"
     log.info("%s: the ramp after %s is kept %s", name, done[-1] if done else "reading", where)
     if memo:
-        log.info("%s: ramp fitting keeps what the jump flags do not change", name)
+        log.info(
+            "%s: jump keeps what the rejection threshold does not change, ramp fitting what "
+            "the jump flags do not",
+            name,
+        )
     if overlap:
         log.info("%s: each point's products are written while the next point runs", name)
     if in_memory:
         sweep = _InMemory(uncal_path, exposure, shape, refs, cache_config, done, ops, points)
     else:
         sweep = _Chunked(uncal_path, exposure, shape, refs, cache_config, done, ops, plan, out_dir)
-    sweep.keep_fit_memo(memo)
+    sweep.keep_memos(memo)
 
     def finish(pending):  # a point's products written: log it and call on_point
         k, point, result, run_seconds, writing = pending
@@ -266,7 +272,7 @@ def _memory_plan(shape, zeroframe, name, points, ops, cache_bytes, memo_bytes):
     """(in_memory, plan, budget, (memo, overlap)): whether the cached ramp (``cache_bytes``)
     and a run of the whole segment fit the memory budget together, else the chunked plan the
     ramp is kept on disk for; the budget the runs get. Then, each where the rest of the
-    budget holds it without changing how the ramp is kept: ramp fitting's memo
+    budget holds it without changing how the ramp is kept: the memos of jump and ramp fitting
     (``memo_bytes``, 0: none), and writing a point's products (its Result) while the next
     point runs."""
     from .pipeline.planning import default_memory_budget, plan_chunks
@@ -359,8 +365,9 @@ class _InMemory:
         self.cached = cached
         self.memo = None
 
-    def keep_fit_memo(self, keep):
-        """Whether ramp fitting keeps a memo between the points (each fits the same ramp)."""
+    def keep_memos(self, keep):
+        """Whether jump and ramp fitting keep a memo between the points (each runs them on the
+        same ramp)."""
         self.memo = {} if keep else None
 
     def run_point(self, point):
@@ -395,10 +402,10 @@ class _Chunked:
         self.prejump = list(first.step_status)  # pass 1's steps
         self.first = first
 
-    def keep_fit_memo(self, keep):
-        """Whether ramp fitting keeps a memo per tile between the points that run pass 2
-        straight on the cached ramp (each fits the same ramp)."""
-        self.run.fit_memos = {} if keep else None
+    def keep_memos(self, keep):
+        """Whether jump and ramp fitting keep a memo per tile between the points that run
+        pass 2 straight on the cached ramp (each runs them on the same ramp)."""
+        self.run.memos = {} if keep else None
 
     def segment(self, ints):
         """The cached ramp's integrations ``ints`` as a Segment, as pass 1 left them."""
@@ -440,6 +447,7 @@ class _Chunked:
             # reads where the point keeps no ramp), with what pass 1 gathered
             run = copy.copy(self.run)
             run.config = point.config
+            run.pass_two_busy = dict.fromkeys(run.pass_two_busy, 0.0)  # this point's
             return run.pass_two(self.first, _quiet)
         run = _FromCache(*self.args, point.config, self.plan, self.scratch, self.ops, None)
         run.cache = self  # from here on, pass 1 reads the cached ramp
@@ -450,7 +458,7 @@ class _Chunked:
 
     def close(self):
         self.run.ramp.close()
-        self.run.fit_memos = None
+        self.run.memos = None
 
 
 def _keeps_ramp(config):

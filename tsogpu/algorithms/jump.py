@@ -184,6 +184,7 @@ def detect_jumps(
     tgroup,
     ngroups_total=None,
     frame=None,
+    memo=None,
 ):
     """Flag cosmic-ray jumps in GROUPDQ as jwst 3.0's JumpStep does (NIR, one process).
 
@@ -209,12 +210,18 @@ def detect_jumps(
     frame : FrameStats or None
         Whole-frame statistics when ``data`` holds only some rows of the frame (see the module
         docstring); None computes them from the arrays given.
+    memo : dict or None
+        A dict kept between calls on the same ramp with other parameters (``tsogpu sweep``'s
+        points), where an implementation may keep what the rejection threshold does not
+        change (the sigma clip's first iteration). This specification and the NumPy backend
+        compute everything; the kernels (``tsogpu/launchers/jump.py``) use it.
 
     Returns
     -------
     JumpResult
         New arrays; the inputs are not modified.
     """
+    del memo  # everything is computed
     return run_jump_step(
         find_crs,
         data,

@@ -51,11 +51,13 @@ def detect_jumps(
     tgroup,
     ngroups_total=None,
     frame=None,
+    memo=None,
 ):
     """``tsogpu.algorithms.jump.detect_jumps``, bit for bit, with the tuned two-point search.
 
     Same parameters and result; see that function.
     """
+    del memo  # everything is computed
     return run_jump_step(
         _two_point,
         data,

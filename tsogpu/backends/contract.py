@@ -72,9 +72,10 @@ class Backend(Protocol):
     # whether to_device takes the file's raw counts (2 bytes a sample to move, converted
     # there) rather than float32 read on the host
     wants_raw_counts: bool
-    # whether fit_ramps reuses its memo (what an integration without flags gives) between
-    # calls on the same ramp, rather than computing everything each time
-    keeps_fit_memo: bool
+    # whether detect_jumps and fit_ramps reuse their memo between calls on the same ramp
+    # (what the rejection threshold, or the JUMP flags, do not change), rather than
+    # computing everything each time
+    keeps_memo: bool
 
     # ---- the steps, in jwst's order (signatures: the mirrored NumPy functions)
     def group_scale(self, data, nframes, frame_divisor):
@@ -162,8 +163,11 @@ class Backend(Protocol):
         tgroup,
         ngroups_total=None,
         frame=None,
+        memo=None,
     ):
-        """-> jump.JumpResult; ``frame``: the whole-frame statistics of a tile's segment."""
+        """-> jump.JumpResult; ``frame``: the whole-frame statistics of a tile's segment;
+        ``memo``: a dict kept between calls on the same ramp (the kernels keep the sigma
+        clip's first iterations, which the rejection threshold does not change)."""
 
     def flag_time_domain(self, data, groupdq, *, window, threshold):
         """-> tdjump.TimeDomainResult: jumps found across integrations."""

@@ -89,7 +89,7 @@ class KernelOps:
     out_of_memory = (MemoryError,)  # retried in smaller chunks (pipeline.process_file)
     one_chunk_at_a_time = True  # the kernels use every core, or the whole device
     wants_raw_counts = True  # converted by a kernel (kernels/convert.cu)
-    keeps_fit_memo = True  # fit_ramps reuses its memo (kernels/ramp_fit.cu)
+    keeps_memo = True  # detect_jumps and fit_ramps reuse their memo (kernels/jump.cu, ramp_fit.cu)
 
     @staticmethod
     def memory_limit():

@@ -41,7 +41,7 @@ class NumpyOps:
     out_of_memory = (MemoryError,)
     one_chunk_at_a_time = False  # chunks and tiles on a thread per core
     wants_raw_counts = False  # to_device would convert them on the host: read float32
-    keeps_fit_memo = False  # fit_ramps computes everything (its memo is not used)
+    keeps_memo = False  # detect_jumps and fit_ramps compute everything (no memo used)
 
     # (flag_groups first: the class attribute dq_init hides the module below it)
     flag_groups = staticmethod(dq_init.flag_groups)

@@ -18,6 +18,8 @@ from .marshal import contiguous, to_host
 # pixels (columns) are taken in batches that fit (a pixel needs nints * (ngroups - 1) words, a
 # sigma-clip column its number of values).
 SCRATCH_WORDS = 1 << 27
+# kernels/jump.cuh: JP_CLIP_STATS_WORDS, a sigma-clip column's kept first iteration (JpClipStats)
+CLIP_STATS_WORDS = 5
 
 
 def _batches(xp, count, words_per_item):
@@ -60,12 +62,16 @@ def detect_jumps(
     tgroup,
     ngroups_total=None,
     frame=None,
+    memo=None,
 ):
     """``tsogpu.algorithms.jump.detect_jumps`` on the device (same parameters and result).
 
     The arrays of the result (groupdq, pixeldq, crs_per_pixel, sigclip_planes) are ``k.xp``
     arrays; the inputs are not modified. Snowballs (``params.expand_large_events``) run on the
-    host with the NumPy ``flag_snowballs``.
+    host with the NumPy ``flag_snowballs``. ``memo``: a dict kept between calls on the same
+    ramp (a sweep's points): the sigma clip keeps there each column's first iteration, which
+    does not depend on the rejection threshold, and decides from it the columns that iteration
+    clips nothing of; the result is that of a call without it, bit for bit.
     """
     del groupgap  # not used by jump
     xp = k.xp
@@ -97,7 +103,7 @@ def detect_jumps(
     n2 = int(params.after_jump_flag_time2 // tgroup)
 
     number_crs, crs_per_pixel, sigclip_planes = _two_point(
-        k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2
+        k, dqv, data, gdq, gain, rn2_nf, params, frame, (e1, n1, e2, n2), memo
     )
 
     # JUMP removed where DNU, then where SAT, is also set
@@ -125,8 +131,22 @@ def detect_jumps(
     )
 
 
-def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2):
-    """``jump._two_point``: gdq updated in place; (number_crs, crs_per_pixel, sigclip_planes)."""
+def _clip_memo(xp, memo, key):
+    """The sigma clip's kept first iterations (JpClipStats, zeroed: none kept) held in
+    ``memo`` for ``key`` (made on first use or when the key changed); a stand-in without."""
+    if memo is None:
+        return xp.zeros(CLIP_STATS_WORDS, xp.float64)
+    held = memo.get("jump")
+    if held is None or held[0] != key:
+        held = (key, xp.zeros((key[2], CLIP_STATS_WORDS), xp.float64))
+        memo["jump"] = held
+    return held[1]
+
+
+def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, after, memo):
+    """``jump._two_point``: gdq updated in place; (number_crs, crs_per_pixel, sigclip_planes).
+    ``after``: (e1, n1, e2, n2), the after-jump flagging's thresholds and extents."""
+    e1, n1, e2, n2 = after
     xp = k.xp
     nints, ngroups, ny, nx = data.shape
     npix, nd = ny * nx, ngroups - 1
@@ -169,10 +189,11 @@ def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, e1, n1, e2, n2):
         lo = xp.empty(ncols, xp.float64)
         hi = xp.empty(ncols, xp.float64)
         nsigma = np.float64(float(params.rejection_threshold))
+        stats = _clip_memo(xp, memo, (bool(params.only_use_ints), nrows, ncols))
         for c0, nb, scratch in _batches(xp, ncols, nrows):
             k.launch(
                 "tso_jp_sigclip_bounds", nb, diffs, lo, hi, i64(nrows), i64(ncols), nsigma,
-                i64(ref.SIGCLIP_MAXITERS), c0, nb, scratch,
+                i64(ref.SIGCLIP_MAXITERS), c0, nb, scratch, stats, np.int32(memo is not None),
             )  # fmt: skip
         k.launch(
             "tso_jp_sigclip_flag", ndiff, diffs, lo, hi, gdq, i64(ncols), i64(ngroups),

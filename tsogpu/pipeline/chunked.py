@@ -122,9 +122,9 @@ class ChunkedRun:
         self.zeroframe = None
         self.lock = threading.Lock()
         self.pass_two_busy = dict.fromkeys(("read", "jump", "fit"), 0.0)  # summed over tiles
-        # tile (r0, c0) -> ramp fitting's memo, kept between runs of pass 2 over the same
-        # scratch ramp (tsogpu sweep's points; None: none kept)
-        self.fit_memos = None
+        # tile (r0, c0) -> jump's and ramp fitting's memo, kept between runs of pass 2 over
+        # the same scratch ramp (tsogpu sweep's points; None: none kept)
+        self.memos = None
         self.sky_levels = SkyLevels(nints)
         self.removed = None  # MIRI: Segment.removed of the whole segment, chunk by chunk
         self.fixed_map = segment_wide.fixed_map_mode(config)
@@ -326,7 +326,9 @@ class ChunkedRun:
         if first.saturation_map is not None:
             sat_map = ops.xp.asarray(first.saturation_map[window])
             segment_wide.apply_saturation_map(seg, sat_map, ops)
-        found = run_jump(seg, cut_references(self.dev_refs, window, ops), self.config, frame, ops)
+        memo = None if self.memos is None else self.memos.setdefault((r0, c0), {})
+        window_refs = cut_references(self.dev_refs, window, ops)
+        found = run_jump(seg, window_refs, self.config, frame, ops, memo)
         seg = segment_to_host(without_halo(seg, core), ops)
         t2 = time.perf_counter()
         out.counts.add((r0, c0), found, seg.groupdq, core)
@@ -335,10 +337,8 @@ class ChunkedRun:
         out.pixeldq[r0:r1, c0:c1] = seg.pixeldq
         seg = ops.to_device(seg, {})[0]
         core_refs = cut_references(self.dev_refs, np.s_[r0:r1, c0:c1], ops)
-        memo = None if self.fit_memos is None else self.fit_memos.setdefault((r0, c0), {})
-        groups = out.groups
         rateints, rate = fit_and_scale(
-            seg, core_refs, self.config, out.saturated, ops, groups, memo
+            seg, core_refs, self.config, out.saturated, ops, out.groups, memo
         )
         if out.rateints is not None:
             for whole, part in zip(out.rateints, product_to_host(rateints, ops), strict=True):

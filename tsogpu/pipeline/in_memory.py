@@ -54,7 +54,7 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None,
     :class:`tsogpu.exposure.Shared` (``exposure_wide``), whose saturation map replaces the
     segment's own with ``saturation.fixed_map``. ``memo``: a dict kept between runs of the
     steps from jump on over the same ramp (``tsogpu sweep``'s points), where ramp fitting
-    keeps what the jump flags do not change.
+    keeps what the jump flags do not change, and jump what the rejection threshold does not.
     """
     config = config or PipelineConfig()
     ops = ops or backend_ops(select_backend(config.backend), config.threads)
@@ -81,7 +81,7 @@ def run_segment(segment, refs, config=None, on_step=None, ops=None, shared=None,
             sat_map = ops.xp.asarray(shared.saturation_map_for(per))
         segment_wide.apply_saturation_map(seg, sat_map, ops)
     counts = JumpCounts(ops)
-    counts.add(0, run_jump(seg, refs, config, ops=ops), seg.groupdq)
+    counts.add(0, run_jump(seg, refs, config, ops=ops, memo=memo), seg.groupdq)
     if on_step is not None and "jump" not in config.skip:
         on_step("jump", seg)
     groups = fitted_groups(

@@ -353,10 +353,11 @@ class JumpCounts:
         return jump.cosmic_ray_rates(total, sum(snowballs), all_dnu, seg.exposure.tgroup, sum(npix))
 
 
-def run_jump(seg, refs, config, frame=None, ops=NumpyOps):
+def run_jump(seg, refs, config, frame=None, ops=NumpyOps, memo=None):
     """Jump detection on ``seg`` (replacing its DQ arrays); the JumpResult, or None if skipped.
 
-    ``frame`` carries the whole-frame statistics when ``seg`` holds some rows of a segment.
+    ``frame`` carries the whole-frame statistics when ``seg`` holds some rows of a segment;
+    ``memo``: ``detect_jumps``', a dict kept between runs on the same ramp.
     """
     if "jump" in config.skip:
         seg.step_status["jump"] = "SKIPPED"
@@ -377,6 +378,7 @@ def run_jump(seg, refs, config, frame=None, ops=NumpyOps):
                 groupgap=exp.groupgap,
                 tgroup=exp.tgroup,
                 frame=frame,
+                memo=memo,
             )
         if params.time_domain != "off":
             out = _time_domain_jumps(seg, out, params, ops)
