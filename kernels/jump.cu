@@ -310,9 +310,13 @@ TSO_KERNEL void tso_jp_seeds(const float* __restrict__ diffs, const double* __re
     long long nd = ngroups - 1;
     TSO_FOR_EACH_3D(i, d, p, tso_rows_of(n, nd * npix), nd, npix) {
         long long j = (i * nd + d) * npix + p;
-        double ratio = jp_ratio(diffs[j], median[p], sigma[p]);
         long long g = (i * ngroups + d + 1) * npix + p;
-        seed[j] = (ratio < max_ratio) && (ratio > min_ratio) && ((gdq[g] & jump) != 0);
+        bool s = false;
+        if (gdq[g] & jump) {  // the ratio only where it can matter (most groups have no JUMP)
+            double ratio = jp_ratio(diffs[j], median[p], sigma[p]);
+            s = (ratio < max_ratio) && (ratio > min_ratio);
+        }
+        seed[j] = s;
     }
 }
 

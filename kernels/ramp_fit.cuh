@@ -107,13 +107,20 @@ TSO_HD void rf_ramp_info(const RfPixel* px, long long i, RfRamp* r) {
     unsigned char npers = (unsigned char)~px->pers;
     unsigned char flags = 0;
     long long n_not_pers = 0, cnt_good = 0, cnt_dnu_sat = 0, cnt_sat = 0;
-    for (long long g = 0; g < px->ngroups; ++g) {
-        unsigned char f = rf_gdq_range(px, i, g);
-        flags = (unsigned char)(flags | f);
-        if ((rf_gdq_orig(px, i, g) & npers) == 0) n_not_pers++;
-        if (f == 0) cnt_good++;
-        if (f & (px->dnu | px->sat)) cnt_dnu_sat++;
-        if (f & px->sat) cnt_sat++;
+    const unsigned char* q = px->gdq + (i * px->gstride + px->g0) * px->npix;
+    unsigned char raw = 0;  // a ramp without flags in the groups fitted (the common case)
+    for (long long g = 0; g < px->ngroups; ++g) raw = (unsigned char)(raw | q[g * px->npix]);
+    if (raw == 0 && px->first == 0 && px->last == px->ngroups - 1) {
+        n_not_pers = cnt_good = px->ngroups;  // the loop below, on groups all 0
+    } else {
+        for (long long g = 0; g < px->ngroups; ++g) {
+            unsigned char f = rf_gdq_range(px, i, g);
+            flags = (unsigned char)(flags | f);
+            if ((rf_gdq_orig(px, i, g) & npers) == 0) n_not_pers++;
+            if (f == 0) cnt_good++;
+            if (f & (px->dnu | px->sat)) cnt_dnu_sat++;
+            if (f & px->sat) cnt_sat++;
+        }
     }
     r->one_good = px->suppress && n_not_pers == 1;
     if (r->one_good) {  // every group gains DO_NOT_USE

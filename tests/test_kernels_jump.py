@@ -281,6 +281,27 @@ def test_random_ramps(kernels, name, seed):
     assert np.count_nonzero(res.groupdq & ~args[1] & JUMP) > 0  # new flags
 
 
+@pytest.mark.parametrize("name", [n for n in ALL_CASES if n.startswith("sigma_clip")] + [
+    "single_pass_after", "iterative", "neighbour_limits"
+])  # fmt: skip
+def test_memo_between_thresholds(kernels, name):
+    """detect_jumps' memo (a sweep's points): the same ramps at other rejection thresholds
+    give, with the memo kept by the calls before, what a call without it gives."""
+    nints, ngroups, ny, nx, nframes, kw = ALL_CASES[name]
+    args = [kernels.put(a) for a in _random_ramps(11, nints, ngroups, ny, nx)]
+    memo = {}
+    for threshold in (4.0, 2.5, 6.0, 4.0):
+        params = Jump(**{**kw, "rejection_threshold": threshold})
+        timing = dict(nframes=nframes, groupgap=0, tgroup=TGROUP)
+        got = cj.detect_jumps(kernels, *args, params, memo=memo, **timing)
+        want = cj.detect_jumps(kernels, *args, params, **timing)
+        np.testing.assert_array_equal(_host(got.groupdq), _host(want.groupdq))
+        np.testing.assert_array_equal(_host(got.pixeldq), _host(want.pixeldq))
+        assert got.number_crs == want.number_crs
+        assert got.primary_cosmic_rays == want.primary_cosmic_rays
+    assert "jump_median" in memo and ("jump" in memo) == name.startswith("sigma_clip")
+
+
 def test_paths_are_the_ones_named():
     """The random cases reach the path their names say (so every path is exercised)."""
     want = {"iterative": "iterative", "single": "single", "sigma_clip": "sigclip"}

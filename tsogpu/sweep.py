@@ -204,11 +204,11 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
     # the cached ramp (float32 data, uint8 GROUPDQ) besides what one run needs
     cache_bytes = 5 * int(np.prod(shape, dtype=np.int64))
     # the memos of jump and ramp fitting where every point runs them on the same ramp (ramp
-    # fitting's float64 term and slope and uint8 flags per integration and pixel; at most 5
-    # float64 words per sigma-clip column of jump's)
+    # fitting's float64 term and slope and uint8 flags per integration and pixel; jump's 5
+    # float64 words per sigma-clip column at most, and a median, sigma and flag per pixel)
     nints, ngroups, ny, nx = (int(n) for n in shape)
     same_ramp = done == prejump and ops.keeps_memo
-    memo_bytes = (17 * nints + 40 * (ngroups - 1)) * ny * nx if same_ramp else 0
+    memo_bytes = (17 * nints + 40 * (ngroups - 1) + 17) * ny * nx if same_ramp else 0
     in_memory, plan, budget, extras = _memory_plan(
         shape, zeroframe, name, points, ops, cache_bytes, memo_bytes
     )

@@ -131,6 +131,20 @@ def detect_jumps(
     )
 
 
+def _median_memo(xp, memo, key):
+    """The per-pixel medians and sigmas of the differences kept in ``memo`` for ``key``
+    ((ny, nx, nvals)): (median, sigma, have: uint8, 1 where kept); None without a memo."""
+    if memo is None:
+        return None
+    held = memo.get("jump_median")
+    if held is None or held[0] != key:
+        image = key[:2]
+        arrays = (xp.empty(image, xp.float64), xp.empty(image, xp.float64))
+        held = (key, *arrays, xp.zeros(image, xp.uint8))
+        memo["jump_median"] = held
+    return held[1:]
+
+
 def _clip_memo(xp, memo, key):
     """The sigma clip's kept first iterations (JpClipStats, zeroed: none kept) held in
     ``memo`` for ``key`` (made on first use or when the key changed); a stand-in without."""
@@ -164,14 +178,28 @@ def _two_point(k, dqv, data, gdq, gain, rn2_nf, params, frame, after, memo):
     median = xp.full((ny, nx), np.nan, xp.float64)
     sigma = xp.full((ny, nx), np.nan, xp.float64)
 
-    def medians(want):
-        """median and sigma of the pixels where ``want`` (jump._nanmedian_at)."""
-        want = xp.ascontiguousarray(want, dtype=xp.uint8)
+    kept = _median_memo(xp, memo, (ny, nx, nvals))
+
+    def median_launch(want, med, sig):
         for p0, nb, scratch in _batches(xp, npix, nvals):
             k.launch(
-                "tso_jp_median", nb, diffs, rn2_nf, want, median, sigma, i64(nvals), i64(npix),
+                "tso_jp_median", nb, diffs, rn2_nf, want, med, sig, i64(nvals), i64(npix),
                 p0, nb, scratch,
             )  # fmt: skip
+
+    def medians(want):
+        """median and sigma of the pixels where ``want`` (jump._nanmedian_at); with a memo,
+        those of earlier calls are kept (the differences, so their medians, are the same)."""
+        want = xp.ascontiguousarray(want, dtype=xp.uint8)
+        if kept is None:
+            median_launch(want, median, sigma)
+            return
+        kept_median, kept_sigma, have = kept
+        todo = xp.ascontiguousarray(want.astype(bool) & (have == 0), dtype=xp.uint8)
+        median_launch(todo, kept_median, kept_sigma)
+        have |= todo
+        wanted = want.astype(bool)
+        median[wanted], sigma[wanted] = kept_median[wanted], kept_sigma[wanted]
 
     def jumped():
         counts = xp.empty((ny, nx), xp.int32)
