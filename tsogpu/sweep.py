@@ -172,7 +172,8 @@ class Done:
 def sweep_file(uncal_path, out_dir, points, on_point=None):
     """Every grid point of ``points`` on one uncal segment, the shared steps once; each
     point's products in ``out_dir / point.name``. ``on_point(Done)`` is called as each point
-    is written (the Result is dropped after it). Returns the number of points done."""
+    is written (the Result is dropped after it), on the thread that writes the points, one
+    at a time and in order, while the next point runs. Returns the number of points done."""
     from .backends import backend_ops, select_backend
     from .io import reffiles, uncal
     from .parameter_ranges import check_against_segment
@@ -235,15 +236,15 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
         sweep = _Chunked(uncal_path, exposure, shape, refs, cache_config, done, ops, plan, out_dir)
     sweep.keep_memos(memo)
 
-    def finish(pending):  # a point's products written: log it and call on_point
-        k, point, result, run_seconds, writing = pending
-        written, write_seconds = writing.result()
+    def write_point(k, point, result, run_seconds):  # on the writing thread, in order
+        out = out_dir / point.name
+        written, write_seconds = _write(uncal_path, out, result, point, backend, refs, context, ops)
         seconds = run_seconds + write_seconds
         log.info("%s: point %d/%d %s in %.2f s", name, k, len(points), point.name, seconds)
         if on_point is not None:
             on_point(Done(point, Path(uncal_path), written, result, seconds))
 
-    pending = None  # the point being written
+    pending = None  # the point being written (its future)
     with ThreadPoolExecutor(1, thread_name_prefix="sweep-write") as writer:
         try:
             for k, point in enumerate(points, 1):
@@ -252,17 +253,16 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
                     result = sweep.run_point(point)
                 finally:  # the point before this one is written even if this one fails
                     if pending is not None:
-                        finish(pending)
+                        pending.result()
                         pending = None
-                out = out_dir / point.name
-                args = (uncal_path, out, result, point, backend, refs, context, ops)
-                pending = (k, point, result, time.perf_counter() - t0, writer.submit(_write, *args))
+                run_seconds = time.perf_counter() - t0
+                pending = writer.submit(write_point, k, point, result, run_seconds)
                 del result
                 if not overlap:
-                    finish(pending)
+                    pending.result()
                     pending = None
             if pending is not None:
-                finish(pending)
+                pending.result()
         finally:
             sweep.close()
     return len(points)
