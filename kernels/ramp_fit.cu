@@ -119,6 +119,8 @@ TSO_KERNEL void tso_rf_fit_pixels(
         }
 
         // Pass 2: ramp_fit_pixel, with ramp_fit_pixel_rnoise_chargeloss's sum alongside.
+        RfClean cls[TSO_RUN];
+        for (long long p = p0; p < p1; ++p) cls[p - p0].ready = 0;
         for (long long i = 0; i < nints; ++i) {
             for (long long p = p0; p < p1; ++p) {
                 const RfPixel* px = &pxs[p - p0];
@@ -126,7 +128,8 @@ TSO_KERNEL void tso_rf_fit_pixels(
                 RfRamp r;
                 rf_ramp_info(px, i, &r);
                 long long o = i * npix + p;
-                int kept = memo && r.flags == 0 && !chi2;  // chi2 reads the groups
+                int clean = r.flags == 0;
+                int kept = memo && clean && !chi2;  // chi2 reads the groups
                 int known = kept && (memo_have[o] & RF_MEMO_SLOPE);
                 if (!known) rf_load(px, &r, i, &G);
                 unsigned int idq = e->pdq | ((unsigned int)r.flags & jump_pers);
@@ -143,27 +146,38 @@ TSO_KERNEL void tso_rf_fit_pixels(
                     if (r.cnt_sat == ngroups) idq |= sat;
                 } else if (!sat0) {
                     RfIntSums t;
-                    if (known) {
-                        rf_fit_known_slope(px, &r, memo_slope[o], &t);
-                    } else {
-                        rf_fit_integration(px, &r, &G, &t);
-                        if (kept) {
-                            memo_slope[o] = t.slope;
+                    RfClean* c = &cls[p - p0];
+                    if (clean) {  // one segment: only its slope is the ramp's own
+                        if (!c->ready) rf_clean_sums(px, &r, c);
+                        double slope =
+                            known ? memo_slope[o] : rf_segment_slope(px, &r, &G, 0, ngroups);
+                        rf_fit_clean(c, slope, &t);
+                        if (kept && !known) {
+                            memo_slope[o] = slope;
                             memo_have[o] |= RF_MEMO_SLOPE;
                         }
+                    } else {
+                        rf_fit_integration(px, &r, &G, &t);
                     }
                     if (t.nseg > 0) {  // ramp_fit_pixel_integration_fit_slope
-                        if (t.invvar_p > 0.) vp = 1. / t.invvar_p;
-                        if (vp >= thr) vp = 0.;
-                        vr = 1. / t.invvar_r;
-                        if (vr >= thr) vr = 0.;
+                        double var_err;
+                        if (clean) {
+                            vp = c->vp;
+                            vr = c->vr;
+                            var_err = c->var_err;
+                        } else {
+                            if (t.invvar_p > 0.) vp = 1. / t.invvar_p;
+                            if (vp >= thr) vp = 0.;
+                            vr = 1. / t.invvar_r;
+                            if (vr >= thr) vr = 0.;
+                            var_err = 1. / t.invvar_e;
+                        }
                         if (idq & invalid) {
                             sci = TSO_NAN;
                             vp = 0.;
                             vr = 0.;
                             err = 0.;
                         } else {
-                            double var_err = 1. / t.invvar_e;
                             sci = t.slope_num * vr;  // JP-4318
                             err = (var_err > thr) ? 0. : sqrt(var_err);
                         }

@@ -304,15 +304,14 @@ TSO_HD void rf_seg_variances(const RfPixel* px, const RfRamp* r, long long len, 
     s->var_e = s->var_p + s->var_r;
 }
 
-// ramp_fit_pixel_integration_fit_slope_seg: one segment [start, start + len) of integration i.
-TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, const RfGroups* G,
-                           long long start, long long len, RfSeg* s) {
+// The slope of segment [start, start + len) of integration i (the slope part of
+// ramp_fit_pixel_integration_fit_slope_seg).
+TSO_HD double rf_segment_slope(const RfPixel* px, const RfRamp* r, const RfGroups* G,
+                               long long start, long long len) {
     const double* y = G->y;
-    if (len == 1) {  // _seg_len1
-        s->slope = y[start] / rf_len1_timing(px, r);
-    } else if (len == 2) {  // _seg_len2
-        s->slope = (y[start + 1] - y[start]) / px->tg;
-    } else {  // _seg_default: segment_snr, snr_power, _weighted_ols, _weighted_seg
+    if (len == 1) return y[start] / rf_len1_timing(px, r);  // _seg_len1
+    if (len == 2) return (y[start + 1] - y[start]) / px->tg;  // _seg_len2
+    {  // _seg_default: segment_snr, snr_power, _weighted_ols, _weighted_seg
         double diff = y[start + len - 1] - y[start];
         double den = px->rnoise * px->rnoise + diff * px->gain;
         double snr;
@@ -343,8 +342,14 @@ TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, const RfGroups* G
         double dden = (sumw * sumxx - sumx * sumx);
         double num = (sumw * sumxy - sumx * sumy);
         double invden = 1. / dden;
-        s->slope = (num * invden) / px->tg;
+        return (num * invden) / px->tg;
     }
+}
+
+// ramp_fit_pixel_integration_fit_slope_seg: one segment [start, start + len) of integration i.
+TSO_HD void rf_fit_segment(const RfPixel* px, const RfRamp* r, const RfGroups* G,
+                           long long start, long long len, RfSeg* s) {
+    s->slope = rf_segment_slope(px, r, G, start, len);
     rf_seg_variances(px, r, len, s);
 }
 
@@ -423,14 +428,39 @@ TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, const RfGroup
     }
 }
 
-// rf_fit_integration of a ramp without flags (r->flags == 0: one segment, all NGROUPS groups)
-// whose slope is known.
-TSO_HD void rf_fit_known_slope(const RfPixel* px, const RfRamp* r, double slope, RfIntSums* t) {
+// What a ramp without flags (r->flags == 0: one segment of all NGROUPS groups) gives besides
+// its slope; in pass 2 the same for every such ramp of a pixel (its median rate is known).
+struct RfClean {
+    int ready;
+    double var_r;      // the segment's
+    RfIntSums t;       // rf_fit_integration's sums, slope_num and slope aside
+    double vp, vr, var_err;  // as tso_rf_fit_pixels derives them from t
+};
+
+// c made for the pixel's ramps without flags (r: one of them).
+TSO_HD void rf_clean_sums(const RfPixel* px, const RfRamp* r, RfClean* c) {
+    const double thr = RF_LARGE_VARIANCE_THRESHOLD;
     RfSeg s;
-    s.slope = slope;
+    s.slope = 0.;
     rf_seg_variances(px, r, px->ngroups, &s);
-    rf_no_segments(t);
-    rf_add_segment(t, &s);
+    rf_no_segments(&c->t);
+    rf_add_segment(&c->t, &s);
+    c->var_r = s.var_r;
+    c->vp = 0.;
+    if (c->t.invvar_p > 0.) c->vp = 1. / c->t.invvar_p;
+    if (c->vp >= thr) c->vp = 0.;
+    c->vr = 1. / c->t.invvar_r;
+    if (c->vr >= thr) c->vr = 0.;
+    c->var_err = 1. / c->t.invvar_e;
+    c->ready = 1;
+}
+
+// rf_fit_integration of a ramp without flags whose slope is known, from the pixel's c.
+TSO_HD void rf_fit_clean(const RfClean* c, double slope, RfIntSums* t) {
+    *t = c->t;
+    t->slope_num = 0.;
+    t->slope_num += (slope / c->var_r);  // rf_add_segment's
+    t->slope = slope;
 }
 
 // ramp_fit_pixel_rnoise_chargeloss_segs: the integration's 1 / var_r sum on the segments of
