@@ -16,7 +16,8 @@ struct RfExposure {
 // within each integration (on the host, the groups of neighbouring pixels share cache lines).
 //
 // data (nints, ngroups, npix) float32, gdq the same in uint8 (as given to fit_ramps: the
-// group range and the one-good-group suppression are applied here), pixeldq/gain/readnoise/
+// group range and the one-good-group suppression are applied here), ramp_or (nints, npix)
+// tso_rf_ramp_flags' OR of each integration's fitted groups, pixeldq/gain/readnoise/
 // dark (npix); zeroframe (nints, npix), read only when has_zf. readnoise is the CDS read noise
 // in DN, converted as ols_readnoise does: float32(rn * (gain / sqrt(2 NFRAMES))), sqrt2n =
 // sqrt(2.0 * NFRAMES). gstride, g0, clear_jump: MIRI's groups (ngroups of them from g0 of
@@ -34,7 +35,7 @@ struct RfExposure {
 // before the first launch) records which are kept (RF_MEMO_TERM, RF_MEMO_SLOPE).
 TSO_KERNEL void tso_rf_fit_pixels(
     const float* __restrict__ data, const unsigned char* __restrict__ gdq,
-    const unsigned int* __restrict__ pixeldq, const float* __restrict__ gain,
+    const unsigned char* __restrict__ ramp_or, const unsigned int* __restrict__ pixeldq, const float* __restrict__ gain,
     const float* __restrict__ readnoise, const float* __restrict__ dark,
     const float* __restrict__ zeroframe, float* __restrict__ ri_sci, float* __restrict__ ri_err,
     unsigned int* __restrict__ ri_dq, float* __restrict__ ri_vp, float* __restrict__ ri_vr,
@@ -59,6 +60,7 @@ TSO_KERNEL void tso_rf_fit_pixels(
             RfPixel* px = &pxs[p - p0];
             px->data = data + p;
             px->gdq = gdq + p;
+            px->ramp_or = ramp_or + p;
             px->zf = has_zf ? zeroframe + p : 0;
             px->ngroups = ngroups;
             px->npix = npix;
@@ -250,6 +252,20 @@ TSO_KERNEL void tso_rf_fit_pixels(
             r_vp[p] = (float)rate_vp;
             r_vr[p] = (float)rate_vr;
         }
+    }
+}
+
+// One index per (integration, pixel): out[i * npix + p] = the OR of GROUPDQ over the groups
+// fitted (g0 .. g0 + ngroups - 1 of gstride), which tells tso_rf_fit_pixels a ramp without
+// flags in one load instead of one per group (the planes lie npix apart).
+TSO_KERNEL void tso_rf_ramp_flags(const unsigned char* __restrict__ gdq,
+                                  unsigned char* __restrict__ out, long long gstride,
+                                  long long g0, long long ngroups, long long npix, long long n) {
+    TSO_FOR_EACH_2D(i, p, tso_rows_of(n, npix), npix) {
+        const unsigned char* q = gdq + (i * gstride + g0) * npix + p;
+        unsigned char acc = 0;
+        for (long long g = 0; g < ngroups; ++g) acc = (unsigned char)(acc | q[g * npix]);
+        out[i * npix + p] = acc;
     }
 }
 

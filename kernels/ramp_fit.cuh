@@ -35,6 +35,7 @@
 struct RfPixel {
     const float* data;          // group g of integration i at [(i * gstride + g0 + g) * npix]
     const unsigned char* gdq;   // same layout
+    const unsigned char* ramp_or;  // integration i's groups' GROUPDQ OR-ed at [i * npix]
     const float* zf;            // ZEROFRAME, integration i at [i * npix]; 0: none
     long long ngroups, npix, first, last;
     long long gstride, g0;      // the groups of the arrays, the first one fitted (MIRI)
@@ -107,9 +108,8 @@ TSO_HD void rf_ramp_info(const RfPixel* px, long long i, RfRamp* r) {
     unsigned char npers = (unsigned char)~px->pers;
     unsigned char flags = 0;
     long long n_not_pers = 0, cnt_good = 0, cnt_dnu_sat = 0, cnt_sat = 0;
-    const unsigned char* q = px->gdq + (i * px->gstride + px->g0) * px->npix;
-    unsigned char raw = 0;  // a ramp without flags in the groups fitted (the common case)
-    for (long long g = 0; g < px->ngroups; ++g) raw = (unsigned char)(raw | q[g * px->npix]);
+    // a ramp without flags in the groups fitted (the common case)
+    unsigned char raw = px->ramp_or[i * px->npix];
     if (raw == 0 && px->first == 0 && px->last == px->ngroups - 1) {
         n_not_pers = cnt_good = px->ngroups;  // the loop below, on groups all 0
     } else {

@@ -102,12 +102,19 @@ def fit_ramps(
     )
     key = (params, data.shape, nframes, float(tgroup), float(tframe), g0, g1, dark.shape)
     kept = _memo(k, memo, key, (nints, npix))
+    gdq = contiguous(k, groupdq, xp.uint8)
+    ramp_or = xp.empty((nints, npix), xp.uint8)
+    k.launch(
+        "tso_rf_ramp_flags", ramp_or.size, gdq, ramp_or, np.int64(gstride), np.int64(g0),
+        np.int64(ngroups), np.int64(npix), np.int64(ramp_or.size),
+    )  # fmt: skip
     # kernel order: sci, err, dq, var_poisson, var_rnoise (the RateProduct order)
     k.launch(
         "tso_rf_fit_pixels",
         npix,
         contiguous(k, data, xp.float32),
-        contiguous(k, groupdq, xp.uint8),
+        gdq,
+        ramp_or,
         contiguous(k, pixeldq, xp.uint32),
         contiguous(k, gain, xp.float32),
         contiguous(k, readnoise, xp.float32),

@@ -6,12 +6,12 @@ the cube. The pass goes by blocks of rows, so a lazily opened ``_tso.nc`` is rea
 never held whole in memory.
 """
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import dq
+from .time_series import nanmedian_first_axis
 
 # the flags the report counts, in the order it shows them
 FLAGS = {
@@ -97,12 +97,10 @@ def pixel_maps(ds, block_bytes=BLOCK_BYTES):
     for y0 in range(0, ny, rows):
         y1 = min(ny, y0 + rows)
         block = np.asarray(rate[:, y0:y1, :].values, dtype=np.float32)
-        with warnings.catch_warnings():  # all-NaN pixels are expected: they stay NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            median[y0:y1] = np.nanmedian(block, axis=0)
-            if chi2 is not None:
-                values = np.asarray(chi2[:, y0:y1, :].values, dtype=np.float32)
-                median_chi2[y0:y1] = np.nanmedian(values, axis=0)
+        median[y0:y1] = nanmedian_first_axis(block)  # all-NaN pixels stay NaN
+        if chi2 is not None:
+            values = np.asarray(chi2[:, y0:y1, :].values, dtype=np.float32)
+            median_chi2[y0:y1] = nanmedian_first_axis(values)
         bits = np.asarray(flags[:, y0:y1, :].values).astype(np.uint32)
         dq_any[y0:y1] = np.bitwise_or.reduce(bits, axis=0)
         for k, bit in FLAGS.items():
