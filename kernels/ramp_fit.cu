@@ -35,7 +35,8 @@ struct RfExposure {
 // before the first launch) records which are kept (RF_MEMO_TERM, RF_MEMO_SLOPE).
 TSO_KERNEL void tso_rf_fit_pixels(
     const float* __restrict__ data, const unsigned char* __restrict__ gdq,
-    const unsigned char* __restrict__ ramp_or, const unsigned int* __restrict__ pixeldq, const float* __restrict__ gain,
+    const unsigned char* __restrict__ ramp_or, const unsigned int* __restrict__ pixeldq,
+    const float* __restrict__ gain,
     const float* __restrict__ readnoise, const float* __restrict__ dark,
     const float* __restrict__ zeroframe, float* __restrict__ ri_sci, float* __restrict__ ri_err,
     unsigned int* __restrict__ ri_dq, float* __restrict__ ri_vp, float* __restrict__ ri_vr,

@@ -383,7 +383,6 @@ TSO_HD int rf_next_run(const RfPixel* px, const RfGroups* G, long long i, int ch
 struct RfIntSums {
     double invvar_r, invvar_p, invvar_e, slope_num;
     long long nseg;
-    double slope;  // the slope of the last segment added (of a ramp without flags: its only one)
 };
 
 // An integration's sums with no segment yet.
@@ -393,7 +392,6 @@ TSO_HD void rf_no_segments(RfIntSums* t) {
     t->invvar_e = 0.;
     t->slope_num = 0.;
     t->nseg = 0;
-    t->slope = 0.;
 }
 
 // Segment s added to the integration's sums (in segment order).
@@ -403,7 +401,6 @@ TSO_HD void rf_add_segment(RfIntSums* t, const RfSeg* s) {
     if (s->var_p > 0.) t->invvar_p += (1. / s->var_p);
     t->invvar_e += (1. / s->var_e);
     t->slope_num += (s->slope / s->var_r);  // JP-4318
-    t->slope = s->slope;
 }
 
 // The segments stcal keeps (add_segment_to_list + prune_segment_list): every run of length
@@ -433,7 +430,7 @@ TSO_HD void rf_fit_integration(const RfPixel* px, const RfRamp* r, const RfGroup
 struct RfClean {
     int ready;
     double var_r;      // the segment's
-    RfIntSums t;       // rf_fit_integration's sums, slope_num and slope aside
+    RfIntSums t;       // rf_fit_integration's sums, slope_num aside
     double vp, vr, var_err;  // as tso_rf_fit_pixels derives them from t
 };
 
@@ -460,7 +457,6 @@ TSO_HD void rf_fit_clean(const RfClean* c, double slope, RfIntSums* t) {
     *t = c->t;
     t->slope_num = 0.;
     t->slope_num += (slope / c->var_r);  // rf_add_segment's
-    t->slope = slope;
 }
 
 // ramp_fit_pixel_rnoise_chargeloss_segs: the integration's 1 / var_r sum on the segments of
