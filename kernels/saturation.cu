@@ -71,6 +71,12 @@ inline void pj_grow_row(const unsigned char* flags, unsigned char* out, long lon
             const unsigned char* row = flags + yy * nx + a;
             for (long long k = 0; k < b - a; ++k) vor[k] |= row[k];
         }
+        unsigned int block_any = 0;  // no box of the block has ``bits``: the flags as they are
+        for (long long k = 0; k < b - a; ++k) block_any |= vor[k];
+        if ((block_any & bits) == 0u) {
+            for (long long x = x0; x < x1; ++x) out[y * nx + x] = flags[y * nx + x];
+            continue;
+        }
         for (long long x = x0; x < x1; ++x) {
             const long long lo = x - half < a ? a : x - half;
             const long long hi = x + half > b - 1 ? b - 1 : x + half;

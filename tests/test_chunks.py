@@ -54,21 +54,34 @@ def test_chunked_equals_whole(case, tmp_path, ints, rows, cols, threads):
     assert whole.step_status["jump"] == "COMPLETE"
 
 
-def test_scratch_ramp_reads_back_what_was_written(tmp_path):
-    """Whole integrations and full-width bands go by positional I/O, other regions by a map;
-    any mix reads back as the same array would."""
+# pass 2's windows of a 7 x 11 frame in 3 x 4 tiles with a one-pixel halo
+WINDOWS = [
+    np.s_[max(0, r - 1) : min(7, r + 4), max(0, c - 1) : min(11, c + 5)]
+    for r in range(0, 7, 3)
+    for c in range(0, 11, 4)
+]
+
+
+@pytest.mark.parametrize("layout", ["frames", "windows"])
+def test_scratch_ramp_reads_back_what_was_written(tmp_path, layout):
+    """The ramp as in memory: whole integrations and full-width bands go by positional I/O,
+    other regions by a map. By windows: each window's region, a halo in every window that
+    holds it. Any mix reads back as the same array would."""
     shape = (5, 3, 7, 11)
     rng = np.random.default_rng(8)
     data = rng.normal(size=shape).astype(np.float32)
     gdq = rng.integers(0, 256, shape).astype(np.uint8)
-    ramp = ScratchRamp(tmp_path, shape, batch_bytes=1)
+    ramp = ScratchRamp(
+        tmp_path, shape, batch_bytes=1, windows=None if layout == "frames" else WINDOWS
+    )
     ramp.write(np.s_[0:2], data[0:2], gdq[0:2])  # whole integrations
     ramp.write(np.s_[2:5], data[2:5], None)
     ramp.write(np.s_[:, :, 0:4, :], None, gdq[:, :, 0:4].copy())  # a full-width band
     ramp.write(np.s_[:, :, 4:7, 0:5], None, gdq[:, :, 4:7, 0:5].copy())  # a tile
     ramp.write(np.s_[2:5, :, 4:7, 5:11], None, gdq[2:5, :, 4:7, 5:11].copy())
     ramp.write(np.s_[0:2, :, 4:7, 5:11], None, gdq[0:2, :, 4:7, 5:11].copy())
-    for rows, cols in [(np.s_[:], np.s_[:]), (np.s_[1:6], np.s_[:]), (np.s_[2:4], np.s_[3:9])]:
+    regions = [(np.s_[:], np.s_[:]), (np.s_[1:6], np.s_[:]), (np.s_[2:4], np.s_[3:9])]
+    for rows, cols in regions + WINDOWS:
         got_data, got_gdq = ramp.read(rows, cols)
         np.testing.assert_array_equal(got_data, data[:, :, rows, cols])
         np.testing.assert_array_equal(got_gdq, gdq[:, :, rows, cols])

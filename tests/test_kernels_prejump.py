@@ -226,13 +226,15 @@ def _run_sat(kernels, k, data, gdq, pdq, thresh, sat_dq, **kw):
 def test_saturation_growth_kernel(kernels, half):
     """tso_pj_sat_grow_sat: SATURATED added where any pixel of the (2 half + 1)^2 box (clipped
     at the edges) has it; other bits kept. Rows wider than the host's column blocks, rows
-    split between threads, and a box wider than its buffer's margin."""
+    split between threads, blocks with no SATURATED (copied), and a box wider than its
+    buffer's margin."""
     rng = np.random.default_rng(half)
     planes, ny, nx = 3, 5, 2500
     flags = rng.choice(np.array([0, SAT, DNU, SAT | DNU, 4], np.uint8), (planes, ny, nx),
                        p=[0.97, 0.01, 0.01, 0.005, 0.005])  # fmt: skip
     flags[1, :, 1020:1030] = 0
     flags[1, 2, 1023] = SAT  # at the end of a column block
+    flags[2, :, 1000:] &= np.uint8(~SAT & 0xFF)  # column blocks without SATURATED, other bits kept
     f, dqv = _dev(kernels, flags, np.asarray(sources.dq_values()))
     out = kernels.put(np.full(flags.shape, 0xEE, np.uint8))  # poison
     kernels.launch(

@@ -233,7 +233,10 @@ def sweep_file(uncal_path, out_dir, points, on_point=None):
     if in_memory:
         sweep = _InMemory(uncal_path, exposure, shape, refs, cache_config, done, ops, points)
     else:
-        sweep = _Chunked(uncal_path, exposure, shape, refs, cache_config, done, ops, plan, out_dir)
+        sweep = _Chunked(
+            uncal_path, exposure, shape, refs, cache_config, done, ops, plan, out_dir,
+            by_tiles=done == prejump,
+        )  # fmt: skip
     sweep.keep_memos(memo)
 
     def write_point(k, point, result, run_seconds):  # on the writing thread, in order
@@ -389,14 +392,20 @@ class _Chunked:
     :class:`tsogpu.pipeline.chunked.ChunkedRun` with the shared steps only; each point then
     runs both passes with its pass 1 reading that ramp (:class:`_FromCache`)."""
 
-    def __init__(self, uncal_path, exposure, shape, refs, cache_config, done, ops, plan, scratch):
+    def __init__(
+        self, uncal_path, exposure, shape, refs, cache_config, done, ops, plan, scratch, by_tiles
+    ):
+        """``by_tiles``: whether the points read the ramp by pass 2's tiles only (the scratch
+        ramp is kept by tiles then; else as it is in memory, for the points' pass 1)."""
         from .pipeline.planning import STREAMED_CHUNKS
 
         if plan.threads == 1:  # as the driver streams one chunk at a time
             plan = replace(plan, ints=min(plan.ints, -(-shape[0] // STREAMED_CHUNKS)))
         self.args = (uncal_path, exposure, shape, refs)
         self.plan, self.ops, self.scratch = plan, ops, Path(scratch)
-        self.run = ChunkedRun(*self.args, cache_config, plan, self.scratch, ops, None)
+        self.run = ChunkedRun(
+            *self.args, cache_config, plan, self.scratch, ops, None, tile_layout=by_tiles
+        )
         first = self.run.pass_one(_quiet)
         self.status = {s: v for s, v in first.step_status.items() if s in done}
         self.prejump = list(first.step_status)  # pass 1's steps

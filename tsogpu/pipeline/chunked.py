@@ -105,13 +105,19 @@ def run_chunked(
 class ChunkedRun:
     """One segment's chunked run: its inputs, its scratch ramp and what pass 1 gathers."""
 
-    def __init__(self, uncal_path, exposure, shape, refs, config, plan, scratch, ops, shared):
+    def __init__(
+        self, uncal_path, exposure, shape, refs, config, plan, scratch, ops, shared,
+        tile_layout=True,
+    ):  # fmt: skip
         self.uncal_path, self.exposure, self.shape = uncal_path, exposure, shape
         self.refs, self.config, self.plan, self.ops, self.shared = refs, config, plan, ops, shared
         nints, ngroups, ny, nx = shape
         # the pages a tile read maps count against the budget too: a small share per thread
         batch_bytes = min(64 * 2**20, plan.budget // (16 * plan.threads))
-        self.ramp = ScratchRamp(scratch, shape, batch_bytes=batch_bytes)
+        # the ramp kept by pass 2's windows unless the whole of it is read back for the
+        # _ramp product (a run that fits no ramp reads it back from the windows, once)
+        windows = None if config.save_ramp or not tile_layout else self.windows()
+        self.ramp = ScratchRamp(scratch, shape, batch_bytes=batch_bytes, windows=windows)
         self.dev_refs = ops.to_device(None, refs)[1]
         self.chunks = [slice(i0, min(i0 + plan.ints, nints)) for i0 in range(0, nints, plan.ints)]
         self.all_dnu = np.zeros((nints, ngroups), bool)  # jump's whole-frame plane test
@@ -273,12 +279,18 @@ class ChunkedRun:
         )
         gain = self.refs.get("gain")
         frame = jump.frame_stats(self.all_dnu, gain.arrays["data"]) if gain is not None else None
-        tiles = [(r0, c0) for r0 in range(0, ny, plan.rows) for c0 in range(0, nx, plan.cols)]
+        tiles = self.tiles()
         planes = {}
         t_start = time.perf_counter()
         # tiles write disjoint parts of the outputs; NumPy releases the GIL in its loops
         with ThreadPoolExecutor(plan.threads) as pool:
-            done = pool.map(lambda t: self.tile(*t, frame, first, out), tiles)
+            if plan.threads == 1:  # one tile at a time, the next one's ramp read meanwhile
+                ramps = self.read_ahead(tiles)
+                done = (
+                    self.tile(*t, frame, first, out, r) for t, r in zip(tiles, ramps, strict=True)
+                )
+            else:
+                done = pool.map(lambda t: self.tile(*t, frame, first, out), tiles)
             for k, ((r0, c0), (found, status)) in enumerate(zip(tiles, done, strict=True)):
                 status_out = status  # the same for every tile
                 if found is not None and found.sigclip_planes is not None:
@@ -298,18 +310,58 @@ class ChunkedRun:
         )
         return self.result(first, out, status_out)
 
-    def tile(self, r0, c0, frame, first, out):
-        """Jump and ramp fitting on the tile at (``r0``, ``c0``) (jump sees its halo too),
-        into ``out``; (jump's JumpResult or None, the step statuses)."""
-        plan, ops = self.plan, self.ops
+    def tiles(self):
+        """Pass 2's tiles: their first row and column."""
+        ny, nx = self.shape[2:]
+        return [
+            (r0, c0) for r0 in range(0, ny, self.plan.rows) for c0 in range(0, nx, self.plan.cols)
+        ]
+
+    def window(self, r0, c0):
+        """The tile at (``r0``, ``c0``): its end row and column, and the rows and columns it is
+        read with (its halo too), (r1, c1, ylo, yhi, xlo, xhi)."""
+        plan = self.plan
         ny, nx = self.shape[2:]
         r1, c1 = min(r0 + plan.rows, ny), min(c0 + plan.cols, nx)
         ylo, yhi = max(0, r0 - plan.halo), min(ny, r1 + plan.halo)
         xlo, xhi = max(0, c0 - plan.halo), min(nx, c1 + plan.halo)
+        return r1, c1, ylo, yhi, xlo, xhi
+
+    def windows(self):
+        """What pass 2 reads, tile by tile: (row slice, column slice)."""
+        return [
+            np.s_[w[2] : w[3], w[4] : w[5]] for w in map(lambda t: self.window(*t), self.tiles())
+        ]
+
+    def read_tile(self, r0, c0):
+        """The scratch ramp's data and GROUPDQ of the tile at (``r0``, ``c0``), its halo too,
+        and the seconds the read took."""
+        t0 = time.perf_counter()
+        _, _, ylo, yhi, xlo, xhi = self.window(r0, c0)
+        data, groupdq = self.ramp.read(np.s_[ylo:yhi], np.s_[xlo:xhi])
+        return data, groupdq, time.perf_counter() - t0
+
+    def read_ahead(self, tiles):
+        """Each tile's :meth:`read_tile`, in order, the next one read on a thread while the
+        caller works on the one given (planning.READ_AHEAD_BYTES)."""
+        with ThreadPoolExecutor(1) as reader:
+            ahead = reader.submit(self.read_tile, *tiles[0]) if tiles else None
+            for k in range(len(tiles)):
+                ramp = ahead.result()
+                if k + 1 < len(tiles):
+                    ahead = reader.submit(self.read_tile, *tiles[k + 1])
+                yield ramp
+
+    def tile(self, r0, c0, frame, first, out, ramp=None):
+        """Jump and ramp fitting on the tile at (``r0``, ``c0``) (jump sees its halo too),
+        into ``out``; (jump's JumpResult or None, the step statuses). ``ramp``: the tile's
+        :meth:`read_tile`, where it was read ahead."""
+        ops = self.ops
+        r1, c1, ylo, yhi, xlo, xhi = self.window(r0, c0)
         window = np.s_[ylo:yhi, xlo:xhi]
         core = np.s_[r0 - ylo : r1 - ylo, c0 - xlo : c1 - xlo]
-        t0 = time.perf_counter()
-        data, groupdq = self.ramp.read(np.s_[ylo:yhi], np.s_[xlo:xhi])
+        data, groupdq, read_seconds = ramp or self.read_tile(r0, c0)
+        del ramp
         t1 = time.perf_counter()
         avg_dark = first.average_dark_current
         seg = Segment(
@@ -345,7 +397,7 @@ class ChunkedRun:
                 whole[:, r0:r1, c0:c1] = part
             for whole, part in zip(out.rate, product_to_host(rate, ops), strict=True):
                 whole[r0:r1, c0:c1] = part
-        spent = {"read": t1 - t0, "jump": t2 - t1, "fit": time.perf_counter() - t2}
+        spent = {"read": read_seconds, "jump": t2 - t1, "fit": time.perf_counter() - t2}
         with self.lock:
             for stage, seconds in spent.items():
                 self.pass_two_busy[stage] += seconds

@@ -24,6 +24,9 @@ BYTES_PER_SAMPLE_IN_MEMORY = 72
 # so that reading, copies, kernels and writing overlap for most of it (a GPU machine's budget
 # would often take a segment in two or three)
 STREAMED_CHUNKS = 8
+# Pass 2 on one thread reads the next tile's ramp (float32 data, uint8 GROUPDQ) while a tile
+# runs: its bytes per sample on top of BYTES_PER_SAMPLE_PASS2
+READ_AHEAD_BYTES = 5
 # The native kernels' chunks and tiles hold at most this many samples whatever the budget:
 # their working set then stays small, so that the temporaries of one chunk or tile are
 # reused by the next instead of being page-faulted anew (fresh pages cost about 3 s per GiB
@@ -80,12 +83,17 @@ def plan_chunks(shape, config, zeroframe=False, source="segment", threads=None, 
     threads = threads or config.threads or usable_cores()
     threads = 1 if params.expand_large_events else threads
     ints = free // (BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx)  # all chunks at once
-    pixels = free // (BYTES_PER_SAMPLE_PASS2 * nints * ngroups)  # all tiles, halo included
-    most_pixels = pixels if most is None else max(1, most // (nints * ngroups))
-    rows, cols = _tile(ny, nx, min(pixels // threads, most_pixels), halo)
+
+    def tiles(threads):  # (pixels of all tiles, halo included; a tile's rows and columns)
+        per_sample = BYTES_PER_SAMPLE_PASS2 + (READ_AHEAD_BYTES if threads == 1 else 0)
+        pixels = free // (per_sample * nints * ngroups)
+        most_pixels = pixels if most is None else max(1, most // (nints * ngroups))
+        return pixels, _tile(ny, nx, min(pixels // threads, most_pixels), halo)
+
+    pixels, (rows, cols) = tiles(threads)
     if threads > 1 and (rows * cols < 1024 or ints < threads):  # too small to share
         threads = 1
-        rows, cols = _tile(ny, nx, min(pixels, most_pixels), halo)
+        pixels, (rows, cols) = tiles(threads)
     # enough integrations per chunk to keep every thread busy, no more than its share
     ints = min(nints, ints // threads, -(-nints // threads))
     if most is not None:

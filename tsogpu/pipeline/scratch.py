@@ -3,6 +3,7 @@
 import errno
 import os
 import tempfile
+import threading
 
 import numpy as np
 
@@ -16,29 +17,52 @@ class ScratchRamp:
     it): they have no name in ``folder``, so a run killed even with SIGKILL leaves no scratch
     behind; the system frees their blocks when the process ends.
 
-    Whole integrations (pass 1) and full-width row bands (pass 2's tiles) are written and read
-    with positional reads and writes, one per plane: the page cache serves them without
-    mapping a page into the process (page faults were a tenth of a native run). Other regions
-    (narrow tiles) map the file a few integrations at a time, ``batch_bytes`` of pages at
-    most, since a mapped page stays resident until the unmap.
+    Two layouts:
+
+    - ``windows`` None: the ramp as it is in memory. Whole integrations (pass 1) and
+      full-width row bands are written and read with positional reads and writes, one per
+      plane: the page cache serves them without mapping a page into the process (page faults
+      were a tenth of a native run). Other regions (narrow tiles) map the file a few
+      integrations at a time, ``batch_bytes`` of pages at most, since a mapped page stays
+      resident until the unmap.
+    - ``windows``, pass 2's tiles with their halo as (row slice, column slice): one region a
+      window, (integrations, groups, rows, columns) in C order, so that pass 1 writes a
+      chunk's part of a window and pass 2 reads a whole window each in one contiguous range
+      (pass 2 read the ramp plane by plane, or mapped, before: bench/results/README.md). A
+      pixel in several windows (a halo) is in each of their regions, and every write
+      updates them all.
     """
 
     DTYPES = (np.float32, np.uint8)
 
-    def __init__(self, folder, shape, batch_bytes=64 * 2**20):
+    def __init__(self, folder, shape, batch_bytes=64 * 2**20, windows=None):
         self.shape = shape
         self.batch_bytes = max(1, batch_bytes)
         self.folder = folder
         self.files = []
-        size = int(np.prod(shape, dtype=np.int64))
+        self.windows = None if windows is None else [tuple(w) for w in windows]
+        self._partial = threading.Lock()  # a window read, changed in part and written back
+        self._whole = None  # read_all's maps, once made
+        nints, ngroups = shape[:2]
         try:
             for dtype in self.DTYPES:
+                item = np.dtype(dtype).itemsize
                 fh = tempfile.TemporaryFile(dir=folder)
                 self.files.append(fh)
-                os.ftruncate(fh.fileno(), size * np.dtype(dtype).itemsize)
+                if self.windows is None:
+                    size = int(np.prod(shape, dtype=np.int64)) * item
+                else:
+                    size = sum(nints * self._record(dtype, w) for w in self.windows)
+                os.ftruncate(fh.fileno(), size)
         except OSError as exc:
             self.close()
             raise OSError(exc.errno, exc.strerror, f"scratch in {folder}") from None
+        if self.windows is not None:
+            # where each window's region starts, per file
+            self.offsets = []
+            for dtype in self.DTYPES:
+                starts = np.cumsum([0] + [nints * self._record(dtype, w) for w in self.windows])
+                self.offsets.append([int(s) for s in starts[:-1]])
 
     def close(self):
         """Close the files (their blocks are freed; maps already made stay valid)."""
@@ -49,6 +73,7 @@ class ScratchRamp:
     def _map(self, k, mode):
         return np.memmap(self.files[k], self.DTYPES[k], mode, shape=self.shape)
 
+    # ---- the ramp as it is in memory (windows None)
     def _planes(self, k, ints, rows, write, arr):
         """Positional I/O of ``arr`` ((integrations, groups, rows, all columns), C order) at
         integrations ``ints`` and rows ``rows`` (slices, step 1) of file ``k``."""
@@ -66,12 +91,10 @@ class ScratchRamp:
                 for n, (i, g) in enumerate((i, g) for i in range(i0, i1) for g in range(ngroups))
             ]
         fd = self.files[k].fileno()
-        try:
+        with self._named():
             for buf, offset in spans:
                 if not positional(fd, buf, offset, write):
                     raise OSError(errno.EIO, "the scratch file ended early")
-        except OSError as exc:  # a full disk, say: name the scratch folder
-            raise OSError(exc.errno, exc.strerror, f"scratch in {self.folder}") from None
 
     @staticmethod
     def _bands(shape, where):
@@ -85,12 +108,80 @@ class ScratchRamp:
                 return ints, rows
         return None
 
+    # ---- one region per window
+    def _record(self, dtype, window):
+        """Bytes of one integration of ``window`` in its region."""
+        rows, cols = window
+        ny, nx = self.shape[2:]
+        return (
+            self.shape[1] * len(range(ny)[rows]) * len(range(nx)[cols]) * np.dtype(dtype).itemsize
+        )
+
+    def _window_io(self, k, w, ints, arr, write):
+        """Integrations ``ints`` (a range) of window ``w``'s region of file ``k`` from or into
+        ``arr`` ((len(ints), groups, rows, cols), C order)."""
+        offset = self.offsets[k][w] + ints.start * self._record(self.DTYPES[k], self.windows[w])
+        with self._named():
+            if not positional(self.files[k].fileno(), arr, offset, write):
+                raise OSError(errno.EIO, "the scratch file ended early")
+
+    def _windows_write(self, k, where, arr):
+        """``arr`` into every window region that holds part of ``where``."""
+        nints, ngroups, ny, nx = self.shape
+        ints, groups, rows, cols = _region(self.shape, where)
+        if groups != range(ngroups):
+            raise ValueError("the scratch ramp is written whole groups at a time")
+        for w, (wr, wc) in enumerate(self.windows):
+            win_rows, win_cols = range(ny)[wr], range(nx)[wc]
+            rs, cs = _overlap(win_rows, rows), _overlap(win_cols, cols)
+            if not len(rs) or not len(cs):
+                continue
+            given = arr[:, :, _local(rs, rows), _local(cs, cols)]
+            if len(rs) == len(win_rows) and len(cs) == len(win_cols):
+                self._window_io(k, w, ints, np.ascontiguousarray(given), True)
+                continue
+            part = np.empty((len(ints), ngroups, len(win_rows), len(win_cols)), self.DTYPES[k])
+            with self._partial:  # the rest of the window as it is
+                self._window_io(k, w, ints, part, False)
+                part[:, :, _local(rs, win_rows), _local(cs, win_cols)] = given
+                self._window_io(k, w, ints, part, True)
+
+    def _windows_read(self, k, rows, cols, out):
+        """``out`` (all integrations, ``rows`` x ``cols``, ranges) from the window regions."""
+        ny, nx = self.shape[2:]
+        every = range(self.shape[0])
+        for w, (wr, wc) in enumerate(self.windows):
+            if (range(ny)[wr], range(nx)[wc]) == (rows, cols):
+                self._window_io(k, w, every, out, False)
+                return
+        todo = np.ones((len(rows), len(cols)), bool)
+        for w, (wr, wc) in enumerate(self.windows):
+            rs, cs = _overlap(range(ny)[wr], rows), _overlap(range(nx)[wc], cols)
+            if not len(rs) or not len(cs) or not todo[_local(rs, rows), _local(cs, cols)].any():
+                continue
+            win_rows, win_cols = range(ny)[wr], range(nx)[wc]
+            part = np.empty((*self.shape[:2], len(win_rows), len(win_cols)), self.DTYPES[k])
+            self._window_io(k, w, every, part, False)
+            out[:, :, _local(rs, rows), _local(cs, cols)] = part[
+                :, :, _local(rs, win_rows), _local(cs, win_cols)
+            ]
+            todo[_local(rs, rows), _local(cs, cols)] = False
+
+    def _named(self):
+        return _NamedErrors(self.folder)
+
+    # ---- the interface
     def write(self, where, data, groupdq):
-        bands = self._bands(self.shape, where)
+        """``data`` / ``groupdq`` (None: left as they are) at ``where`` (slices of step 1;
+        whole groups where the ramp is kept by windows)."""
+        self._whole = None
+        bands = self._bands(self.shape, where) if self.windows is None else None
         for k, arr in enumerate((data, groupdq)):
             if arr is None:
                 continue
-            if bands is not None and arr.flags.c_contiguous:
+            if self.windows is not None:
+                self._windows_write(k, where, arr)
+            elif bands is not None and arr.flags.c_contiguous:
                 self._planes(k, *bands, True, arr)
             else:
                 mm = self._map(k, "r+")
@@ -100,18 +191,22 @@ class ScratchRamp:
     def read(self, rows, cols):
         """Data and GROUPDQ of all integrations and groups for ``rows`` x ``cols`` (slices)."""
         nints, ngroups, ny, nx = self.shape
-        nrows, ncols = len(range(ny)[rows]), len(range(nx)[cols])
+        rows_r, cols_r = range(ny)[rows], range(nx)[cols]
         bands = self._bands(self.shape, (slice(None), slice(None), rows, cols))
         out = []
         for k, dtype in enumerate(self.DTYPES):
-            arr = np.empty((nints, ngroups, nrows, ncols), dtype)
+            arr = np.empty((nints, ngroups, len(rows_r), len(cols_r)), dtype)
+            if self.windows is not None:
+                self._windows_read(k, rows_r, cols_r, arr)
+                out.append(arr)
+                continue
             if bands is not None:
                 self._planes(k, *bands, False, arr)
                 out.append(arr)
                 continue
             # pages touched by one integration: every row of every group, whole pages
-            row_bytes = ncols * np.dtype(dtype).itemsize
-            touched = ngroups * nrows * (row_bytes // 4096 + 2) * 4096
+            row_bytes = len(cols_r) * np.dtype(dtype).itemsize
+            touched = ngroups * len(rows_r) * (row_bytes // 4096 + 2) * 4096
             batch = max(1, self.batch_bytes // touched)
             for i0 in range(0, nints, batch):
                 mm = self._map(k, "r")
@@ -121,5 +216,62 @@ class ScratchRamp:
         return out
 
     def read_all(self):
-        """The whole ramp, memory-mapped read-only (for writing the _ramp product)."""
-        return self._map(0, "r"), self._map(1, "r")
+        """The whole ramp, memory-mapped read-only (for writing the _ramp product). Kept by
+        windows, the ramp is first copied window by window into files of the ramp's own
+        layout."""
+        if self.windows is None:
+            return self._map(0, "r"), self._map(1, "r")
+        if self._whole is not None:
+            return self._whole
+        whole = ScratchRamp(self.folder, self.shape, self.batch_bytes)
+        ny, nx = self.shape[2:]
+        try:
+            done = np.zeros((ny, nx), bool)
+            for wr, wc in self.windows:
+                if done[wr, wc].all():
+                    continue
+                data, groupdq = self.read(wr, wc)
+                whole.write(np.s_[:, :, wr, wc], data, groupdq)
+                done[wr, wc] = True
+            self._whole = whole._map(0, "r"), whole._map(1, "r")
+            return self._whole
+        finally:
+            whole.close()
+
+
+class _NamedErrors:
+    """An OSError of the scratch files (a full disk, a file cut short) names their folder."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, OSError) and not str(exc.filename or "").startswith("scratch in"):
+            raise OSError(exc.errno, exc.strerror, f"scratch in {self.folder}") from None
+        return False
+
+
+def _region(shape, where):
+    """``where`` (slices of step 1, or fewer) as four ranges."""
+    where = where if isinstance(where, tuple) else (where,)
+    where = where + (slice(None),) * (4 - len(where))
+    out = []
+    for s, n in zip(where, shape, strict=True):
+        r = range(n)[s]
+        if r.step != 1:
+            raise ValueError("the scratch ramp is written in slices of step 1")
+        out.append(r)
+    return tuple(out)
+
+
+def _overlap(a, b):
+    """The common part of ranges ``a`` and ``b`` (step 1)."""
+    return range(max(a.start, b.start), max(max(a.start, b.start), min(a.stop, b.stop)))
+
+
+def _local(part, whole):
+    """``part`` (a range inside ``whole``) as a slice of ``whole``'s positions."""
+    return slice(part.start - whole.start, part.stop - whole.start)
