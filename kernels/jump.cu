@@ -20,18 +20,33 @@
 #include "common.cuh"
 #include "jump.cuh"
 
-// One index per sample of groupdq (nplanes * npix). out[plane] must be 1 before the launch; a
-// sample lacking the bits clears its plane (every writer stores the same 0, so the result does
-// not depend on the order). with_jump == 0: jump.all_dnu_planes (DNU in every pixel);
-// with_jump != 0: the sigma-clip plane test of jump_fast._flag_sigma_clip (JUMP or DNU everywhere).
+// One index per sample of groupdq (nplanes * npix; on the host one per plane). out[plane]
+// must be 1 before the launch; a sample lacking the bits clears its plane (every writer
+// stores the same 0, so the result does not depend on the order). with_jump == 0:
+// jump.all_dnu_planes (DNU in every pixel); with_jump != 0: the sigma-clip plane test of
+// jump_fast._flag_sigma_clip (JUMP or DNU everywhere).
 TSO_KERNEL void tso_jp_plane_all(const unsigned char* __restrict__ gdq,
                                  unsigned char* __restrict__ out, long long npix,
                                  long long with_jump, long long n,
                                  const unsigned int* __restrict__ dqv) {
     unsigned int bits = dqv[DQ_DO_NOT_USE] | (with_jump ? dqv[DQ_JUMP_DET] : 0u);
+#if defined(TSO_DEVICE)
     TSO_FOR_EACH_2D(pl, p, tso_rows_of(n, npix), npix) {
         if ((gdq[pl * npix + p] & bits) == 0) out[pl] = 0;
     }
+#else
+    // the host: one plane an index, read up to its first sample lacking the bits (most
+    // planes: the first sample), and no two threads storing into the same byte of out
+    TSO_FOR_EACH(pl, tso_rows_of(n, npix)) {
+        const unsigned char* plane = gdq + pl * npix;
+        for (long long p = 0; p < npix; ++p) {
+            if ((plane[p] & bits) == 0) {
+                out[pl] = 0;
+                break;
+            }
+        }
+    }
+#endif
 }
 
 // One index per pixel (detect_jumps): PIXELDQ |= NO_GAIN_VALUE | DO_NOT_USE where gain <= 0 or

@@ -495,11 +495,17 @@ def test_small_scratch_batches(kernels, monkeypatch, name):
 
 
 def test_all_dnu_planes(kernels):
+    """A plane is all DNU only when its every sample is: the last or the first one lacking
+    DNU, or one inside, clears it."""
     gdq = np.zeros((3, 4, 5, 6), np.uint8)
     gdq[0, 1] = DNU
     gdq[2, 3] = DNU | JUMP
     gdq[1, 2] = DNU
     gdq[1, 2, 4, 5] = JUMP
+    gdq[0, 2] = DNU
+    gdq[0, 2, 0, 0] = 0
+    gdq[2, 0] = DNU
+    gdq[2, 0, 2, 3] = SAT
     got = _host(cj.all_dnu_planes(kernels, kernels.put(gdq)))
     np.testing.assert_array_equal(got, ref.all_dnu_planes(gdq))
     assert got.sum() == 2
