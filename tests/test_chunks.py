@@ -16,7 +16,8 @@ from tsogpu.io.uncal import inspect_uncal, read_uncal
 from tsogpu.memory import current_rss
 from tsogpu.pipeline import process_file, run_segment
 from tsogpu.pipeline.chunked import run_chunked
-from tsogpu.pipeline.planning import BYTES_PER_SAMPLE_IN_MEMORY, Plan, plan_chunks
+from tsogpu.pipeline.planning import BYTES_PER_SAMPLE_IN_MEMORY, Plan, plan_chunks, tiles
+from tsogpu.pipeline.preflight import bytes_needed, product_bytes
 from tsogpu.pipeline.scratch import ScratchRamp
 from tsogpu.simulate import simulate
 
@@ -55,11 +56,8 @@ def test_chunked_equals_whole(case, tmp_path, ints, rows, cols, threads):
 
 
 # pass 2's windows of a 7 x 11 frame in 3 x 4 tiles with a one-pixel halo
-WINDOWS = [
-    np.s_[max(0, r - 1) : min(7, r + 4), max(0, c - 1) : min(11, c + 5)]
-    for r in range(0, 7, 3)
-    for c in range(0, 11, 4)
-]
+TILES = Plan(0, ints=2, rows=3, cols=4, halo=1, in_memory=False)
+WINDOWS = [np.s_[ylo:yhi, xlo:xhi] for _, _, ylo, yhi, xlo, xhi in tiles(TILES, 7, 11).values()]
 
 
 @pytest.mark.parametrize("layout", ["frames", "windows"])
@@ -93,6 +91,19 @@ def test_scratch_ramp_reads_back_what_was_written(tmp_path, layout):
     with pytest.raises(OSError, match=f"scratch in {tmp_path}"):
         ramp.read(np.s_[1:6], np.s_[:])
     ramp.close()
+
+
+def test_preflight_counts_the_scratch_ramp(tmp_path):
+    """bytes_needed's scratch ramp is the scratch files' size: by windows, halos in each."""
+    shape, config = (5, 3, 7, 11), PipelineConfig()
+    assert len(WINDOWS) == 9 and WINDOWS[4] == np.s_[2:7, 3:9]
+    ramp = ScratchRamp(tmp_path, shape, windows=WINDOWS)
+    on_disk = sum(os.fstat(f.fileno()).st_size for f in ramp.files)
+    ramp.close()
+    assert on_disk == 5 * 3 * (4 + 1) * (4 + 5 + 2) * (5 + 6 + 4)  # rows, columns of windows
+    assert bytes_needed(shape, config, TILES) - product_bytes(shape, config) == on_disk
+    saved = config.with_overrides(save_ramp=True)  # kept as in memory
+    assert bytes_needed(shape, saved, TILES) - product_bytes(shape, saved) == 5 * 3 * 5 * 77
 
 
 def test_products_do_not_depend_on_the_budget(tmp_path):

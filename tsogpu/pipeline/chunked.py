@@ -30,7 +30,7 @@ from ..flow import STAGES, stream
 from ..segment import Segment
 from . import segment_wide
 from .in_memory import Result, levels_to_host, measured_factors, product_to_host, segment_to_host
-from .planning import gib
+from .planning import gib, tiles
 from .scratch import ScratchRamp
 from .steps import (
     NO_FIT,
@@ -114,6 +114,7 @@ class ChunkedRun:
         nints, ngroups, ny, nx = shape
         # the pages a tile read maps count against the budget too: a small share per thread
         batch_bytes = min(64 * 2**20, plan.budget // (16 * plan.threads))
+        self.tiles = tiles(plan, ny, nx)  # pass 2's
         # the ramp kept by pass 2's windows unless the whole of it is read back for the
         # _ramp product (a run that fits no ramp reads it back from the windows, once)
         windows = None if config.save_ramp or not tile_layout else self.windows()
@@ -279,7 +280,7 @@ class ChunkedRun:
         )
         gain = self.refs.get("gain")
         frame = jump.frame_stats(self.all_dnu, gain.arrays["data"]) if gain is not None else None
-        tiles = self.tiles()
+        tiles = list(self.tiles)
         planes = {}
         t_start = time.perf_counter()
         # tiles write disjoint parts of the outputs; NumPy releases the GIL in its loops
@@ -310,34 +311,15 @@ class ChunkedRun:
         )
         return self.result(first, out, status_out)
 
-    def tiles(self):
-        """Pass 2's tiles: their first row and column."""
-        ny, nx = self.shape[2:]
-        return [
-            (r0, c0) for r0 in range(0, ny, self.plan.rows) for c0 in range(0, nx, self.plan.cols)
-        ]
-
-    def window(self, r0, c0):
-        """The tile at (``r0``, ``c0``): its end row and column, and the rows and columns it is
-        read with (its halo too), (r1, c1, ylo, yhi, xlo, xhi)."""
-        plan = self.plan
-        ny, nx = self.shape[2:]
-        r1, c1 = min(r0 + plan.rows, ny), min(c0 + plan.cols, nx)
-        ylo, yhi = max(0, r0 - plan.halo), min(ny, r1 + plan.halo)
-        xlo, xhi = max(0, c0 - plan.halo), min(nx, c1 + plan.halo)
-        return r1, c1, ylo, yhi, xlo, xhi
-
     def windows(self):
         """What pass 2 reads, tile by tile: (row slice, column slice)."""
-        return [
-            np.s_[w[2] : w[3], w[4] : w[5]] for w in map(lambda t: self.window(*t), self.tiles())
-        ]
+        return [np.s_[ylo:yhi, xlo:xhi] for _, _, ylo, yhi, xlo, xhi in self.tiles.values()]
 
     def read_tile(self, r0, c0):
         """The scratch ramp's data and GROUPDQ of the tile at (``r0``, ``c0``), its halo too,
         and the seconds the read took."""
         t0 = time.perf_counter()
-        _, _, ylo, yhi, xlo, xhi = self.window(r0, c0)
+        _, _, ylo, yhi, xlo, xhi = self.tiles[r0, c0]
         data, groupdq = self.ramp.read(np.s_[ylo:yhi], np.s_[xlo:xhi])
         return data, groupdq, time.perf_counter() - t0
 
@@ -357,7 +339,7 @@ class ChunkedRun:
         into ``out``; (jump's JumpResult or None, the step statuses). ``ramp``: the tile's
         :meth:`read_tile`, where it was read ahead."""
         ops = self.ops
-        r1, c1, ylo, yhi, xlo, xhi = self.window(r0, c0)
+        r1, c1, ylo, yhi, xlo, xhi = self.tiles[r0, c0]
         window = np.s_[ylo:yhi, xlo:xhi]
         core = np.s_[r0 - ylo : r1 - ylo, c0 - xlo : c1 - xlo]
         data, groupdq, read_seconds = ramp or self.read_tile(r0, c0)

@@ -120,6 +120,20 @@ def plan_chunks(shape, config, zeroframe=False, source="segment", threads=None, 
     return Plan(budget, int(ints), rows, cols, halo, False, threads)
 
 
+def tiles(plan, ny, nx):
+    """Pass 2's tiles of an ``ny`` x ``nx`` frame, in order: {(r0, c0): (r1, c1, ylo, yhi,
+    xlo, xhi)}, each tile's first and end row and column, and the rows and columns it is read
+    with (its halo too: its window)."""
+    out = {}
+    for r0 in range(0, ny, plan.rows):
+        for c0 in range(0, nx, plan.cols):
+            r1, c1 = min(r0 + plan.rows, ny), min(c0 + plan.cols, nx)
+            ylo, yhi = max(0, r0 - plan.halo), min(ny, r1 + plan.halo)
+            xlo, xhi = max(0, c0 - plan.halo), min(nx, c1 + plan.halo)
+            out[r0, c0] = (r1, c1, ylo, yhi, xlo, xhi)
+    return out
+
+
 def _tile(ny, nx, pixels, halo):
     """The tile whose pixels with the halo number <= ``pixels`` and whose halo is the least
     share of them (jump runs on the halo too: a band of 3 whole rows of a 32-row frame costs

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 
 from ..errors import OutputError
+from .planning import tiles
 
 GB = 1e9
 # float32 SCI, ERR, VAR_POISSON, VAR_RNOISE and uint32 DQ per pixel of a rate image
@@ -30,11 +31,16 @@ def check_writable(out_dir):
 def bytes_needed(shape, config, plan):
     """About how many bytes the segment's products and scratch take in the output folder:
     the rate products (and chi2 where asked), the ramp where saved or not fitted, the
-    chunked runner's scratch ramp (float32 data, uint8 GROUPDQ)."""
+    chunked runner's scratch ramp (float32 data, uint8 GROUPDQ), kept by pass 2's windows
+    (each tile with its halo) unless the ramp is saved."""
     total = product_bytes(shape, config)
     if not plan.in_memory:
         nints, ngroups, ny, nx = (int(n) for n in shape)
-        total += nints * ngroups * ny * nx * (4 + 1)
+        pixels = ny * nx
+        if not config.save_ramp:
+            windows = tiles(plan, ny, nx).values()
+            pixels = sum((yhi - ylo) * (xhi - xlo) for _, _, ylo, yhi, xlo, xhi in windows)
+        total += nints * ngroups * pixels * (4 + 1)
     return total
 
 
