@@ -106,6 +106,24 @@ def test_preflight_counts_the_scratch_ramp(tmp_path):
     assert bytes_needed(shape, saved, TILES) - product_bytes(shape, saved) == 5 * 3 * 5 * 77
 
 
+def test_ramp_read_back_from_the_windows(tmp_path):
+    """A segment saturated everywhere fits no ramp (OLS_C): the chunked run reads the ramp
+    back whole from its windows (pass 2's GROUPDQ written into each window holding it), equal
+    to the whole-segment run's."""
+    from test_likely import _saturated_everywhere
+
+    sim, refs_paths = _saturated_everywhere(tmp_path)
+    config = PipelineConfig(refs=refs_paths)
+    exposure, shape, _ = inspect_uncal(sim.uncal)
+    refs, _ = segment_references(sim.uncal, config)
+    whole = run_segment(read_uncal(sim.uncal), refs, config)
+    plan = Plan(0, ints=1, rows=3, cols=5, halo=1, in_memory=False)
+    chunked = run_chunked(sim.uncal, exposure, shape, refs, config, plan, tmp_path, lambda *a: None)
+    assert whole.rateints is None and chunked.rateints is None
+    np.testing.assert_array_equal(chunked.segment.data, whole.segment.data)
+    np.testing.assert_array_equal(chunked.segment.groupdq, whole.segment.groupdq)
+
+
 def test_products_do_not_depend_on_the_budget(tmp_path):
     sim = simulate("nrs_bots", tmp_path / "in", nints=20, ngroups=6, ncols=256, seed=33)
     config = PipelineConfig(refs={k: str(v) for k, v in sim.refs.items()})
