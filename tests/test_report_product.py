@@ -241,13 +241,14 @@ def _trace_cube(nints=8, ny=20, nx=40, centre=9.3, sigma=1.2, depth=0.1, seed=0)
     return rate, err, np.zeros(rate.shape, np.uint32), lc
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nints", [1, 2, 5, 40])
-def test_nanmedian_first_axis_is_numpys(nints):
-    """time_series.nanmedian_first_axis gives np.nanmedian(axis=0)'s float32 bits: odd and
-    even counts, all-NaN and constant columns, magnitudes from 1e-3 to 1e5."""
+def test_nanmedian_first_axis_is_numpys(nints, dtype):
+    """time_series.nanmedian_first_axis gives np.nanmedian(axis=0)'s bits (float32, float64):
+    odd and even counts, all-NaN and constant columns, magnitudes from 1e-3 to 1e5."""
     rng = np.random.default_rng(nints)
     for trial in range(10):
-        values = rng.normal(0, 10.0 ** rng.uniform(-3, 5), (nints, 6, 200)).astype(np.float32)
+        values = rng.normal(0, 10.0 ** rng.uniform(-3, 5), (nints, 6, 200)).astype(dtype)
         values[rng.random(values.shape) < rng.uniform(0, 0.6)] = np.nan
         values[:, 0, 0] = np.nan
         values[:, 0, 1] = 3.0
@@ -255,8 +256,9 @@ def test_nanmedian_first_axis_is_numpys(nints):
             warnings.simplefilter("ignore", RuntimeWarning)
             want = np.nanmedian(values, axis=0)
         got = ts.nanmedian_first_axis(values)
-        assert got.dtype == want.dtype == np.float32
-        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32), str(trial))
+        assert got.dtype == want.dtype == dtype
+        bits = np.uint32 if dtype == np.float32 else np.uint64
+        np.testing.assert_array_equal(got.view(bits), want.view(bits), str(trial))
 
 
 def test_white_light_is_unbiased_by_a_pixel_bad_in_transit_only():

@@ -5,6 +5,7 @@ shared ramp is kept in memory or in a scratch file; the summary; clear errors fo
 import csv
 import logging
 
+import numpy as np
 import pytest
 from product_digests import hdu_digests
 
@@ -259,3 +260,27 @@ def test_miri_rscd_points(simulated, tmp_path, small):
     sweep_and_compare(miri, tmp_path, ["rscd.skip_int1=0,2"], [], points, budget)
     kinds = {p.name.rsplit("_", 1)[1] for p in (tmp_path / "sweep/rscd.skip_int1=2").iterdir()}
     assert kinds == {"rateints.fits", "rate.fits", "removed.fits"}
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (2, 4, 5), (1, 1, 1)])
+def test_rate_figures_are_numpys_medians(shape):
+    """sweep.csv's median_rate and robust_scatter: np.median of the usable SCI values and
+    1.4826 x their median absolute deviation (odd and even counts, flagged and NaN values
+    left out; NaN when none is usable)."""
+    from tsogpu import dq
+    from tsogpu.sweep_summary import rate_figures
+
+    rng = np.random.default_rng(sum(shape))
+    sci = rng.normal(5.0, 2.0, shape).astype(np.float32)
+    flags = np.zeros(shape, np.uint32)
+    flags.flat[::3] = dq.DO_NOT_USE
+    sci.flat[1::7] = np.nan
+    usable = np.isfinite(sci) & (flags == 0)
+    row, _ = rate_figures(sci, np.ones(shape, np.float32), flags, "NIS_SOSS")
+    values = sci[usable]
+    if values.size == 0:
+        assert np.isnan(row["median_rate"]) and np.isnan(row["robust_scatter"])
+        return
+    median = np.median(values)
+    assert row["median_rate"] == float(median)
+    assert row["robust_scatter"] == 1.4826 * float(np.median(np.abs(values - median)))

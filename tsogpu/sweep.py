@@ -278,7 +278,7 @@ def _memory_plan(shape, zeroframe, name, points, ops, cache_bytes, memo_bytes):
     budget holds it without changing how the ramp is kept: the memos of jump and ramp fitting
     (``memo_bytes``, 0: none), and writing a point's products (its Result) while the next
     point runs."""
-    from .pipeline.planning import default_memory_budget, plan_chunks
+    from .pipeline.planning import default_memory_budget, most_samples, plan_chunks
     from .pipeline.preflight import product_bytes
 
     base = points[0].config
@@ -286,18 +286,19 @@ def _memory_plan(shape, zeroframe, name, points, ops, cache_bytes, memo_bytes):
     limit = ops.memory_limit()
     budget = budget if limit is None else min(budget, limit)
     threads = 1 if ops.one_chunk_at_a_time else None
+    most = most_samples(ops.name)  # the native kernels' chunks and tiles, as a run's
 
     def whole_fits(room):  # a run of the whole segment fits in room beside the cached ramp
         if room <= cache_bytes:
             return False
         try:
             planning = replace(base, max_memory=room - cache_bytes)
-            return plan_chunks(shape, planning, zeroframe, name, threads).in_memory
+            return plan_chunks(shape, planning, zeroframe, name, threads, most).in_memory
         except ConfigError:
             return False
 
     def plan_for(room):
-        return plan_chunks(shape, replace(base, max_memory=room), zeroframe, name, threads)
+        return plan_chunks(shape, replace(base, max_memory=room), zeroframe, name, threads, most)
 
     in_memory = whole_fits(budget)
     plan = plan_for(budget)
