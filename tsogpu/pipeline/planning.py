@@ -84,16 +84,16 @@ def plan_chunks(shape, config, zeroframe=False, source="segment", threads=None, 
     threads = 1 if params.expand_large_events else threads
     ints = free // (BYTES_PER_SAMPLE_PASS1 * ngroups * ny * nx)  # all chunks at once
 
-    def tiles(threads):  # (pixels of all tiles, halo included; a tile's rows and columns)
+    def tile_for(threads):  # (pixels of all tiles, halo included; a tile's rows and columns)
         per_sample = BYTES_PER_SAMPLE_PASS2 + (READ_AHEAD_BYTES if threads == 1 else 0)
         pixels = free // (per_sample * nints * ngroups)
         most_pixels = pixels if most is None else max(1, most // (nints * ngroups))
         return pixels, _tile(ny, nx, min(pixels // threads, most_pixels), halo)
 
-    pixels, (rows, cols) = tiles(threads)
+    pixels, (rows, cols) = tile_for(threads)
     if threads > 1 and (rows * cols < 1024 or ints < threads):  # too small to share
         threads = 1
-        pixels, (rows, cols) = tiles(threads)
+        pixels, (rows, cols) = tile_for(threads)
     # enough integrations per chunk to keep every thread busy, no more than its share
     ints = min(nints, ints // threads, -(-nints // threads))
     if most is not None:
