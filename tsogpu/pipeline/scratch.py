@@ -99,8 +99,7 @@ class ScratchRamp:
     @staticmethod
     def _bands(shape, where):
         """(integrations, rows) when ``where`` is whole integrations or full-width row bands."""
-        where = where if isinstance(where, tuple) else (where,)
-        where = where + (slice(None),) * (4 - len(where))
+        where = _four(where)
         ints, groups, rows, cols = where
         if all(isinstance(s, slice) and s.step in (None, 1) for s in where):
             full = lambda s, n: s.indices(n)[:2] == (0, n)  # noqa: E731
@@ -192,7 +191,9 @@ class ScratchRamp:
         """Data and GROUPDQ of all integrations and groups for ``rows`` x ``cols`` (slices)."""
         nints, ngroups, ny, nx = self.shape
         rows_r, cols_r = range(ny)[rows], range(nx)[cols]
-        bands = self._bands(self.shape, (slice(None), slice(None), rows, cols))
+        bands = (
+            None if self.windows is not None else self._bands(self.shape, np.s_[:, :, rows, cols])
+        )
         out = []
         for k, dtype in enumerate(self.DTYPES):
             arr = np.empty((nints, ngroups, len(rows_r), len(cols_r)), dtype)
@@ -254,12 +255,16 @@ class _NamedErrors:
         return False
 
 
+def _four(where):
+    """``where`` (an index of the ramp: one slice, or a tuple of up to four) as four slices."""
+    where = where if isinstance(where, tuple) else (where,)
+    return where + (slice(None),) * (4 - len(where))
+
+
 def _region(shape, where):
     """``where`` (slices of step 1, or fewer) as four ranges."""
-    where = where if isinstance(where, tuple) else (where,)
-    where = where + (slice(None),) * (4 - len(where))
     out = []
-    for s, n in zip(where, shape, strict=True):
+    for s, n in zip(_four(where), shape, strict=True):
         r = range(n)[s]
         if r.step != 1:
             raise ValueError("the scratch ramp is written in slices of step 1")
