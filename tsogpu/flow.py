@@ -26,12 +26,17 @@ import numpy as np
 STAGES = ("read", "h2d", "kernels", "d2h", "write")
 
 
+try:  # optional, looked for once: a worker thread that imports while the main thread is
+    # interrupted (SIGTERM) could deadlock on the import locks (a killed run hung in CI)
+    import nvtx
+except ImportError:
+    nvtx = None
+
+
 def annotate(name):
     """An NVTX range named ``name`` (domain tsogpu) when the nvtx package is installed, for
     Nsight timelines of GPU runs; a no-op otherwise."""
-    try:
-        import nvtx
-    except ImportError:
+    if nvtx is None:
         return contextlib.nullcontext()
     return nvtx.annotate(name, domain="tsogpu")
 
